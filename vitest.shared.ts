@@ -1,0 +1,31 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { defineConfig } from "vitest/config"
+
+const root = path.dirname(fileURLToPath(import.meta.url))
+
+/**
+ * The URLs of the real stores started by `pnpm stack:up`, read from `.stack/env`
+ * (`POLYSAGA_PG_URL=…` lines). Variables already set in the environment win.
+ */
+const stackEnv = (): Record<string, string> => {
+  const file = path.join(root, ".stack", "env")
+  if (!fs.existsSync(file)) return {}
+  const env: Record<string, string> = {}
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim())
+    if (match && process.env[match[1]!] === undefined) env[match[1]!] = match[2]!
+  }
+  return env
+}
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    env: stackEnv(),
+    fakeTimers: { toFake: undefined }
+  }
+})

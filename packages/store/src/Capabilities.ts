@@ -1,0 +1,88 @@
+/**
+ * What a store can express. The warehouse checks every operation against its store's capabilities before the
+ * first write, so an operator a store cannot express is rejected with its path and nothing is written.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Filter from "./Filter.js"
+import { join } from "./internal/values.js"
+import type { Operation, OperationKind, SourceType } from "./Operation.js"
+import { StoreError } from "./StoreError.js"
+import type { UpdateOperator } from "./Update.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface Capabilities {
+  /** The source types this store serves (`database`, `graph`, `vector`). */
+  readonly sourceTypes: ReadonlyArray<SourceType>
+  readonly operations: ReadonlyArray<OperationKind>
+  readonly filterOperators: ReadonlyArray<Filter.FilterOperator>
+  readonly updateOperators: ReadonlyArray<UpdateOperator>
+  /** The most records one operation may write (so undo records stay bounded). */
+  readonly maxRecordsPerOperation: number
+  /** Is a step applied atomically together with the read of its before-image? */
+  readonly atomicSteps: boolean
+}
+
+/**
+ * Every filter operator of the model.
+ *
+ * @since 0.1.0
+ */
+export const allFilterOperators: ReadonlyArray<Filter.FilterOperator> = [...Filter.compareOperators, "and", "or", "not"]
+
+const unsupported = (engine: string, path: string, message: string) =>
+  new StoreError({ reason: "UnsupportedOperator", engine, path, message: `${path}: ${message}` })
+
+/**
+ * Fails with `UnsupportedOperator` (naming the path) when `operation` uses something `capabilities` lacks, or
+ * with `Validation` when its source type is not one the store serves. `path` prefixes error paths.
+ *
+ * @since 0.1.0
+ */
+export const check = (
+  engine: string,
+  capabilities: Capabilities,
+  operation: Operation,
+  path = ""
+): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    if (!capabilities.sourceTypes.includes(operation.source.type)) {
+      const at = join(path, "from.type")
+      return yield* new StoreError({
+        reason: "Validation",
+        engine,
+        path: at,
+        message: `${at}: ${engine} serves ${capabilities.sourceTypes.join(" / ")} sources, not ${operation.source.type}`
+      })
+    }
+    if (!capabilities.operations.includes(operation.kind)) {
+      return yield* unsupported(engine, join(path, "operation"), `${engine} does not support ${operation.kind}`)
+    }
+    if ("where" in operation && operation.where !== undefined) {
+      for (const [op, at] of Filter.operators(operation.where)) {
+        if (!capabilities.filterOperators.includes(op)) {
+          return yield* unsupported(engine, join(path, at), `${engine} cannot express the filter operator $${op}`)
+        }
+      }
+    }
+    if (operation.kind === "update") {
+      for (const change of operation.changes) {
+        if (!capabilities.updateOperators.includes(change.op)) {
+          const name = change.op === "set" ? "a plain set" : `$${change.op}`
+          return yield* unsupported(engine, join(path, change.path), `${engine} cannot express ${name}`)
+        }
+      }
+    }
+    if ("records" in operation && operation.records.length > capabilities.maxRecordsPerOperation) {
+      const at = join(path, "data")
+      return yield* new StoreError({
+        reason: "TooManyRecords",
+        engine,
+        path: at,
+        message: `${at}: ${operation.records.length} records exceed the limit of ${capabilities.maxRecordsPerOperation}`
+      })
+    }
+  })

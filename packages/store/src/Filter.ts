@@ -1,0 +1,118 @@
+/**
+ * The `where` model: the Ductape Warehouse query operators, parsed into an AST adapters compile.
+ *
+ * Semantics every adapter follows (the conformance suite checks them):
+ * - a bare value means `$eq`; several operators on one field are ANDed; several fields are ANDed;
+ * - filters are two-valued: a comparison on a null or missing field is false, except `$ne` and `$nin`
+ *   which are true there; `$not` is the exact complement of its filter;
+ * - `$null: true` matches null or missing; `$exists: true` matches a present, non-null value;
+ * - `$like` / `$ilike` use SQL patterns (`%` any run, `_` one character, no escape character: `\` is literal;
+ *   `$ilike` ignores case);
+ *   `$startsWith` / `$endsWith` are literal; `$contains` matches an array field holding the value.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as internal from "./internal/filter.js"
+import type { StoreError } from "./StoreError.js"
+
+/**
+ * @since 0.1.0
+ */
+export const compareOperators = [
+  "eq",
+  "ne",
+  "gt",
+  "gte",
+  "lt",
+  "lte",
+  "in",
+  "nin",
+  "contains",
+  "like",
+  "ilike",
+  "startsWith",
+  "endsWith",
+  "null",
+  "exists"
+] as const
+
+/**
+ * @since 0.1.0
+ */
+export type CompareOperator = typeof compareOperators[number]
+
+/**
+ * Every operator a filter may use, logical ones included.
+ *
+ * @since 0.1.0
+ */
+export type FilterOperator = CompareOperator | "and" | "or" | "not"
+
+/**
+ * @since 0.1.0
+ */
+export type Filter =
+  | { readonly _tag: "And"; readonly filters: ReadonlyArray<Filter> }
+  | { readonly _tag: "Or"; readonly filters: ReadonlyArray<Filter> }
+  | { readonly _tag: "Not"; readonly filter: Filter }
+  | Compare
+
+/**
+ * One comparison. `path` is where it came from in the operation (`where.quantity.$gte`), for errors.
+ *
+ * @since 0.1.0
+ */
+export interface Compare {
+  readonly _tag: "Compare"
+  readonly field: string
+  readonly op: CompareOperator
+  readonly value: unknown
+  readonly path: string
+}
+
+/**
+ * Parses a raw `where` object. Field names must be identifiers; unknown `$` operators, wrong operand types
+ * and non-finite numbers are rejected with the path of the offending part.
+ *
+ * @since 0.1.0
+ */
+export const parse: (where: unknown, path?: string) => Effect.Effect<Filter, StoreError> = internal.parse
+
+/**
+ * The reference semantics: does `record` match `filter`? Used by the conformance suite and in-memory fakes.
+ *
+ * @since 0.1.0
+ */
+export const matches: (filter: Filter, record: Readonly<Record<string, unknown>>) => boolean = internal.matches
+
+/**
+ * Every operator the filter uses, with the path of its first use.
+ *
+ * @since 0.1.0
+ */
+export const operators: (filter: Filter) => ReadonlyMap<FilterOperator, string> = internal.operators
+
+/**
+ * Every field the filter reads, with the path of its first use.
+ *
+ * @since 0.1.0
+ */
+export const fields: (filter: Filter) => ReadonlyMap<string, string> = internal.fields
+
+/**
+ * The filter that matches every record (`{}`).
+ *
+ * @since 0.1.0
+ */
+export const all: Filter = { _tag: "And", filters: [] }
+
+/**
+ * `field = value` for each entry: how adapters select a record by its key.
+ *
+ * @since 0.1.0
+ */
+export const byKey = (key: Readonly<Record<string, unknown>>): Filter => ({
+  _tag: "And",
+  filters: Object.entries(key).map(([field, value]) => ({ _tag: "Compare", field, op: "eq", value, path: field }))
+})

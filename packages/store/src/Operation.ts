@@ -1,0 +1,118 @@
+/**
+ * The operation model of the warehouse API: `{ operation, from: { type, tag, entity }, data, where, options }`,
+ * decoded with Effect Schema and parsed into a form adapters compile.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { Filter } from "./Filter.js"
+import * as internal from "./internal/operation.js"
+import type { StoreError } from "./StoreError.js"
+import type { Change } from "./Update.js"
+
+/**
+ * @since 0.1.0
+ */
+export const OperationKind = Schema.Literal("insert", "update", "delete", "upsert", "select")
+
+/**
+ * @since 0.1.0
+ */
+export type OperationKind = typeof OperationKind.Type
+
+/**
+ * @since 0.1.0
+ */
+export const SourceType = Schema.Literal("database", "graph", "vector")
+
+/**
+ * @since 0.1.0
+ */
+export type SourceType = typeof SourceType.Type
+
+/**
+ * Per-operation options (an extension of the seed's shape):
+ * - `allowNoMatch`: an `update` / `delete` whose `where` matches nothing succeeds with 0 affected records
+ *   instead of failing with `NoMatch`;
+ * - `detach`: (graph) a node delete also deletes its relationships, which its undo restores;
+ * - `key`: (upsert) the fields that identify the record, when `where` is not given and the store's own key
+ *   is not in `data`;
+ * - `limit`: (select) at most this many records.
+ *
+ * @since 0.1.0
+ */
+export const OperationOptions = Schema.Struct({
+  allowNoMatch: Schema.optional(Schema.Boolean),
+  detach: Schema.optional(Schema.Boolean),
+  key: Schema.optional(Schema.NonEmptyArray(Schema.String)),
+  limit: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+
+/**
+ * @since 0.1.0
+ */
+export type OperationOptions = typeof OperationOptions.Type
+
+/**
+ * The raw operation as users write it. `data` and `where` are checked further by {@link parse}.
+ *
+ * @since 0.1.0
+ */
+export const OperationInput = Schema.Struct({
+  operation: OperationKind,
+  from: Schema.Struct({
+    type: SourceType,
+    tag: Schema.NonEmptyTrimmedString,
+    entity: Schema.NonEmptyTrimmedString
+  }),
+  data: Schema.optional(
+    Schema.Union(
+      Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+      Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+    )
+  ),
+  where: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  options: Schema.optional(OperationOptions)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type OperationInput = typeof OperationInput.Encoded
+
+/**
+ * A record to write: field names are identifiers, values JSON values or dates.
+ *
+ * @since 0.1.0
+ */
+export type Row = Readonly<Record<string, unknown>>
+
+interface Base {
+  readonly source: { readonly type: SourceType; readonly tag: string }
+  readonly entity: string
+  readonly options: OperationOptions
+}
+
+/**
+ * A parsed operation.
+ *
+ * @since 0.1.0
+ */
+export type Operation =
+  | (Base & { readonly kind: "insert"; readonly records: ReadonlyArray<Row> })
+  | (Base & { readonly kind: "update"; readonly changes: ReadonlyArray<Change>; readonly where: Filter })
+  | (Base & { readonly kind: "delete"; readonly where: Filter })
+  | (Base & { readonly kind: "upsert"; readonly records: ReadonlyArray<Row>; readonly where: Filter | undefined })
+  | (Base & { readonly kind: "select"; readonly where: Filter })
+
+/**
+ * Decodes and parses one raw operation. `path` prefixes error paths (the warehouse passes `operations[2]`).
+ * Rules: `insert` and `upsert` need `data` (one record or a non-empty array) and `upsert` takes plain values
+ * only; `update` needs `data` (one object of changes) and `where`; `delete` needs `where` and no `data`;
+ * `select` takes an optional `where` and no `data`. `where: {}` matches every record (bounded by the store's
+ * per-operation limit).
+ *
+ * @since 0.1.0
+ */
+export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, StoreError> = internal.parse

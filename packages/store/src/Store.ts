@@ -1,0 +1,59 @@
+/**
+ * The port every adapter implements. Methods have no requirements (`R = never`): an adapter resolves its
+ * client in its Layer.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type { Capabilities } from "./Capabilities.js"
+import type { Operation } from "./Operation.js"
+import type { StoreError } from "./StoreError.js"
+import type { UndoRecord } from "./Undo.js"
+
+/**
+ * Where a store call comes from: the saga and step it belongs to (adapters with a barrier use them).
+ *
+ * @since 0.1.0
+ */
+export interface StepContext {
+  readonly sagaId: string
+  readonly stepId: string
+}
+
+/**
+ * What a write produced: the records (inserted / upserted as stored, updated as after the update, deleted as
+ * before the delete, selected), the number affected, and the undo record that reverts it.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome {
+  readonly records: ReadonlyArray<Readonly<Record<string, unknown>>>
+  readonly affected: number
+  readonly undo: UndoRecord
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Store {
+  /** The engine's name, e.g. `postgres`; undo records carry it. */
+  readonly engine: string
+  readonly capabilities: Capabilities
+  /**
+   * Checks an operation against the capabilities and the store's catalog (entity and fields exist, types
+   * fit) without writing anything. `path` prefixes error paths.
+   */
+  readonly validate: (operation: Operation, path?: string) => Effect.Effect<void, StoreError>
+  /**
+   * Runs one operation, atomically with the read of its before-images where the store allows it.
+   * `update` / `delete` matching nothing fail with `NoMatch` unless `options.allowNoMatch`.
+   */
+  readonly execute: (operation: Operation, context?: StepContext) => Effect.Effect<Outcome, StoreError>
+  /**
+   * Applies an undo record. Idempotent. Fails with `Conflict` when a record no longer holds this step's
+   * after-image (another writer changed it): nothing is overwritten.
+   */
+  readonly undo: (undo: UndoRecord) => Effect.Effect<void, StoreError>
+  /** Checks the store is reachable. */
+  readonly ping: Effect.Effect<void, StoreError>
+}

@@ -1,0 +1,145 @@
+/**
+ * Undo records: what a store call must remember so that its compensation can be applied later, in another
+ * process, after a restart. Every undo record is plain JSON by its Schema, so a journal can keep it.
+ *
+ * Actions, applied in reverse order by `Store.undo`:
+ * - `DeleteCreated`: delete exactly the record this step created, by its key;
+ * - `Reinsert`: re-insert the full before-image of a record this step deleted;
+ * - `Revert`: on the record with this key, apply the inverse of each relative change, and restore each
+ *   absolutely changed field to `before` only if it still equals `after` (otherwise a `Conflict`).
+ *
+ * Applying an undo record twice has the effect of applying it once (adapters guarantee it; the conformance
+ * suite checks it).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import type { Change } from "./Update.js"
+
+/**
+ * @since 0.1.0
+ */
+export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+/**
+ * @since 0.1.0
+ */
+export const Json: Schema.Schema<Json> = Schema.Union(
+  Schema.Null,
+  Schema.Boolean,
+  Schema.Finite,
+  Schema.String,
+  Schema.Array(Schema.suspend(() => Json)),
+  Schema.Record({ key: Schema.String, value: Schema.suspend(() => Json) })
+)
+
+/**
+ * A record's key or full image, in the adapter's own JSON form.
+ *
+ * @since 0.1.0
+ */
+export const Image = Schema.Record({ key: Schema.String, value: Json })
+
+/**
+ * @since 0.1.0
+ */
+export type Image = typeof Image.Type
+
+/**
+ * The inverse of one relative change.
+ *
+ * @since 0.1.0
+ */
+export const Inverse = Schema.Union(
+  Schema.TaggedStruct("Increment", { field: Schema.String, by: Schema.Finite }),
+  Schema.TaggedStruct("RemoveLast", { field: Schema.String, value: Json })
+)
+
+/**
+ * @since 0.1.0
+ */
+export type Inverse = typeof Inverse.Type
+
+/**
+ * A field to restore: to `before`, only if it still holds `after`.
+ *
+ * @since 0.1.0
+ */
+export const Restore = Schema.Struct({ before: Json, after: Json })
+
+/**
+ * @since 0.1.0
+ */
+export const UndoAction = Schema.Union(
+  Schema.TaggedStruct("DeleteCreated", { key: Image }),
+  Schema.TaggedStruct("Reinsert", { image: Image }),
+  Schema.TaggedStruct("Revert", {
+    key: Image,
+    inverse: Schema.Array(Inverse),
+    restore: Schema.Record({ key: Schema.String, value: Restore })
+  })
+)
+
+/**
+ * @since 0.1.0
+ */
+export type UndoAction = typeof UndoAction.Type
+
+/**
+ * `id` is unique per store call (adapters use it to make undo idempotent); `engine` and `entity` say where
+ * the actions apply.
+ *
+ * @since 0.1.0
+ */
+export const UndoRecord = Schema.Struct({
+  id: Schema.String,
+  engine: Schema.String,
+  entity: Schema.String,
+  actions: Schema.Array(UndoAction)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type UndoRecord = typeof UndoRecord.Type
+
+/**
+ * The `Revert` action for one updated record: inverses of its relative changes, checked restores of the
+ * absolute ones. `before` / `after` are the record's images in the adapter's JSON form.
+ *
+ * @since 0.1.0
+ */
+export const revert = (
+  key: Image,
+  changes: ReadonlyArray<Change>,
+  before: Image,
+  after: Image
+): Extract<UndoAction, { _tag: "Revert" }> => {
+  const inverse: Array<Inverse> = []
+  const restore: Record<string, typeof Restore.Type> = {}
+  for (const change of changes) {
+    if (change.op === "increment") inverse.push({ _tag: "Increment", field: change.field, by: -change.by })
+    else if (change.op === "push") {
+      inverse.push({
+        _tag: "RemoveLast",
+        field: change.field,
+        value: after[change.field] === undefined ? null : lastOf(after[change.field])
+      })
+    } else restore[change.field] = { before: before[change.field] ?? null, after: after[change.field] ?? null }
+  }
+  return { _tag: "Revert", key, inverse, restore }
+}
+
+const lastOf = (u: Json | undefined): Json => Array.isArray(u) && u.length > 0 ? (u[u.length - 1] as Json) : null
+
+/**
+ * A new undo record.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  engine: string,
+  entity: string,
+  actions: ReadonlyArray<UndoAction>,
+  id: string = crypto.randomUUID()
+): UndoRecord => ({ id, engine, entity, actions })

@@ -1,0 +1,195 @@
+import * as Effect from "effect/Effect"
+import type { Compare, CompareOperator, Filter, FilterOperator } from "../Filter.js"
+import * as Identifier from "../Identifier.js"
+import type { StoreError } from "../StoreError.js"
+import { equals, isPlainObject, isScalar, join, validation } from "./values.js"
+
+type Operand = "scalar" | "ordered" | "list" | "string" | "boolean"
+
+const operandOf: Record<CompareOperator, Operand> = {
+  eq: "scalar",
+  ne: "scalar",
+  gt: "ordered",
+  gte: "ordered",
+  lt: "ordered",
+  lte: "ordered",
+  in: "list",
+  nin: "list",
+  contains: "scalar",
+  like: "string",
+  ilike: "string",
+  startsWith: "string",
+  endsWith: "string",
+  null: "boolean",
+  exists: "boolean"
+}
+
+const isOrdered = (u: unknown) => typeof u === "string" || u instanceof Date || (typeof u === "number" && isFinite(u))
+
+const checkOperand = (op: CompareOperator, value: unknown, path: string): Effect.Effect<unknown, StoreError> => {
+  switch (operandOf[op]) {
+    case "scalar":
+      return isScalar(value) && (value !== null || op === "eq" || op === "ne")
+        ? Effect.succeed(value)
+        : Effect.fail(validation(path, `$${op} takes a string, finite number, boolean or date`))
+    case "ordered":
+      return isOrdered(value)
+        ? Effect.succeed(value)
+        : Effect.fail(validation(path, `$${op} takes a string, finite number or date`))
+    case "list":
+      return Array.isArray(value) && value.every((v) => isScalar(v) && v !== null)
+        ? Effect.succeed(value)
+        : Effect.fail(validation(path, `$${op} takes an array of strings, finite numbers, booleans or dates`))
+    case "string":
+      return typeof value === "string"
+        ? Effect.succeed(value)
+        : Effect.fail(validation(path, `$${op} takes a string`))
+    case "boolean":
+      return typeof value === "boolean"
+        ? Effect.succeed(value)
+        : Effect.fail(validation(path, `$${op} takes true or false`))
+  }
+}
+
+const compare = (field: string, op: CompareOperator, value: unknown, path: string): Compare => {
+  // `$eq: null` / `$ne: null` are spelled as `$null` so adapters see one form.
+  if (value === null && op === "eq") return { _tag: "Compare", field, op: "null", value: true, path }
+  if (value === null && op === "ne") return { _tag: "Compare", field, op: "null", value: false, path }
+  return { _tag: "Compare", field, op, value, path }
+}
+
+const parseField = (field: string, condition: unknown, path: string): Effect.Effect<Filter, StoreError> => {
+  if (isScalar(condition)) return Effect.succeed(compare(field, "eq", condition, path))
+  if (isPlainObject(condition)) {
+    const entries = Object.entries(condition)
+    if (entries.length === 0) return Effect.fail(validation(path, "an operator object needs at least one operator"))
+    return Effect.forEach(entries, ([key, operand]) => {
+      const opPath = join(path, key)
+      const op = key.startsWith("$") ? key.slice(1) : undefined
+      if (op === undefined || !(op in operandOf)) {
+        return Effect.fail(validation(opPath, `unknown filter operator ${JSON.stringify(key)}`))
+      }
+      return checkOperand(op as CompareOperator, operand, opPath).pipe(
+        Effect.map((value): Filter => compare(field, op as CompareOperator, value, opPath))
+      )
+    }).pipe(Effect.map((filters): Filter => filters.length === 1 ? filters[0]! : { _tag: "And", filters }))
+  }
+  return Effect.fail(
+    validation(path, "a condition is a string, finite number, boolean, null, date or an object of $operators")
+  )
+}
+
+const parseList = (u: unknown, path: string): Effect.Effect<ReadonlyArray<Filter>, StoreError> =>
+  Array.isArray(u)
+    ? Effect.forEach(u, (f, i) => parse(f, join(path, i)))
+    : Effect.fail(validation(path, "takes an array of filters"))
+
+export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> => {
+  if (!isPlainObject(where)) return Effect.fail(validation(path, "a filter is an object"))
+  return Effect.forEach(Object.entries(where), ([key, value]): Effect.Effect<Filter, StoreError> => {
+    const at = join(path, key)
+    switch (key) {
+      case "$and":
+        return Effect.map(parseList(value, at), (filters) => ({ _tag: "And", filters }))
+      case "$or":
+        return Effect.map(parseList(value, at), (filters) => ({ _tag: "Or", filters }))
+      case "$not":
+        return Effect.map(parse(value, at), (filter) => ({ _tag: "Not", filter }))
+      default:
+        return key.startsWith("$")
+          ? Effect.fail(validation(at, `unknown logical operator ${JSON.stringify(key)}`))
+          : Effect.zipRight(Identifier.check(key, "field name", at), parseField(key, value, at))
+    }
+  }).pipe(Effect.map((filters): Filter => filters.length === 1 ? filters[0]! : { _tag: "And", filters }))
+}
+
+const likeToRegExp = (pattern: string, flags: string): RegExp => {
+  let source = ""
+  for (const ch of pattern) {
+    source += ch === "%" ? "[\\s\\S]*" : ch === "_" ? "[\\s\\S]" : ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+  }
+  return new RegExp(`^${source}$`, flags)
+}
+
+/** Orders two values of the same kind; `undefined` when they cannot be compared. */
+const order = (a: unknown, b: unknown): number | undefined => {
+  if (typeof a === "number" && typeof b === "number") return a - b
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0
+  const ta = a instanceof Date ? a.getTime() : undefined
+  const tb = b instanceof Date ? b.getTime() : typeof b === "string" && ta !== undefined ? Date.parse(b) : undefined
+  return ta !== undefined && tb !== undefined ? ta - tb : undefined
+}
+
+const test = (c: Compare, record: Readonly<Record<string, unknown>>): boolean => {
+  const v = record[c.field] ?? null
+  switch (c.op) {
+    case "eq":
+      return v !== null && equals(v, c.value)
+    case "ne":
+      return !(v !== null && equals(v, c.value))
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte": {
+      const o = v === null ? undefined : order(v, c.value)
+      if (o === undefined) return false
+      return c.op === "gt" ? o > 0 : c.op === "gte" ? o >= 0 : c.op === "lt" ? o < 0 : o <= 0
+    }
+    case "in":
+      return v !== null && (c.value as ReadonlyArray<unknown>).some((x) => equals(v, x))
+    case "nin":
+      return !(v !== null && (c.value as ReadonlyArray<unknown>).some((x) => equals(v, x)))
+    case "contains":
+      return Array.isArray(v) && v.some((x) => equals(x, c.value))
+    case "like":
+      return typeof v === "string" && likeToRegExp(c.value as string, "").test(v)
+    case "ilike":
+      return typeof v === "string" && likeToRegExp(c.value as string, "i").test(v)
+    case "startsWith":
+      return typeof v === "string" && v.startsWith(c.value as string)
+    case "endsWith":
+      return typeof v === "string" && v.endsWith(c.value as string)
+    case "null":
+      return (v === null) === c.value
+    case "exists":
+      return (v !== null) === c.value
+  }
+}
+
+export const matches = (filter: Filter, record: Readonly<Record<string, unknown>>): boolean => {
+  switch (filter._tag) {
+    case "And":
+      return filter.filters.every((f) => matches(f, record))
+    case "Or":
+      return filter.filters.some((f) => matches(f, record))
+    case "Not":
+      return !matches(filter.filter, record)
+    case "Compare":
+      return test(filter, record)
+  }
+}
+
+const walk = (filter: Filter, visit: (c: Compare | Filter) => void): void => {
+  visit(filter)
+  if (filter._tag === "And" || filter._tag === "Or") filter.filters.forEach((f) => walk(f, visit))
+  else if (filter._tag === "Not") walk(filter.filter, visit)
+}
+
+export const operators = (filter: Filter): ReadonlyMap<FilterOperator, string> => {
+  const found = new Map<FilterOperator, string>()
+  walk(filter, (f) => {
+    if (f._tag === "Compare") {
+      if (!found.has(f.op)) found.set(f.op, f.path)
+    } else if (f._tag === "Or" && !found.has("or")) found.set("or", "where")
+    else if (f._tag === "Not" && !found.has("not")) found.set("not", "where")
+  })
+  return found
+}
+
+export const fields = (filter: Filter): ReadonlyMap<string, string> => {
+  const found = new Map<string, string>()
+  walk(filter, (f) => {
+    if (f._tag === "Compare" && !found.has(f.field)) found.set(f.field, f.path)
+  })
+  return found
+}

@@ -1,0 +1,80 @@
+import * as Effect from "effect/Effect"
+import * as Identifier from "../Identifier.js"
+import type { StoreError } from "../StoreError.js"
+import type { Change } from "../Update.js"
+import { checkValue, equals, isPlainObject, join, validation } from "./values.js"
+
+const operators = ["$increment", "$decrement", "$multiply", "$push", "$pull"] as const
+
+const number = (u: unknown, path: string, op: string): Effect.Effect<number, StoreError> =>
+  typeof u === "number" && Number.isFinite(u)
+    ? Effect.succeed(u)
+    : Effect.fail(validation(path, `${op} takes a finite number`))
+
+const parseChange = (field: string, value: unknown, path: string): Effect.Effect<Change, StoreError> => {
+  const keys = isPlainObject(value) ? Object.keys(value) : []
+  const dollar = keys.filter((k) => k.startsWith("$"))
+  if (dollar.length === 0) return Effect.as(checkValue(value, path), { op: "set", field, value, path } as const)
+  if (dollar.length !== keys.length || keys.length !== 1) {
+    return Effect.fail(validation(path, "an update operator object holds exactly one operator"))
+  }
+  const key = keys[0]!
+  const operand = (value as Record<string, unknown>)[key]
+  const at = join(path, key)
+  switch (key as typeof operators[number]) {
+    case "$increment":
+      return Effect.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by, path: at }))
+    case "$decrement":
+      return Effect.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by: -by, path: at }))
+    case "$multiply":
+      return Effect.map(number(operand, at, key), (by): Change => ({ op: "multiply", field, by, path: at }))
+    case "$push":
+      return Effect.as(checkValue(operand, at), { op: "push", field, value: operand, path: at } as const)
+    case "$pull":
+      return operand === null
+        ? Effect.fail(validation(at, "$pull takes a non-null value"))
+        : Effect.as(checkValue(operand, at), { op: "pull", field, value: operand, path: at } as const)
+    default:
+      return Effect.fail(
+        validation(at, `unknown update operator ${JSON.stringify(key)} (known: ${operators.join(", ")})`)
+      )
+  }
+}
+
+export const parse = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> => {
+  if (!isPlainObject(data)) return Effect.fail(validation(path, "the data of an update is one object of changes"))
+  const entries = Object.entries(data)
+  if (entries.length === 0) return Effect.fail(validation(path, "an update needs at least one change"))
+  return Effect.forEach(entries, ([field, value]) => {
+    const at = join(path, field)
+    return Effect.zipRight(Identifier.check(field, "field name", at), parseChange(field, value, at))
+  })
+}
+
+export const apply = (
+  changes: ReadonlyArray<Change>,
+  record: Readonly<Record<string, unknown>>
+): Record<string, unknown> => {
+  const next: Record<string, unknown> = { ...record }
+  for (const change of changes) {
+    const current = next[change.field] ?? null
+    switch (change.op) {
+      case "set":
+        next[change.field] = change.value
+        break
+      case "increment":
+        next[change.field] = (current as number) + change.by
+        break
+      case "multiply":
+        next[change.field] = (current as number) * change.by
+        break
+      case "push":
+        next[change.field] = [...(Array.isArray(current) ? current : []), change.value]
+        break
+      case "pull":
+        next[change.field] = (Array.isArray(current) ? current : []).filter((v) => !equals(v, change.value))
+        break
+    }
+  }
+  return next
+}

@@ -1,0 +1,460 @@
+/**
+ * The adapter conformance suite: one suite every adapter package runs against its real store.
+ *
+ * @since 0.1.0
+ */
+import { assert, layer } from "@effect/vitest"
+import { Filter, Operation, type Outcome, type StoreError, Update } from "@polysaga/store"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FC from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import * as Arb from "./Arbitraries.js"
+import type { Fixture, Harness, HarnessService } from "./Harness.js"
+
+class H extends Context.Tag("@polysaga/testing/conformance/Harness")<H, HarnessService>() {}
+
+/** A JSON form with sorted keys, so records compare whatever their key order. */
+export const canonical = (u: unknown): string =>
+  JSON.stringify(u, (_, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+      : v)
+
+const sameRecords = (actual: ReadonlyArray<unknown>, expected: ReadonlyArray<unknown>, message: string) =>
+  assert.deepStrictEqual(actual.map(canonical).sort(), expected.map(canonical).sort(), message)
+
+const byId = (a: Fixture, b: Fixture) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+
+const normalize = (f: Fixture): Fixture => ({ ...f, tags: [...f.tags] })
+
+/**
+ * Registers the whole conformance suite for one adapter (call it at the top level of a vitest file).
+ *
+ * @since 0.1.0
+ */
+export const run = (harness: Harness): void => {
+  const numRuns = harness.numRuns ?? 25
+  const from = (entity: string) => ({ type: harness.sourceType, tag: "conformance", entity })
+
+  const exec = (input: unknown): Effect.Effect<Outcome, StoreError, H> =>
+    Effect.gen(function*() {
+      const h = yield* H
+      const op = yield* Operation.parse(input)
+      yield* h.store.validate(op)
+      return yield* h.store.execute(op, { sagaId: "conformance", stepId: "step_0" })
+    })
+
+  const rowOf = (h: HarnessService, f: Fixture) => h.toRow ? h.toRow(f) : f
+
+  const fixturesOf = (entity: string) =>
+    Effect.flatMap(H, (h) => Effect.map(h.snapshot(entity), (rows) => rows.map(h.fromRow).map(normalize).sort(byId)))
+
+  const seed = (entity: string, records: ReadonlyArray<Fixture>) =>
+    Effect.gen(function*() {
+      const h = yield* H
+      yield* h.reset(entity)
+      if (records.length > 0) {
+        yield* exec({
+          operation: "insert",
+          from: from(entity),
+          data: records.map((f) => rowOf(h, f))
+        })
+      }
+    })
+
+  const filterOf = (where: unknown) => Effect.runSync(Filter.parse(where))
+  const expectReason = <A>(effect: Effect.Effect<A, StoreError, H>, reasons: ReadonlyArray<string>, what: string) =>
+    Effect.gen(function*() {
+      const result = yield* Effect.either(effect)
+      assert.isTrue(Either.isLeft(result), `${what}: expected a failure`)
+      if (Either.isLeft(result)) {
+        assert.include(reasons, result.left.reason, `${what}: ${result.left.message}`)
+      }
+    })
+
+  layer(Layer.scoped(H, harness.make), { excludeTestServices: true, timeout: "120 seconds" })(
+    `conformance: ${harness.name}`,
+    (it) => {
+      it.effect("declares a small per-operation bound and its source type", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          assert.isAtMost(h.store.capabilities.maxRecordsPerOperation, 100)
+          assert.isAtLeast(h.store.capabilities.maxRecordsPerOperation, 12)
+          assert.include(h.store.capabilities.sourceTypes, harness.sourceType)
+          yield* h.store.ping
+        }))
+
+      it.effect("insert writes the records, returns them, and its undo deletes exactly them (idempotently)", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const [kept, added] = FC.sample(FC.tuple(Arb.fixtures("k", 2, 2), Arb.fixtures("a", 3, 3)), 1)[0]!
+          yield* seed("conf_insert", kept)
+          const before = yield* h.snapshot("conf_insert")
+          const outcome = yield* exec({
+            operation: "insert",
+            from: from("conf_insert"),
+            data: added.map((f) => rowOf(h, f))
+          })
+          assert.strictEqual(outcome.affected, 3)
+          assert.deepStrictEqual(outcome.records.map(h.fromRow).map(normalize).sort(byId), [...added].sort(byId))
+          assert.deepStrictEqual(yield* fixturesOf("conf_insert"), [...kept, ...added].map(normalize).sort(byId))
+          yield* h.store.undo(outcome.undo)
+          sameRecords(yield* h.snapshot("conf_insert"), before, "undo of insert restores the prior state")
+          yield* h.store.undo(outcome.undo)
+          sameRecords(yield* h.snapshot("conf_insert"), before, "a second undo changes nothing")
+        }))
+
+      it.effect("select agrees with the reference semantics of every declared filter operator", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const data = FC.sample(Arb.fixtures("s", 12, 12), { numRuns: 1, seed: 42 })[0]!
+          yield* seed("conf_select", data)
+          const wheres = FC.sample(Arb.where(h.store.capabilities), { numRuns: numRuns * 4, seed: 7 })
+          for (const where of wheres) {
+            const outcome = yield* exec({ operation: "select", from: from("conf_select"), where })
+            const expected = data.filter((f) => Filter.matches(filterOf(where), f)).map((f) => f.id).sort()
+            const actual = outcome.records.map((r) => h.fromRow(r).id).sort()
+            assert.deepStrictEqual(actual, expected, `where ${JSON.stringify(where)}`)
+            assert.strictEqual(outcome.affected, expected.length)
+            assert.strictEqual(outcome.undo.actions.length, 0, "a select has nothing to undo")
+          }
+        }))
+
+      it.effect("apply then undo returns the store to its exact prior state (property)", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const caps = h.store.capabilities
+          const entity = "conf_undo"
+          const operation = (data: ReadonlyArray<Fixture>) =>
+            FC.oneof(
+              Arb.fixtures("n", 1, 3).map((fs) => ({ operation: "insert", data: fs })),
+              FC.tuple(Arb.where(caps), Arb.changes(caps)).map(([where, changes]) => ({
+                operation: "update",
+                data: changes,
+                where
+              })),
+              Arb.where(caps).map((where) => ({ operation: "delete", where })),
+              FC.constantFrom(...data.map((f) => f.id), "u_new").chain((id) =>
+                Arb.fixture(id).map((f) => ({ operation: "upsert", data: f, where: { id } }))
+              )
+            )
+          const cases = FC.sample(
+            Arb.fixtures("r", 1, 8).chain((data) => FC.tuple(FC.constant(data), operation(data))),
+            { numRuns, seed: 11 }
+          )
+          for (const [data, op] of cases) {
+            yield* seed(entity, data)
+            const before = yield* h.snapshot(entity)
+            const input = {
+              ...op,
+              from: from(entity),
+              ...("data" in op && op.operation === "insert" ?
+                { data: (op.data as ReadonlyArray<Fixture>).map((f) => rowOf(h, f)) } :
+                {}),
+              ...("data" in op && op.operation === "upsert" ? { data: rowOf(h, op.data as Fixture) } : {})
+            }
+            const result = yield* Effect.either(exec(input))
+            const what = JSON.stringify(op)
+            const model = modelOf(data, op)
+            if (model === "NoMatch") {
+              assert.isTrue(Either.isLeft(result) && result.left.reason === "NoMatch", `NoMatch expected: ${what}`)
+              sameRecords(yield* h.snapshot(entity), before, `a failed step writes nothing: ${what}`)
+              continue
+            }
+            if (Either.isLeft(result)) return assert.fail(`${what} failed: ${result.left.message}`)
+            assert.strictEqual(result.right.affected, model.affected, `affected: ${what}`)
+            assert.deepStrictEqual(yield* fixturesOf(entity), model.state.map(normalize).sort(byId), `state: ${what}`)
+            yield* h.store.undo(result.right.undo)
+            sameRecords(yield* h.snapshot(entity), before, `undo restores: ${what}`)
+            yield* h.store.undo(result.right.undo)
+            sameRecords(yield* h.snapshot(entity), before, `second undo is a no-op: ${what}`)
+          }
+        }))
+
+      it.effect("update and delete that match nothing fail with NoMatch, unless allowNoMatch", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const data = FC.sample(Arb.fixtures("z", 2, 2), 1)[0]!
+          yield* seed("conf_nomatch", data)
+          const before = yield* h.snapshot("conf_nomatch")
+          const where = { id: "missing" }
+          yield* expectReason(
+            exec({ operation: "update", from: from("conf_nomatch"), data: { name: "eve" }, where }),
+            ["NoMatch"],
+            "update"
+          )
+          yield* expectReason(exec({ operation: "delete", from: from("conf_nomatch"), where }), ["NoMatch"], "delete")
+          const allowed = yield* exec({
+            operation: "delete",
+            from: from("conf_nomatch"),
+            where,
+            options: { allowNoMatch: true }
+          })
+          assert.strictEqual(allowed.affected, 0)
+          yield* h.store.undo(allowed.undo)
+          sameRecords(yield* h.snapshot("conf_nomatch"), before, "nothing written")
+        }))
+
+      it.effect("undo of an absolute update reports Conflict when another writer changed the record", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const f = { ...FC.sample(Arb.fixture("k1"), 1)[0]!, name: "ada" }
+          yield* seed("conf_conflict", [f])
+          const where = { id: "k1" }
+          const mine = yield* exec({ operation: "update", from: from("conf_conflict"), data: { name: "bob" }, where })
+          yield* exec({ operation: "update", from: from("conf_conflict"), data: { name: "cy" }, where })
+          yield* expectReason(h.store.undo(mine.undo), ["Conflict"], "undo over another writer's change")
+          assert.strictEqual((yield* fixturesOf("conf_conflict"))[0]!.name, "cy", "the other writer's value stays")
+          const again = yield* exec({ operation: "update", from: from("conf_conflict"), data: { name: "dora" }, where })
+          yield* h.store.undo(again.undo)
+          assert.strictEqual((yield* fixturesOf("conf_conflict"))[0]!.name, "cy", "undo restores the before-image")
+          yield* h.store.undo(again.undo)
+          assert.strictEqual((yield* fixturesOf("conf_conflict"))[0]!.name, "cy", "a second undo changes nothing")
+        }))
+
+      it.effect("delete's undo re-inserts the full before-image; a second undo changes nothing", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const data = FC.sample(Arb.fixtures("d", 4, 4), 1)[0]!
+          yield* seed("conf_delete", data)
+          const before = yield* h.snapshot("conf_delete")
+          const outcome = yield* exec({
+            operation: "delete",
+            from: from("conf_delete"),
+            where: { id: { $in: ["d1", "d2"] } }
+          })
+          assert.strictEqual(outcome.affected, 2)
+          assert.deepStrictEqual(outcome.records.map((r) => h.fromRow(r).id).sort(), ["d1", "d2"])
+          yield* h.store.undo(outcome.undo)
+          sameRecords(yield* h.snapshot("conf_delete"), before, "re-inserted")
+          yield* h.store.undo(outcome.undo)
+          sameRecords(yield* h.snapshot("conf_delete"), before, "not twice")
+        }))
+
+      if (harness.atomicRelativeUndo) {
+        it.effect("undo of a relative update stays right while other writers change the same record", () =>
+          Effect.gen(function*() {
+            const h = yield* H
+            const f = { ...FC.sample(Arb.fixture("c1"), 1)[0]!, qty: 1000, tags: ["d"] }
+            yield* seed("conf_concurrent", [f])
+            const where = { id: "c1" }
+            const pushes = h.store.capabilities.updateOperators.includes("push")
+            const mine = yield* exec({
+              operation: "update",
+              from: from("conf_concurrent"),
+              data: pushes ? { qty: { $decrement: 7 }, tags: { $push: "a" } } : { qty: { $decrement: 7 } },
+              where
+            })
+            const others = Array.from({ length: 20 }, (_, i) =>
+              exec({
+                operation: "update",
+                from: from("conf_concurrent"),
+                data: pushes && i % 4 === 0
+                  ? { qty: { $increment: 1 }, tags: { $push: "b" } }
+                  : { qty: { $increment: 1 } },
+                where
+              }))
+            yield* Effect.all([h.store.undo(mine.undo), ...others], { concurrency: 6, discard: true })
+            const [after] = yield* fixturesOf("conf_concurrent")
+            assert.strictEqual(after!.qty, 1020, "1000 - 7 + 20 increments + 7 undone")
+            if (pushes) assert.deepStrictEqual([...after!.tags].sort(), ["b", "b", "b", "b", "b", "d"])
+            yield* h.store.undo(mine.undo)
+            assert.strictEqual((yield* fixturesOf("conf_concurrent"))[0]!.qty, 1020, "a second undo changes nothing")
+          }))
+      }
+
+      it.effect("injection through entity, field and filter names is rejected with nothing written", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const data = FC.sample(Arb.fixtures("v", 2, 2), 1)[0]!
+          yield* seed("conf_canary", data)
+          const before = yield* h.snapshot("conf_canary")
+          const source = { type: harness.sourceType, tag: "conformance" }
+          const row = rowOf(h, FC.sample(Arb.fixture("i1"), 1)[0]!)
+          const hostile = [
+            "conf_canary\"; DROP TABLE conf_canary; --",
+            "conf_canary` DETACH DELETE n //",
+            "conf_canary.$where",
+            "conf canary"
+          ]
+          for (const entity of hostile) {
+            yield* expectReason(
+              Operation.parse({ operation: "insert", from: from(entity), data: row }),
+              ["InvalidIdentifier"],
+              `parse ${entity}`
+            )
+            const crafted: Operation.Operation = { kind: "insert", source, entity, options: {}, records: [row] }
+            yield* expectReason(h.store.execute(crafted), ["InvalidIdentifier", "Validation"], `execute ${entity}`)
+            const del: Operation.Operation = { kind: "delete", source, entity, options: {}, where: Filter.all }
+            yield* expectReason(h.store.execute(del), ["InvalidIdentifier", "Validation"], `delete ${entity}`)
+          }
+          for (const field of ["name\" = 'x' --", "$where", "a.b", "n.name} DETACH DELETE n //"]) {
+            const crafted: Operation.Operation = {
+              kind: "insert",
+              source,
+              entity: "conf_canary",
+              options: {},
+              records: [{ ...row, [field]: 1 }]
+            }
+            yield* expectReason(h.store.execute(crafted), ["InvalidIdentifier", "Validation"], `field ${field}`)
+            const del: Operation.Operation = {
+              kind: "delete",
+              source,
+              entity: "conf_canary",
+              options: {},
+              where: Filter.byKey({ [field]: "x" })
+            }
+            yield* expectReason(h.store.execute(del), ["InvalidIdentifier", "Validation"], `filter field ${field}`)
+            const upd: Operation.Operation = {
+              kind: "update",
+              source,
+              entity: "conf_canary",
+              options: {},
+              where: Filter.all,
+              changes: [{ op: "set", field, value: 1, path: field }]
+            }
+            yield* expectReason(h.store.execute(upd), ["InvalidIdentifier", "Validation"], `update field ${field}`)
+          }
+          sameRecords(yield* h.snapshot("conf_canary"), before, "nothing written")
+          const sly = { ...FC.sample(Arb.fixture("v9"), 1)[0]!, name: "'; DROP TABLE conf_canary; --", note: "$where" }
+          yield* exec({ operation: "insert", from: from("conf_canary"), data: rowOf(h, sly) })
+          const stored = (yield* fixturesOf("conf_canary")).find((f) => f.id === "v9")
+          assert.deepStrictEqual(stored, normalize(sly), "hostile values are stored as plain values")
+        }))
+
+      it.effect("unsupported operators are rejected by validate, naming the operator", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const caps = h.store.capabilities
+          const missing = Filter.compareOperators.filter((op) => !caps.filterOperators.includes(op))
+          for (const op of missing) {
+            const value = op === "in" || op === "nin" ? ["a"] : op === "null" || op === "exists" ? true : "a"
+            const parsed = yield* Operation.parse({
+              operation: "select",
+              from: from("conf_canary"),
+              where: { name: { [`$${op}`]: value } }
+            })
+            const result = yield* Effect.either(h.store.validate(parsed))
+            assert.isTrue(Either.isLeft(result), `$${op} must be rejected`)
+            if (Either.isLeft(result)) {
+              assert.strictEqual(result.left.reason, "UnsupportedOperator")
+              assert.include(result.left.message, `$${op}`)
+            }
+          }
+          const missingUpdates = Update.updateOperators.filter((op) => !caps.updateOperators.includes(op))
+          for (const op of missingUpdates) {
+            const value = op === "set"
+              ? 1
+              : op === "increment" || op === "multiply"
+              ? { [`$${op}`]: 2 }
+              : { [`$${op}`]: "a" }
+            const parsed = yield* Operation.parse({
+              operation: "update",
+              from: from("conf_canary"),
+              data: { qty: value },
+              where: {}
+            })
+            yield* expectReason(h.store.validate(parsed), ["UnsupportedOperator"], `update ${op}`)
+          }
+        }))
+
+      it.effect("more records than the per-operation bound are refused with nothing written", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const max = h.store.capabilities.maxRecordsPerOperation
+          yield* seed("conf_bound", [])
+          const many = Array.from({ length: max + 1 }, (_, i) => FC.sample(Arb.fixture(`b${i}`), 1)[0]!)
+          yield* expectReason(
+            exec({ operation: "insert", from: from("conf_bound"), data: many.map((f) => rowOf(h, f)) }),
+            ["TooManyRecords"],
+            "insert"
+          )
+          assert.deepStrictEqual(yield* h.snapshot("conf_bound"), [])
+          yield* exec({
+            operation: "insert",
+            from: from("conf_bound"),
+            data: many.slice(0, max).map((f) => rowOf(h, f))
+          })
+          yield* exec({ operation: "insert", from: from("conf_bound"), data: rowOf(h, many[max]!) })
+          const before = yield* h.snapshot("conf_bound")
+          yield* expectReason(
+            exec({ operation: "update", from: from("conf_bound"), data: { name: "eve" }, where: {} }),
+            ["TooManyRecords"],
+            "update"
+          )
+          yield* expectReason(
+            exec({ operation: "delete", from: from("conf_bound"), where: {} }),
+            ["TooManyRecords"],
+            "delete"
+          )
+          sameRecords(yield* h.snapshot("conf_bound"), before, "nothing written")
+        }))
+
+      if (harness.schemaful) {
+        it.effect("unknown entities and fields are rejected before any write", () =>
+          Effect.gen(function*() {
+            const h = yield* H
+            yield* seed("conf_catalog", [])
+            const row = rowOf(h, FC.sample(Arb.fixture("e1"), 1)[0]!)
+            const check = (input: unknown) => Effect.flatMap(Operation.parse(input), (op) => h.store.validate(op))
+            yield* expectReason(
+              check({ operation: "insert", from: from("conf_no_such_entity"), data: row }),
+              ["EntityNotFound"],
+              "entity"
+            )
+            yield* expectReason(
+              check({ operation: "insert", from: from("conf_catalog"), data: { ...row, nope: 1 } }),
+              ["FieldNotFound"],
+              "field"
+            )
+            yield* expectReason(
+              check({ operation: "update", from: from("conf_catalog"), data: { name: "x" }, where: { nope: 1 } }),
+              ["FieldNotFound"],
+              "filter field"
+            )
+            assert.deepStrictEqual(yield* h.snapshot("conf_catalog"), [])
+          }))
+      }
+    }
+  )
+}
+
+type Model = "NoMatch" | { readonly state: ReadonlyArray<Fixture>; readonly affected: number }
+
+/** What the reference semantics say an operation does to `data`. */
+const modelOf = (
+  data: ReadonlyArray<Fixture>,
+  op: { readonly operation: string; readonly [k: string]: unknown }
+): Model => {
+  const run = (f: Effect.Effect<any, any>) => Effect.runSync(f)
+  switch (op.operation) {
+    case "insert": {
+      const rows = op.data as ReadonlyArray<Fixture>
+      return { state: [...data, ...rows.map(fixtureOf)], affected: rows.length }
+    }
+    case "update": {
+      const where = run(Filter.parse(op.where))
+      const changes = run(Update.parse(op.data))
+      const hit = data.filter((f) => Filter.matches(where, f))
+      if (hit.length === 0) return "NoMatch"
+      return {
+        state: data.map((f) => Filter.matches(where, f) ? fixtureOf(Update.apply(changes, f)) : f),
+        affected: hit.length
+      }
+    }
+    case "delete": {
+      const where = run(Filter.parse(op.where))
+      const kept = data.filter((f) => !Filter.matches(where, f))
+      if (kept.length === data.length) return "NoMatch"
+      return { state: kept, affected: data.length - kept.length }
+    }
+    default: {
+      const row = fixtureOf(op.data as Record<string, unknown>)
+      return { state: [...data.filter((f) => f.id !== row.id), row], affected: 1 }
+    }
+  }
+}
+
+const fixtureOf = (u: Record<string, unknown>): Fixture => u as unknown as Fixture

@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Filter from "./Filter.js"
+import * as Identifier from "./Identifier.js"
 import { join } from "./internal/values.js"
 import type { Operation, OperationKind, SourceType } from "./Operation.js"
 import { StoreError } from "./StoreError.js"
@@ -37,8 +38,11 @@ const unsupported = (engine: string, path: string, message: string) =>
   new StoreError({ reason: "UnsupportedOperator", engine, path, message: `${path}: ${message}` })
 
 /**
- * Fails with `UnsupportedOperator` (naming the path) when `operation` uses something `capabilities` lacks, or
- * with `Validation` when its source type is not one the store serves. `path` prefixes error paths.
+ * Fails with `UnsupportedOperator` (naming the path) when `operation` uses something `capabilities` lacks,
+ * with `Validation` when its source type is not one the store serves, with `InvalidIdentifier` when its entity
+ * or any field (in records, changes or the filter) is not an identifier, and with `TooManyRecords` past the
+ * bound. It re-checks what `Operation.parse` checked because an `Operation` can be built without it: adapters
+ * call it at the start of `execute` as well as in `validate`. `path` prefixes error paths.
  *
  * @since 0.1.0
  */
@@ -49,6 +53,24 @@ export const check = (
   path = ""
 ): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
+    yield* Identifier.check(operation.entity, "entity name", join(path, "from.entity"))
+    if ("records" in operation) {
+      for (const [i, record] of operation.records.entries()) {
+        for (const field of Object.keys(record)) {
+          yield* Identifier.check(field, "field name", join(join(join(path, "data"), i), field))
+        }
+      }
+    }
+    if (operation.kind === "update") {
+      for (const change of operation.changes) {
+        yield* Identifier.check(change.field, "field name", join(path, change.path))
+      }
+    }
+    if ("where" in operation && operation.where !== undefined) {
+      for (const [field, at] of Filter.fields(operation.where)) {
+        yield* Identifier.check(field, "field name", join(path, at))
+      }
+    }
     if (!capabilities.sourceTypes.includes(operation.source.type)) {
       const at = join(path, "from.type")
       return yield* new StoreError({

@@ -104,8 +104,9 @@ export const UndoRecord = Schema.Struct({
 export type UndoRecord = typeof UndoRecord.Type
 
 /**
- * The `Revert` action for one updated record: inverses of its relative changes, checked restores of the
- * absolute ones. `before` / `after` are the record's images in the adapter's JSON form.
+ * The `Revert` action for one updated record: inverses of its relative changes (a push is undone by removing
+ * the last occurrence of the pushed value, as {@link toJson} renders it), checked restores of the absolute
+ * ones. `before` / `after` are the record's images in the adapter's JSON form.
  *
  * @since 0.1.0
  */
@@ -120,17 +121,25 @@ export const revert = (
   for (const change of changes) {
     if (change.op === "increment") inverse.push({ _tag: "Increment", field: change.field, by: -change.by })
     else if (change.op === "push") {
-      inverse.push({
-        _tag: "RemoveLast",
-        field: change.field,
-        value: after[change.field] === undefined ? null : lastOf(after[change.field])
-      })
+      inverse.push({ _tag: "RemoveLast", field: change.field, value: toJson(change.value) })
     } else restore[change.field] = { before: before[change.field] ?? null, after: after[change.field] ?? null }
   }
   return { _tag: "Revert", key, inverse, restore }
 }
 
-const lastOf = (u: Json | undefined): Json => Array.isArray(u) && u.length > 0 ? (u[u.length - 1] as Json) : null
+/**
+ * A record value (JSON values and dates, as `Operation.parse` admits) as JSON: dates become ISO strings.
+ *
+ * @since 0.1.0
+ */
+export const toJson = (u: unknown): Json =>
+  u instanceof Date
+    ? u.toISOString()
+    : Array.isArray(u)
+    ? u.map(toJson)
+    : typeof u === "object" && u !== null
+    ? Object.fromEntries(Object.entries(u).map(([k, v]) => [k, toJson(v)]))
+    : u as Json
 
 /**
  * A new undo record.

@@ -63,6 +63,13 @@ const comparison = (caps: Capabilities.Capabilities): FC.Arbitrary<Where> => {
   if (has("ilike")) options.push(FC.constantFrom("A%", "%O%", "BO").map((v) => ({ name: { $ilike: v } })))
   if (has("startsWith")) options.push(FC.constantFrom("a", "b", "x_", "50").map((v) => ({ name: { $startsWith: v } })))
   if (has("endsWith")) options.push(FC.constantFrom("e", "o", "%", "_y").map((v) => ({ note: { $endsWith: v } })))
+  const notes = FC.constantFrom("x", "yy", "x_y", "50%", "zz")
+  for (const op of ["eq", "ne", "gt", "lte"]) {
+    if (has(op)) options.push(notes.map((v) => ({ note: { [`$${op}`]: v } })))
+  }
+  for (const op of ["in", "nin"]) {
+    if (has(op)) options.push(FC.uniqueArray(notes, { maxLength: 3 }).map((v) => ({ note: { [`$${op}`]: v } })))
+  }
   if (has("null")) options.push(FC.boolean().map((v) => ({ note: { $null: v } })))
   if (has("exists")) options.push(FC.boolean().map((v) => ({ note: { $exists: v } })))
   if (has("eq")) options.push(FC.constant({ note: null }))

@@ -1,0 +1,120 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Filter, type Operation, StoreError } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import { fromSql } from "./errors.js"
+
+export interface Column {
+  readonly name: string
+  readonly typname: string
+  /** PostgreSQL type category: `A` array, `N` numeric, `S` string, … */
+  readonly category: string
+  readonly json: boolean
+}
+
+export interface Table {
+  readonly schema: string
+  readonly name: string
+  readonly columns: ReadonlyMap<string, Column>
+  readonly primaryKey: ReadonlyArray<string>
+  /** Column sets of unique indexes (primary key included). */
+  readonly uniqueKeys: ReadonlyArray<ReadonlyArray<string>>
+}
+
+interface Row {
+  readonly name: string
+  readonly typname: string
+  readonly category: string
+  readonly pk: boolean
+}
+
+/** Reads a table's columns and keys from the catalog; `EntityNotFound` when there is no such table. */
+export const table = (sql: SqlClient.SqlClient, schema: string, name: string): Effect.Effect<Table, StoreError> =>
+  Effect.gen(function*() {
+    const rows = yield* sql<Row>`
+      SELECT a.attname AS name, t.typname AS typname, t.typcategory AS category,
+             COALESCE(a.attnum = ANY (p.indkey::int2[]), false) AS pk
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      JOIN pg_type t ON t.oid = a.atttypid
+      LEFT JOIN pg_index p ON p.indrelid = c.oid AND p.indisprimary
+      WHERE n.nspname = ${schema} AND c.relname = ${name} AND c.relkind IN ('r', 'p')
+      ORDER BY a.attnum`
+    if (rows.length === 0) {
+      return yield* new StoreError({
+        reason: "EntityNotFound",
+        engine: "postgres",
+        entity: name,
+        message: `postgres: no table ${schema}.${name}`
+      })
+    }
+    const unique = yield* sql<{ readonly columns: ReadonlyArray<string> }>`
+      SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
+      FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+      WHERE n.nspname = ${schema} AND c.relname = ${name} AND i.indisunique AND i.indpred IS NULL
+      GROUP BY i.indexrelid`
+    return {
+      schema,
+      name,
+      columns: new Map(rows.map((r) => [r.name, { ...r, json: r.typname === "json" || r.typname === "jsonb" }])),
+      primaryKey: rows.filter((r) => r.pk).map((r) => r.name),
+      uniqueKeys: unique.map((u) => u.columns)
+    }
+  }).pipe(Effect.mapError(fromSql(name)))
+
+const fieldNotFound = (table: Table, field: string, path: string) =>
+  new StoreError({
+    reason: "FieldNotFound",
+    engine: "postgres",
+    entity: table.name,
+    path,
+    message: `${path}: table ${table.name} has no column ${JSON.stringify(field)}`
+  })
+
+/** Every field the operation names must be a column of the table. */
+export const checkFields = (table: Table, operation: Operation.Operation, path: string) =>
+  Effect.gen(function*() {
+    const at = (p: string) => path === "" ? p : `${path}.${p}`
+    if ("records" in operation) {
+      for (const [i, record] of operation.records.entries()) {
+        for (const field of Object.keys(record)) {
+          if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(`data[${i}].${field}`))
+        }
+      }
+    }
+    if (operation.kind === "update") {
+      for (const change of operation.changes) {
+        if (!table.columns.has(change.field)) return yield* fieldNotFound(table, change.field, at(change.path))
+        const column = table.columns.get(change.field)!
+        if ((change.op === "push" || change.op === "pull") && column.category !== "A") {
+          return yield* new StoreError({
+            reason: "Validation",
+            engine: "postgres",
+            entity: table.name,
+            path: at(change.path),
+            message: `${at(change.path)}: $${change.op} needs an array column; ${change.field} is ${column.typname}`
+          })
+        }
+      }
+    }
+    if ("where" in operation && operation.where !== undefined) {
+      for (const [field, fieldPath] of Filter.fields(operation.where)) {
+        if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(fieldPath))
+      }
+    }
+    if ((operation.kind === "update" || operation.kind === "delete") && table.primaryKey.length === 0) {
+      return yield* new StoreError({
+        reason: "Validation",
+        engine: "postgres",
+        entity: table.name,
+        path: at("from.entity"),
+        message: `${
+          at("from.entity")
+        }: table ${table.name} has no primary key, so a ${operation.kind} could not be undone`
+      })
+    }
+  })

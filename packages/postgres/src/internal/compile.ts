@@ -1,0 +1,129 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
+import type { Filter, Undo, Update } from "@polysaga/store"
+import type { Column, Table } from "./catalog.js"
+
+/** A value bound for a column: JSON columns take JSON text, everything else the driver's own conversion. */
+export const param = (column: Column | undefined, value: unknown): unknown =>
+  column?.json === true && value !== null ? JSON.stringify(value) : value
+
+export const qualified = (sql: SqlClient.SqlClient, table: Table): Fragment =>
+  sql`${sql(table.schema)}.${sql(table.name)}`
+
+/** Compiles a filter to a condition that is never NULL (the port's two-valued semantics). */
+export const where = (sql: SqlClient.SqlClient, table: Table, filter: Filter.Filter): Fragment => {
+  switch (filter._tag) {
+    case "And":
+      return sql.join(" AND ", true, "TRUE")(filter.filters.map((f) => where(sql, table, f)))
+    case "Or":
+      return sql.join(" OR ", true, "FALSE")(filter.filters.map((f) => where(sql, table, f)))
+    case "Not":
+      return sql`(NOT ${where(sql, table, filter.filter)})`
+    case "Compare": {
+      const c = sql(filter.field)
+      const v = param(table.columns.get(filter.field), filter.value)
+      switch (filter.op) {
+        case "eq":
+          return sql`COALESCE(${c} = ${v}, FALSE)`
+        case "ne":
+          return sql`(${c} IS DISTINCT FROM ${v})`
+        case "gt":
+          return sql`COALESCE(${c} > ${v}, FALSE)`
+        case "gte":
+          return sql`COALESCE(${c} >= ${v}, FALSE)`
+        case "lt":
+          return sql`COALESCE(${c} < ${v}, FALSE)`
+        case "lte":
+          return sql`COALESCE(${c} <= ${v}, FALSE)`
+        case "in":
+          return sql`COALESCE(${c} = ANY(${v}), FALSE)`
+        case "nin":
+          return sql`(NOT COALESCE(${c} = ANY(${v}), FALSE))`
+        case "contains":
+          return sql`COALESCE(${filter.value} = ANY(${c}), FALSE)`
+        case "like":
+          return sql`COALESCE(${c} LIKE ${v} ESCAPE '', FALSE)`
+        case "ilike":
+          return sql`COALESCE(${c} ILIKE ${v} ESCAPE '', FALSE)`
+        case "startsWith":
+          return sql`COALESCE(starts_with(${c}, ${v}), FALSE)`
+        case "endsWith":
+          return sql`COALESCE(right(${c}, char_length(${v}::text)) = ${v}, FALSE)`
+        case "null":
+          return filter.value === true ? sql`(${c} IS NULL)` : sql`(${c} IS NOT NULL)`
+        case "exists":
+          return filter.value === true ? sql`(${c} IS NOT NULL)` : sql`(${c} IS NULL)`
+      }
+    }
+  }
+}
+
+/** `SET` assignments for a list of changes. */
+export const assignments = (
+  sql: SqlClient.SqlClient,
+  table: Table,
+  changes: ReadonlyArray<Update.Change>
+): Fragment =>
+  sql.csv(changes.map((change) => {
+    const c = sql(change.field)
+    switch (change.op) {
+      case "set":
+        return sql`${c} = ${param(table.columns.get(change.field), change.value)}`
+      case "increment":
+        return sql`${c} = ${c} + ${change.by}`
+      case "multiply":
+        return sql`${c} = ${c} * ${change.by}`
+      case "push":
+        return sql`${c} = array_append(${c}, ${change.value})`
+      case "pull":
+        return sql`${c} = array_remove(${c}, ${change.value})`
+    }
+  }))
+
+/** `SET` assignments that invert relative changes (`t` is the updated table's alias). */
+export const inverse = (sql: SqlClient.SqlClient, inverses: ReadonlyArray<Undo.Inverse>): ReadonlyArray<Fragment> =>
+  inverses.map((inv) => {
+    const c = sql(inv.field)
+    switch (inv._tag) {
+      case "Increment":
+        return sql`${c} = t.${c} + ${inv.by}`
+      case "RemoveLast":
+        return sql`${c} = (
+          SELECT CASE WHEN max(u.i) IS NULL THEN t.${c} ELSE (t.${c})[:max(u.i) - 1] || (t.${c})[max(u.i) + 1:] END
+          FROM unnest(t.${c}) WITH ORDINALITY AS u(v, i) WHERE u.v = ${inv.value})`
+    }
+  })
+
+/** Rows whose key columns equal the given key images. */
+export const byKeys = (
+  sql: SqlClient.SqlClient,
+  table: Table,
+  keys: ReadonlyArray<Readonly<Record<string, unknown>>>
+): Fragment =>
+  sql.join(" OR ", true, "FALSE")(
+    keys.map((key) => sql.join(" AND ", true, "TRUE")(table.primaryKey.map((c) => sql`${sql(c)} = ${key[c]}`)))
+  )
+
+const imagePrefix = "__polysaga_img_"
+
+/** Every column rendered as text, aliased so it can sit beside `*`: an exact, JSON-safe image of a row. */
+export const imageColumns = (sql: SqlClient.SqlClient, table: Table): Fragment =>
+  sql.csv([...table.columns.keys()].map((c, i) => sql`${sql(c)}::text AS ${sql(`${imagePrefix}${i}`)}`))
+
+/** Splits a row selected with `*, imageColumns` into the record and its text image. */
+export const split = (
+  table: Table,
+  row: Readonly<Record<string, unknown>>
+): { readonly record: Record<string, unknown>; readonly image: Record<string, string | null> } => {
+  const record: Record<string, unknown> = {}
+  const image: Record<string, string | null> = {}
+  const names = [...table.columns.keys()]
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith(imagePrefix)) image[names[Number(k.slice(imagePrefix.length))]!] = v as string | null
+    else record[k] = v
+  }
+  return { record, image }
+}
+
+export const keyOf = (table: Table, image: Readonly<Record<string, string | null>>): Record<string, string | null> =>
+  Object.fromEntries(table.primaryKey.map((c) => [c, image[c] ?? null]))

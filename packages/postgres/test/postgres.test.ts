@@ -1,0 +1,138 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Operation, type Store, Undo } from "@polysaga/store"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Postgres from "../src/index.js"
+
+const url = Redacted.make(process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga")
+
+class Sql extends Context.Tag("test/Sql")<Sql, PgClient.PgClient>() {}
+
+const Env = Layer.mergeAll(
+  Postgres.layer({ url, maxRecordsPerOperation: 50 }),
+  Layer.effect(Sql, PgClient.PgClient).pipe(Layer.provide(PgClient.layer({ url, maxConnections: 2 })))
+)
+
+const run = (store: Store, input: unknown) =>
+  Effect.flatMap(Operation.parse(input), (op) => Effect.zipRight(store.validate(op), store.execute(op)))
+
+/** An undo record as another process would read it back from a JSON journal. */
+const throughJson = (undo: Undo.UndoRecord) =>
+  Schema.decodeSync(Schema.parseJson(Undo.UndoRecord))(Schema.encodeSync(Schema.parseJson(Undo.UndoRecord))(undo))
+
+layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
+  it.effect("restores timestamps, jsonb and numerics exactly, from an undo record that went through JSON", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_exact`
+      yield* sql`CREATE TABLE postgres_exact (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),
+        doc jsonb, amount numeric(30, 10), big bigint)`
+      const created = yield* run(store, {
+        operation: "insert",
+        from: { type: "database", tag: "db", entity: "postgres_exact" },
+        data: { doc: { a: [1, { b: "c" }] }, amount: "12345678901234567890.0123456789", big: "9007199254740993" }
+      })
+      const id = created.records[0]!.id
+      const before = yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`
+      const updated = yield* run(store, {
+        operation: "update",
+        from: { type: "database", tag: "db", entity: "postgres_exact" },
+        data: { at: new Date("2030-01-01T00:00:00Z"), doc: [true], amount: { $multiply: 2 }, big: { $increment: 1 } },
+        where: { id }
+      })
+      assert.strictEqual(updated.affected, 1)
+      yield* store.undo(throughJson(updated.undo))
+      assert.deepStrictEqual(
+        yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`,
+        before
+      )
+      const deleted = yield* run(store, {
+        operation: "delete",
+        from: { type: "database", tag: "db", entity: "postgres_exact" },
+        where: { id }
+      })
+      assert.strictEqual(deleted.affected, 1)
+      yield* store.undo(throughJson(deleted.undo))
+      assert.deepStrictEqual(
+        yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`,
+        before
+      )
+    }))
+
+  it.effect("the seed's guarded decrement fails with NoMatch when stock is short, and writes nothing", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_inventory`
+      yield* sql`CREATE TABLE postgres_inventory ("productId" text PRIMARY KEY, quantity integer NOT NULL)`
+      yield* sql`INSERT INTO postgres_inventory VALUES ('p1', 1)`
+      const op = {
+        operation: "update",
+        from: { type: "database", tag: "inventory-db", entity: "postgres_inventory" },
+        data: { quantity: { $decrement: 2 } },
+        where: { productId: { $eq: "p1" }, quantity: { $gte: 2 } }
+      }
+      const error = yield* Effect.flip(run(store, op))
+      assert.strictEqual(error.reason, "NoMatch")
+      assert.isFalse(error.transient)
+      assert.deepStrictEqual(yield* sql`SELECT quantity FROM postgres_inventory`, [{ quantity: 1 }])
+    }))
+
+  it.effect("an upsert finds the record by a unique key; its undo deletes what it created or restores what it changed", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_orders`
+      yield* sql`CREATE TABLE postgres_orders (id serial PRIMARY KEY, "idempotencyKey" text UNIQUE NOT NULL,
+        total numeric NOT NULL, "createdAt" timestamptz)`
+      const upsert = (total: number) =>
+        run(store, {
+          operation: "upsert",
+          from: { type: "database", tag: "orders-db", entity: "postgres_orders" },
+          data: { idempotencyKey: "order_u1_1", total, createdAt: new Date("2026-11-25T10:00:00Z") }
+        })
+      const first = yield* upsert(10)
+      const second = yield* upsert(20)
+      assert.deepStrictEqual(first.undo.actions.map((a) => a._tag), ["DeleteCreated"])
+      assert.deepStrictEqual(second.undo.actions.map((a) => a._tag), ["Revert"])
+      assert.deepStrictEqual(yield* sql`SELECT total::text FROM postgres_orders`, [{ total: "20" }])
+      yield* store.undo(second.undo)
+      assert.deepStrictEqual(yield* sql`SELECT total::text FROM postgres_orders`, [{ total: "10" }])
+      yield* store.undo(first.undo)
+      assert.deepStrictEqual(yield* sql`SELECT count(*)::int AS n FROM postgres_orders`, [{ n: 0 }])
+    }))
+
+  it.effect("refuses update and delete on a table without a primary key, and classifies constraint errors", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_nokey`
+      yield* sql`CREATE TABLE postgres_nokey (a integer UNIQUE)`
+      yield* sql`INSERT INTO postgres_nokey VALUES (1)`
+      const from = { type: "database", tag: "db", entity: "postgres_nokey" }
+      const refused = yield* Effect.flip(run(store, { operation: "delete", from, where: { a: 1 } }))
+      assert.strictEqual(refused.reason, "Validation")
+      assert.include(refused.message, "no primary key")
+      yield* sql`ALTER TABLE postgres_nokey ADD PRIMARY KEY (a)`
+      const duplicate = yield* Effect.flip(run(store, { operation: "insert", from, data: { a: 1 } }))
+      assert.strictEqual(duplicate.reason, "Constraint")
+      assert.isFalse(duplicate.transient)
+      assert.deepStrictEqual(yield* sql`SELECT a FROM postgres_nokey`, [{ a: 1 }])
+    }))
+})
+
+describe("postgres adapter, unreachable", () => {
+  it.live("reports an unreachable server as a transient Unavailable error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.scoped(Postgres.make({ url: Redacted.make("postgres://postgres@127.0.0.1:1/x") }))
+      )
+      assert.strictEqual(error.reason, "Unavailable")
+      assert.isTrue(error.transient)
+    }))
+})

@@ -126,6 +126,26 @@ layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
     }))
 })
 
+layer(Env, { excludeTestServices: true })("postgres adapter isolation", (it) => {
+  it.effect("a step is a transaction of its own, even when run inside a caller's transaction", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_isolated`
+      yield* sql`CREATE TABLE postgres_isolated (id integer PRIMARY KEY)`
+      const insert = run(store, {
+        operation: "insert",
+        from: { type: "database", tag: "db", entity: "postgres_isolated" },
+        data: { id: 1 }
+      })
+      const rolledBack = yield* Effect.flip(
+        sql.withTransaction(Effect.zipRight(insert, Effect.fail("caller rolls back")))
+      )
+      assert.strictEqual(rolledBack, "caller rolls back")
+      assert.deepStrictEqual(yield* sql`SELECT id FROM postgres_isolated`, [{ id: 1 }])
+    }))
+})
+
 describe("postgres adapter, unreachable", () => {
   it.live("reports an unreachable server as a transient Unavailable error", () =>
     Effect.gen(function*() {

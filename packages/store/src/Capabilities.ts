@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Filter from "./Filter.js"
 import * as Identifier from "./Identifier.js"
 import { join } from "./internal/values.js"
-import type { Operation, OperationKind, SourceType } from "./Operation.js"
+import { type Operation, type OperationKind, recordPath, type SourceType } from "./Operation.js"
 import { StoreError } from "./StoreError.js"
 import type { UpdateOperator } from "./Update.js"
 
@@ -57,7 +57,7 @@ export const check = (
     if ("records" in operation) {
       for (const [i, record] of operation.records.entries()) {
         for (const field of Object.keys(record)) {
-          yield* Identifier.check(field, "field name", join(join(join(path, "data"), i), field))
+          yield* Identifier.check(field, "field name", join(recordPath(operation, i, path), field))
         }
       }
     }

@@ -100,10 +100,15 @@ interface Base {
  * @since 0.1.0
  */
 export type Operation =
-  | (Base & { readonly kind: "insert"; readonly records: ReadonlyArray<Row> })
+  | (Base & { readonly kind: "insert"; readonly records: ReadonlyArray<Row>; readonly dataIsList?: boolean })
   | (Base & { readonly kind: "update"; readonly changes: ReadonlyArray<Change>; readonly where: Filter })
   | (Base & { readonly kind: "delete"; readonly where: Filter })
-  | (Base & { readonly kind: "upsert"; readonly records: ReadonlyArray<Row>; readonly where: Filter | undefined })
+  | (Base & {
+    readonly kind: "upsert"
+    readonly records: ReadonlyArray<Row>
+    readonly where: Filter | undefined
+    readonly dataIsList?: boolean
+  })
   | (Base & { readonly kind: "select"; readonly where: Filter })
 
 /**
@@ -116,3 +121,14 @@ export type Operation =
  * @since 0.1.0
  */
 export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, StoreError> = internal.parse
+
+/**
+ * The path of the `i`-th record of an insert or upsert, as the user wrote it: `data` when `data` was one
+ * object, `data[i]` when it was an array. `path` prefixes it.
+ *
+ * @since 0.1.0
+ */
+export const recordPath = (operation: Operation, i: number, path = ""): string => {
+  const data = path === "" ? "data" : `${path}.data`
+  return "dataIsList" in operation && operation.dataIsList === false ? data : `${data}[${i}]`
+}

@@ -4,3 +4,10 @@
  * @since 0.1.0
  */
 export * as Conformance from "./conformance/index.js"
+
+/**
+ * Property-test your sagas: shape arbitraries, fault injection, the atomicity checker, the scenario harness.
+ *
+ * @since 0.1.0
+ */
+export * from "./saga/index.js"

@@ -1,5 +1,5 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Filter, type Operation, StoreError } from "@polysaga/store"
+import { Filter, Operation, StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import { fromSql } from "./errors.js"
 
@@ -82,7 +82,9 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
     if ("records" in operation) {
       for (const [i, record] of operation.records.entries()) {
         for (const field of Object.keys(record)) {
-          if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(`data[${i}].${field}`))
+          if (!table.columns.has(field)) {
+            return yield* fieldNotFound(table, field, `${Operation.recordPath(operation, i, path)}.${field}`)
+          }
         }
       }
     }

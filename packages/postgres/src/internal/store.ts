@@ -1,4 +1,4 @@
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import {
   Capabilities,
   Filter,
@@ -9,6 +9,7 @@ import {
   StoreError,
   Undo
 } from "@polysaga/store"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Catalog from "./catalog.js"
 import * as Compile from "./compile.js"
@@ -47,11 +48,33 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
 
     const tableOf = (entity: string) => Catalog.table(sql, options.schema, entity)
 
+    /**
+     * `@effect/sql` keeps the open transaction in the fiber's context under one tag for every client, so a step
+     * run inside a caller's transaction (even one of another pool) would join it. Each step and each undo is a
+     * transaction of its own: hide the caller's.
+     */
+    const isolated = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.mapInputContext(
+        effect,
+        (context: Context.Context<never>) =>
+          Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<never>
+      )
+
     const validate = Effect.fn("PostgresStore.validate")(function*(operation: Operation.Operation, path = "") {
       yield* Capabilities.check(engine, capabilities, operation, path)
       const table = yield* Effect.mapError(
         tableOf(operation.entity),
-        (e) => new StoreError({ ...e, path: path === "" ? "from.entity" : `${path}.from.entity` })
+        (e) => {
+          const at = path === "" ? "from.entity" : `${path}.from.entity`
+          return new StoreError({
+            reason: e.reason,
+            engine,
+            entity: operation.entity,
+            path: at,
+            message: `${at}: ${e.message}`,
+            cause: e.cause
+          })
+        }
       )
       yield* Catalog.checkFields(table, operation, path)
       return table
@@ -209,7 +232,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
 
     const execute = Effect.fn("PostgresStore.execute")(function*(operation: Operation.Operation) {
       const table = yield* validate(operation)
-      const result = yield* sql.withTransaction(run(table, operation)).pipe(
+      const result = yield* isolated(sql.withTransaction(run(table, operation))).pipe(
         Effect.mapError(fromSql(operation.entity))
       )
       yield* Effect.annotateCurrentSpan({ entity: operation.entity, kind: operation.kind, affected: result.affected })
@@ -269,13 +292,13 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
     const undo = Effect.fn("PostgresStore.undo")(function*(record: Undo.UndoRecord) {
       if (record.actions.length === 0) return
       const table = yield* tableOf(record.entity)
-      yield* sql.withTransaction(Effect.gen(function*() {
+      yield* isolated(sql.withTransaction(Effect.gen(function*() {
         const fresh = yield* sql`
           INSERT INTO ${sql(options.schema)}.${sql(undoLogTable)} (undo_id) VALUES (${record.id})
           ON CONFLICT DO NOTHING RETURNING undo_id`
         if (fresh.length === 0) return
         for (const action of [...record.actions].reverse()) yield* applyAction(table, action)
-      })).pipe(Effect.mapError(fromSql(record.entity)))
+      }))).pipe(Effect.mapError(fromSql(record.entity)))
     })
 
     const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(fromSql(undefined)))

@@ -45,7 +45,8 @@ export const parse = (input: unknown, path = ""): Effect.Effect<Operation, Store
     switch (raw.operation) {
       case "insert": {
         yield* absent(raw.where, at("where"), "insert")
-        return { ...base, kind: "insert", records: yield* parseRows(raw.data, at("data")) } as const
+        const records = yield* parseRows(raw.data, at("data"))
+        return { ...base, kind: "insert", records, dataIsList: Array.isArray(raw.data) } as const
       }
       case "upsert": {
         const records = yield* parseRows(raw.data, at("data"))
@@ -53,7 +54,7 @@ export const parse = (input: unknown, path = ""): Effect.Effect<Operation, Store
         if (where !== undefined && records.length > 1) {
           return yield* Effect.fail(validation(at("where"), "an upsert with where takes exactly one record"))
         }
-        return { ...base, kind: "upsert", records, where } as const
+        return { ...base, kind: "upsert", records, where, dataIsList: Array.isArray(raw.data) } as const
       }
       case "update": {
         if (raw.where === undefined) {

@@ -72,7 +72,7 @@ const comparison = (caps: Capabilities.Capabilities): FC.Arbitrary<Where> => {
   }
   if (has("null")) options.push(FC.boolean().map((v) => ({ note: { $null: v } })))
   if (has("exists")) options.push(FC.boolean().map((v) => ({ note: { $exists: v } })))
-  if (has("eq")) options.push(FC.constant({ note: null }))
+  if (has("null")) options.push(FC.constant({ note: null }))
   return FC.oneof(...options)
 }
 

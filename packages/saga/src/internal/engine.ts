@@ -1,0 +1,412 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
+import {
+  CompensationFailed,
+  SagaDefinitionError,
+  type SagaError,
+  SagaTimeout,
+  type StepError,
+  StepFailed,
+  StepTimeout
+} from "../SagaError.js"
+import * as Journal from "../SagaJournal.js"
+import type { SagaResult, SagaStatus, StepRecord, StepStatus } from "../SagaResult.js"
+import type { Step } from "../Step.js"
+import { causeMessage } from "./errors.js"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/**
+ * The book-keeping of one saga run, shared by the saga and its nested sagas (and used alone by recovery).
+ * @internal
+ */
+export interface Ledger {
+  readonly sagaId: string
+  readonly journal: Journal.SagaJournal.Service
+  readonly compensateOnTimeout: boolean
+  /** In start order. */
+  readonly records: Map<string, Mutable<StepRecord>>
+  /** In completion order. */
+  readonly completed: Array<string>
+  /** In undo order. */
+  readonly compensated: Array<string>
+  /** Left undone after a compensation failed. */
+  readonly pending: Array<string>
+  halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
+  lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
+  timedOut: boolean
+}
+
+/** @internal */
+export const makeLedger = (
+  sagaId: string,
+  journal: Journal.SagaJournal.Service,
+  compensateOnTimeout: boolean
+): Ledger => ({
+  sagaId,
+  journal,
+  compensateOnTimeout,
+  records: new Map(),
+  completed: [],
+  compensated: [],
+  pending: [],
+  halted: undefined,
+  lastFailure: undefined,
+  timedOut: false
+})
+
+/**
+ * What a step needs from the saga it runs in.
+ * @internal
+ */
+export interface Runtime {
+  readonly ledger: Ledger
+  /** Prefix of step ids: `""` at the top, `"child/"` inside a nested saga named `child`. */
+  readonly prefix: string
+  /** Where completed steps register their compensation. */
+  readonly scope: Scope.Scope
+}
+
+/** @internal */
+export class SagaContext extends Context.Tag("@polysaga/saga/SagaContext")<SagaContext, Runtime>() {}
+
+/**
+ * Append to the journal where a failure to do so cannot change the outcome any more: log it loudly.
+ * @internal
+ */
+const appendOrLog = (ledger: Ledger, entry: Journal.JournalEntry) =>
+  ledger.journal.append(entry).pipe(
+    Effect.catchAll((error) => Effect.logError("saga journal append failed", error.message))
+  )
+
+const setStatus = (ledger: Ledger, stepId: string, status: StepStatus, error?: string) => {
+  const record = ledger.records.get(stepId)
+  if (record === undefined) return
+  record.status = status
+  if (error !== undefined) record.compensationError = error
+}
+
+/**
+ * Undo one step, unless an earlier compensation failed: then it is only listed as pending.
+ * The compensation is retried (transient errors) on its own schedule, journaled, traced.
+ * Used by running sagas (as a scope finalizer) and by recovery.
+ * @internal
+ */
+export const undo = <R>(
+  ledger: Ledger,
+  stepId: string,
+  compensation: Effect.Effect<unknown, unknown, R>,
+  policy: { readonly retry: Schedule.Schedule<unknown, unknown>; readonly isTransient: (error: unknown) => boolean }
+): Effect.Effect<void, never, R> =>
+  Effect.gen(function*() {
+    if (ledger.halted !== undefined) {
+      ledger.pending.push(stepId)
+      return
+    }
+    const sagaId = ledger.sagaId
+    const exit = yield* Clock.currentTimeMillis.pipe(
+      Effect.flatMap((at) => ledger.journal.append(Journal.CompensationIntent.make({ sagaId, stepId, at }))),
+      Effect.zipRight(Effect.retry(compensation, { schedule: policy.retry, while: policy.isTransient })),
+      Effect.exit,
+      Effect.withSpan("Saga.compensate", { attributes: { "saga.id": sagaId, "step.id": stepId } })
+    )
+    const at = yield* Clock.currentTimeMillis
+    if (Exit.isSuccess(exit)) {
+      ledger.compensated.push(stepId)
+      setStatus(ledger, stepId, "compensated")
+      yield* Effect.logDebug("step compensated")
+      yield* appendOrLog(ledger, Journal.CompensationSucceeded.make({ sagaId, stepId, at }))
+    } else {
+      const error = causeMessage(exit.cause)
+      ledger.halted = { stepId, cause: exit.cause }
+      ledger.pending.push(stepId)
+      setStatus(ledger, stepId, "compensationFailed", error)
+      yield* Effect.logError("compensation failed: the saga stops undoing and is left for a person", error)
+      yield* appendOrLog(ledger, Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
+    }
+  }).pipe(Effect.annotateLogs({ "saga.id": ledger.sagaId, "step.id": stepId }))
+
+/**
+ * The exit a scope of completed steps is closed with: a failure undoes them, success keeps them. A timeout with
+ * `compensateOnTimeout: false` keeps them.
+ */
+const closeExit = (ledger: Ledger, exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> =>
+  Exit.isFailure(exit) && ledger.timedOut && !ledger.compensateOnTimeout ? Exit.void : exit
+
+/** @internal */
+export const runStep = <A, E, R>(
+  step: Step<A, E, R>
+): Effect.Effect<A, E | StepError, R | SagaContext> =>
+  Effect.flatMap(SagaContext, ({ ledger, prefix, scope }) => {
+    const { journal, sagaId } = ledger
+    const stepId = prefix + step.id
+    const name = step.name
+    return Effect.gen(function*() {
+      if (ledger.records.has(stepId)) {
+        return yield* new SagaDefinitionError({
+          sagaId,
+          stepId,
+          reason:
+            `duplicate step id "${stepId}": step ids must be unique within a saga, give the step an explicit \`id\``
+        })
+      }
+      const startedAt = yield* Clock.currentTimeMillis
+      const record: Mutable<StepRecord> = { id: stepId, name, status: "running", attempts: 0, startedAt }
+      ledger.records.set(stepId, record)
+      yield* Effect.logDebug("step started")
+
+      const timed = step.timeout === undefined ? step.action : Effect.timeoutFail(step.action, {
+        duration: step.timeout,
+        onTimeout: () => new StepTimeout({ sagaId, stepId, timeout: step.timeout! })
+      })
+      const attempt = Effect.suspend(() => {
+        const n = ++record.attempts
+        const entry = { sagaId, stepId, name, attempt: n }
+        return Clock.currentTimeMillis.pipe(
+          Effect.flatMap((at) => journal.append(Journal.StepIntent.make({ ...entry, at }))),
+          Effect.zipRight(timed),
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit) ? Effect.void : Clock.currentTimeMillis.pipe(
+              Effect.flatMap((at) =>
+                appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
+              )
+            )
+          ),
+          Effect.withSpan("Saga.step.attempt", {
+            attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name, "step.attempt": n }
+          })
+        )
+      })
+      const retried = step.retry === undefined ? attempt : Effect.retry(attempt, {
+        schedule: step.retry,
+        while: (error) => step.isTransient(error)
+      })
+
+      const onFailure = (cause: Cause.Cause<unknown>) =>
+        Effect.gen(function*() {
+          const at = yield* Clock.currentTimeMillis
+          record.status = "failed"
+          record.error = causeMessage(cause)
+          record.duration = at - startedAt
+          ledger.lastFailure = { stepId, cause }
+          yield* Effect.annotateCurrentSpan({ "step.outcome": "failed", "step.attempts": record.attempts })
+          yield* Effect.logWarning("step failed", record.error)
+        })
+
+      const onSuccess = (value: A) =>
+        Effect.gen(function*() {
+          const at = yield* Clock.currentTimeMillis
+          record.status = "completed"
+          record.result = value
+          record.duration = at - startedAt
+          yield* Effect.annotateCurrentSpan({ "step.outcome": "completed", "step.attempts": record.attempts })
+          yield* Effect.logDebug("step completed")
+          const encoded = step.result === undefined ? {} : {
+            result: yield* Schema.encodeUnknown(step.result)(value).pipe(
+              Effect.mapError((error) =>
+                new SagaDefinitionError({
+                  sagaId,
+                  stepId,
+                  reason: `the result does not encode with the step's result Schema: ${error.message}`
+                })
+              )
+            )
+          }
+          yield* journal.append(
+            Journal.StepSucceeded.make({ sagaId, stepId, name, attempt: record.attempts, at, ...encoded })
+          )
+        }).pipe(Effect.tapError((error) => Effect.sync(() => void (record.error = error.message))))
+
+      // The heart of the engine: the compensation is a finalizer of the saga's scope that fires only when the
+      // scope closes with a failure. The action itself stays interruptible (timeouts, interruption).
+      return yield* Effect.uninterruptibleMask((restore) =>
+        Effect.acquireRelease(
+          restore(retried).pipe(
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit)
+                ? Effect.sync(() => void ledger.completed.push(stepId))
+                : onFailure(exit.cause)
+            )
+          ),
+          (value, exit) =>
+            Exit.isFailure(exit)
+              ? undo(ledger, stepId, step.compensate(value, exit.cause), {
+                retry: step.compensationRetry,
+                isTransient: step.isTransient
+              })
+              : Effect.void
+        ).pipe(Effect.tap(onSuccess), Scope.extend(scope))
+      )
+    }).pipe(
+      Effect.annotateLogs({ "saga.id": sagaId, "step.id": stepId }),
+      Effect.withSpan("Saga.step", { attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name } })
+    )
+  })
+
+/**
+ * A saga run as a step of its parent: its steps get ids `parent-prefix/name/…`. On failure its own completed steps
+ * are undone before the error reaches the parent (a nested saga is atomic); on success its compensations join the
+ * parent's scope at this point of completion order.
+ * @internal
+ */
+export const runNested = <A, E, R>(
+  name: string,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, SagaContext> | SagaContext> =>
+  Effect.flatMap(SagaContext, (parent) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const child: Runtime = { ledger: parent.ledger, prefix: `${parent.prefix}${name}/`, scope }
+        const exit = yield* restore(body).pipe(Effect.provideService(SagaContext, child), Effect.exit)
+        if (Exit.isSuccess(exit)) {
+          yield* Scope.addFinalizerExit(parent.scope, (parentExit) => Scope.close(scope, parentExit))
+        } else {
+          yield* Scope.close(scope, closeExit(parent.ledger, exit))
+        }
+        return yield* exit
+      })
+    ).pipe(Effect.withSpan("Saga.nested", { attributes: { "saga.id": parent.ledger.sagaId, "saga.name": name } })))
+
+/** @internal */
+export interface ExecuteOptions {
+  readonly id?: string | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly compensateOnTimeout?: boolean | undefined
+}
+
+/** @internal */
+export interface Outcome<A> {
+  readonly result: SagaResult<A>
+  /** The typed error `Saga.run` fails with; none when completed or when only interrupted. */
+  readonly error: Option.Option<SagaError>
+  readonly cause: Cause.Cause<unknown>
+}
+
+const attribute = (ledger: Ledger, cause: Cause.Cause<unknown>): string | undefined => {
+  const last = ledger.lastFailure
+  if (last === undefined) return undefined
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) return last.stepId
+  const lastFailure = Cause.failureOption(last.cause)
+  return Option.isSome(lastFailure) && lastFailure.value === failure.value ? last.stepId : undefined
+}
+
+const sagaError = (
+  ledger: Ledger,
+  cause: Cause.Cause<unknown>,
+  timeout: Duration.Duration | undefined
+): Option.Option<SagaError> => {
+  const { sagaId } = ledger
+  if (ledger.halted !== undefined) {
+    return Option.some(
+      new CompensationFailed({
+        sagaId,
+        stepId: ledger.halted.stepId,
+        cause: ledger.halted.cause,
+        trigger: cause,
+        pending: ledger.pending.slice()
+      })
+    )
+  }
+  if (ledger.timedOut && timeout !== undefined) {
+    return Option.some(new SagaTimeout({ sagaId, timeout, compensated: ledger.compensateOnTimeout }))
+  }
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && failure.value instanceof SagaDefinitionError) return Option.some(failure.value)
+  if (Cause.isInterruptedOnly(cause)) return Option.none()
+  return Option.some(new StepFailed({ sagaId, stepId: attribute(ledger, cause), cause }))
+}
+
+/** @internal */
+export const execute = <A, E, R>(
+  name: string,
+  body: Effect.Effect<A, E, R | SagaContext>,
+  options: ExecuteOptions = {}
+): Effect.Effect<Outcome<A>, never, Exclude<R, SagaContext>> =>
+  Effect.suspend(() => {
+    const sagaId = options.id ?? randomUUID()
+    return executeWithId(sagaId, name, body, options).pipe(
+      Effect.annotateLogs({ "saga.id": sagaId, "saga.name": name }),
+      Effect.withSpan("Saga.execute", { attributes: { "saga.id": sagaId, "saga.name": name } })
+    )
+  })
+
+const executeWithId = <A, E, R>(
+  sagaId: string,
+  name: string,
+  body: Effect.Effect<A, E, R | SagaContext>,
+  options: ExecuteOptions
+): Effect.Effect<Outcome<A>, never, Exclude<R, SagaContext>> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const journal = Option.getOrElse(yield* Effect.serviceOption(Journal.SagaJournal), () => Journal.noop)
+      const ledger = makeLedger(sagaId, journal, options.compensateOnTimeout ?? true)
+      const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
+      const start = yield* Clock.currentTimeMillis
+      yield* Effect.logDebug("saga started")
+
+      const started = journal.append(Journal.SagaStarted.make({ sagaId, name, at: start })).pipe(Effect.zipRight(body))
+      const timed = timeout === undefined ? started : Effect.raceFirst(
+        started,
+        Effect.sleep(timeout).pipe(
+          Effect.zipRight(Effect.suspend(() => {
+            ledger.timedOut = true
+            return Effect.fail(new SagaTimeout({ sagaId, timeout, compensated: ledger.compensateOnTimeout }))
+          }))
+        )
+      )
+      const scope = yield* Scope.make()
+      const runtime: Runtime = { ledger, prefix: "", scope }
+      const exit = yield* restore(timed).pipe(
+        Effect.provideService(SagaContext, runtime),
+        Effect.exit
+      ) as Effect.Effect<Exit.Exit<A, unknown>, never, Exclude<R, SagaContext>>
+      yield* Scope.close(scope, closeExit(ledger, exit))
+
+      const left = ledger.completed.filter((id) => ledger.records.get(id)?.status === "completed").reverse()
+      const status: SagaStatus = Exit.isSuccess(exit)
+        ? "completed"
+        : ledger.halted !== undefined || left.length > 0
+        ? "failed"
+        : "compensated"
+      const end = yield* Clock.currentTimeMillis
+      const error = Exit.isFailure(exit) ? causeMessage(exit.cause) : undefined
+      const ended = yield* journal.append(
+        Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
+      ).pipe(Effect.exit)
+      const steps: Record<string, StepRecord> = {}
+      for (const [id, record] of ledger.records) steps[id] = { ...record }
+      const result: SagaResult<A> = {
+        id: sagaId,
+        name,
+        status,
+        executionTime: end - start,
+        steps,
+        completedSteps: ledger.completed.slice(),
+        compensatedSteps: ledger.compensated.slice(),
+        pendingCompensations: ledger.halted !== undefined ? ledger.pending.slice() : status === "failed" ? left : [],
+        ...(error === undefined ? {} : { error }),
+        ...(ledger.halted === undefined ? {} : { compensationError: causeMessage(ledger.halted.cause) }),
+        ...(Exit.isSuccess(ended) ? {} : { journalError: ended.cause.toString() }),
+        ...(Exit.isSuccess(exit) ? { value: exit.value } : {})
+      }
+      yield* Effect.annotateCurrentSpan({ "saga.status": status })
+      if (Exit.isFailure(ended)) yield* Effect.logError("saga journal could not record the end", ended.cause)
+      yield* (status === "failed" ? Effect.logError : Effect.logInfo)(`saga ${status}`, ...(error ? [error] : []))
+      return {
+        result,
+        error: Exit.isSuccess(exit) ? Option.none() : sagaError(ledger, exit.cause, timeout),
+        cause: Exit.isSuccess(exit) ? Cause.empty : exit.cause
+      }
+    })
+  )

@@ -1,0 +1,446 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Saga, SagaError, SagaJournal, Step } from "@polysaga/saga"
+import { Cause, Data, Deferred, Effect, Exit, Fiber, Schedule, Schema, TestClock } from "effect"
+
+class Declined extends Data.TaggedError("Declined")<{ readonly reason: string }> {}
+
+/** A log of what happened, and steps that write to it. */
+const makeLog = () => {
+  const events: Array<string> = []
+  const step = <A>(name: string, value: A, options: {
+    readonly fail?: unknown
+    readonly id?: string
+    readonly failCompensation?: boolean
+  } = {}) =>
+    Step.make({
+      name,
+      ...(options.id ? { id: options.id } : {}),
+      action: options.fail === undefined
+        ? Effect.sync(() => {
+          events.push(`do:${options.id ?? name}`)
+          return value
+        })
+        : Effect.fail(options.fail),
+      compensate: () =>
+        options.failCompensation
+          ? Effect.fail(new Declined({ reason: "cannot undo" }))
+          : Effect.sync(() => void events.push(`undo:${options.id ?? name}`)),
+      compensationRetry: Schedule.recurs(2)
+    })
+  return { events, step }
+}
+
+/** A saga that runs the given steps one after the other. */
+const sequence = (name: string, ...steps: ReadonlyArray<Step.Step<any, any>>) =>
+  Saga.make(name, Effect.forEach(steps, (step) => Saga.step(step), { discard: true }))
+
+describe("Saga", () => {
+  it.effect("completes and passes results to later steps", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = Saga.make(
+        "order",
+        Effect.gen(function*() {
+          const order = yield* Saga.step(step("create", { id: "o1" }))
+          const reserved = yield* Saga.step(step("reserve", `${order.id}:reserved`))
+          return reserved
+        })
+      )
+      const result = yield* Saga.execute(saga, { id: "s1" })
+      assert.strictEqual(result.status, "completed")
+      assert.strictEqual(result.value, "o1:reserved")
+      assert.strictEqual(result.id, "s1")
+      assert.deepStrictEqual(result.completedSteps, ["create", "reserve"])
+      assert.deepStrictEqual(result.compensatedSteps, [])
+      assert.deepStrictEqual(events, ["do:create", "do:reserve"])
+      assert.strictEqual(result.steps["reserve"]?.result, "o1:reserved")
+      assert.strictEqual(result.steps["reserve"]?.attempts, 1)
+    }))
+
+  it.effect("undoes completed steps in reverse order when a step fails; later steps never start", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = sequence(
+        "order",
+        step("a", 1),
+        step("b", 2),
+        step("c", 3, { fail: new Declined({ reason: "card" }) }),
+        step("d", 4)
+      )
+      const result = yield* Saga.execute(saga)
+      assert.strictEqual(result.status, "compensated")
+      assert.deepStrictEqual(result.compensatedSteps, ["b", "a"])
+      assert.deepStrictEqual(result.pendingCompensations, [])
+      assert.deepStrictEqual(events, ["do:a", "do:b", "undo:b", "undo:a"])
+      assert.strictEqual(result.steps["c"]?.status, "failed")
+      assert.strictEqual(result.steps["d"], undefined)
+      assert.strictEqual(result.error, "Declined {\"reason\":\"card\"}")
+      const error = yield* Effect.flip(Saga.run(saga))
+      assert.strictEqual(error._tag, "StepFailed")
+      assert.strictEqual(error._tag === "StepFailed" && error.stepId, "c")
+    }))
+
+  it.effect("retries transient errors only", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const flaky = Step.make({
+        name: "flaky",
+        action: Effect.suspend(() =>
+          ++calls < 3 ? Effect.fail(new SagaError.Transient({ cause: "connection reset" })) : Effect.succeed(calls)
+        ),
+        retry: Schedule.recurs(5)
+      })
+      const ok = yield* Saga.execute(Saga.make("t", Saga.step(flaky)))
+      assert.strictEqual(ok.status, "completed")
+      assert.strictEqual(ok.steps["flaky"]?.attempts, 3)
+
+      let businessCalls = 0
+      const business = Step.make({
+        name: "business",
+        action: Effect.suspend(() => {
+          businessCalls++
+          return Effect.fail(new Declined({ reason: "no" }))
+        }),
+        retry: Schedule.recurs(5)
+      })
+      const failed = yield* Saga.execute(Saga.make("b", Saga.step(business)))
+      assert.strictEqual(failed.status, "compensated")
+      assert.strictEqual(businessCalls, 1)
+      assert.strictEqual(failed.steps["business"]?.attempts, 1)
+
+      // per-step override: everything is transient
+      let overridden = 0
+      const always = Step.make({
+        name: "always",
+        action: Effect.suspend(() => ++overridden < 2 ? Effect.fail(new Declined({ reason: "x" })) : Effect.void),
+        retry: Schedule.recurs(3),
+        isTransient: () => true
+      })
+      assert.strictEqual((yield* Saga.execute(Saga.make("o", Saga.step(always)))).status, "completed")
+    }))
+
+  it.effect("a step timeout is transient and retried", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const slow = Step.make({
+        name: "slow",
+        action: Effect.suspend(() => ++calls === 1 ? Effect.never : Effect.succeed("fast")),
+        timeout: "10 millis",
+        retry: Schedule.recurs(1)
+      })
+      const fiber = yield* Effect.fork(Saga.execute(Saga.make("t", Saga.step(slow))))
+      yield* TestClock.adjust("10 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.status, "completed")
+      assert.strictEqual(result.steps["slow"]?.attempts, 2)
+    }))
+
+  describe("saga timeout", () => {
+    const timed = (events: ReturnType<typeof makeLog>) =>
+      Saga.make(
+        "slow",
+        Effect.gen(function*() {
+          yield* Saga.step(events.step("a", 1))
+          yield* Saga.step(events.step("b", 2))
+          yield* Effect.sleep("1 second")
+          yield* Saga.step(events.step("c", 3))
+        })
+      )
+
+    it.effect("compensateOnTimeout: true undoes and reports compensated", () =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const fiber = yield* Effect.fork(Saga.execute(timed(log), { timeout: "100 millis" }))
+        yield* TestClock.adjust("100 millis")
+        const result = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(result.compensatedSteps, ["b", "a"])
+        assert.deepStrictEqual(result.pendingCompensations, [])
+        assert.include(result.error, "timed out")
+      }))
+
+    it.effect("compensateOnTimeout: false leaves the done steps and reports failed", () =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const fiber = yield* Effect.fork(
+          Saga.run(timed(log), { timeout: "100 millis", compensateOnTimeout: false }).pipe(Effect.flip)
+        )
+        yield* TestClock.adjust("100 millis")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "SagaTimeout")
+        assert.deepStrictEqual(log.events, ["do:a", "do:b"])
+
+        const fiber2 = yield* Effect.fork(
+          Saga.execute(timed(makeLog()), { timeout: "100 millis", compensateOnTimeout: false })
+        )
+        yield* TestClock.adjust("100 millis")
+        const result = yield* Fiber.join(fiber2)
+        assert.strictEqual(result.status, "failed")
+        assert.deepStrictEqual(result.compensatedSteps, [])
+        assert.deepStrictEqual(result.pendingCompensations, ["b", "a"])
+      }))
+  })
+
+  it.effect("interruption compensates like a failure", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const reached = yield* Deferred.make<void>()
+      const saga = Saga.make(
+        "interrupted",
+        Effect.gen(function*() {
+          yield* Saga.step(step("a", 1))
+          yield* Saga.step(step("b", 2))
+          yield* Saga.step(
+            Step.make({ name: "hang", action: Deferred.succeed(reached, void 0).pipe(Effect.zipRight(Effect.never)) })
+          )
+        })
+      )
+      const journal = yield* SagaJournal.makeMemory()
+      const fiber = yield* Effect.fork(
+        Saga.execute(saga, { id: "int" }).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+      )
+      yield* Deferred.await(reached)
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.deepStrictEqual(events, ["do:a", "do:b", "undo:b", "undo:a"])
+      const entries = yield* journal.entries("int")
+      const end = entries.at(-1)
+      assert.strictEqual(end?._tag, "SagaEnded")
+      assert.strictEqual(end?._tag === "SagaEnded" && end.status, "compensated")
+    }))
+
+  it.effect("a failed compensation stops the undo: failed, with everything left listed", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = sequence(
+        "stuck",
+        step("a", 1),
+        step("b", 2, { failCompensation: true }),
+        step("c", 3),
+        step("d", 4, { fail: "boom" })
+      )
+      const result = yield* Saga.execute(saga)
+      assert.strictEqual(result.status, "failed")
+      assert.deepStrictEqual(result.compensatedSteps, ["c"])
+      assert.deepStrictEqual(result.pendingCompensations, ["b", "a"])
+      assert.strictEqual(result.steps["b"]?.status, "compensationFailed")
+      assert.strictEqual(result.compensationError, "Declined {\"reason\":\"cannot undo\"}")
+      assert.deepStrictEqual(events, ["do:a", "do:b", "do:c", "undo:c"])
+      const error = yield* Effect.flip(Saga.run(saga))
+      assert.strictEqual(error._tag, "CompensationFailed")
+    }))
+
+  it.effect("nested sagas compensate as part of the parent", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const child = Saga.make(
+        "child",
+        Effect.gen(function*() {
+          yield* Saga.step(step("x", 1))
+          return yield* Saga.step(step("y", 2))
+        })
+      )
+      const parent = Saga.make(
+        "parent",
+        Effect.gen(function*() {
+          yield* Saga.step(step("a", 1))
+          const y = yield* Saga.step(child)
+          yield* Saga.step(step("b", y))
+          yield* Saga.step(step("c", 3, { fail: "boom" }))
+        })
+      )
+      const result = yield* Saga.execute(parent)
+      assert.strictEqual(result.status, "compensated")
+      assert.deepStrictEqual(result.completedSteps, ["a", "child/x", "child/y", "b"])
+      assert.deepStrictEqual(result.compensatedSteps, ["b", "child/y", "child/x", "a"])
+      assert.deepStrictEqual(events.slice(4), ["undo:b", "undo:y", "undo:x", "undo:a"])
+    }))
+
+  it.effect("a failing nested saga undoes its own steps before its error reaches the parent", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const child = sequence(
+        "child",
+        step("x", 1),
+        step("y", 2, { fail: "nope" })
+      )
+      const parent = Saga.make(
+        "parent",
+        Effect.gen(function*() {
+          yield* Saga.step(step("a", 1))
+          yield* Saga.step(child).pipe(Effect.catchAll(() => Effect.void))
+          return "recovered"
+        })
+      )
+      const result = yield* Saga.execute(parent)
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(result.compensatedSteps, ["child/x"])
+      assert.deepStrictEqual(events, ["do:a", "do:x", "undo:x"])
+      assert.strictEqual(result.steps["child/x"]?.status, "compensated")
+    }))
+
+  it.effect("duplicate step ids are rejected before the step runs; explicit ids make them unique", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = sequence(
+        "dup",
+        step("reserve", 1),
+        step("reserve", 2)
+      )
+      const error = yield* Effect.flip(Saga.run(saga))
+      assert.strictEqual(error._tag, "SagaDefinitionError")
+      assert.include(error.message, "duplicate step id \"reserve\"")
+      assert.deepStrictEqual(events, ["do:reserve", "undo:reserve"])
+
+      const ok = Saga.make(
+        "ids",
+        Effect.forEach(["sku1", "sku2"], (sku) => Saga.step(step("reserve", sku, { id: `reserve:${sku}` })))
+      )
+      const result = yield* Saga.execute(ok)
+      assert.deepStrictEqual(Object.keys(result.steps), ["reserve:sku1", "reserve:sku2"])
+      assert.strictEqual(result.steps["reserve:sku1"]?.name, "reserve")
+    }))
+
+  it.effect("a dependency graph runs independent nodes concurrently and undoes dependents first", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = Saga.make(
+        "graph",
+        Saga.graph()
+          .add("order", [], () => Saga.step(step("order", { id: "o1" })))
+          .add("stock", ["order"], ({ order }) => Saga.step(step("stock", `${order.id}:stock`)))
+          .add("charge", ["order"], ({ order }) => Saga.step(step("charge", `${order.id}:charge`)))
+          .add("event", ["stock", "charge"], () => Saga.step(step("event", 0, { fail: "down" })))
+          .run({ concurrency: 2 })
+      )
+      const result = yield* Saga.execute(saga)
+      assert.strictEqual(result.status, "compensated")
+      assert.strictEqual(result.compensatedSteps.at(-1), "order")
+      assert.sameMembers(result.compensatedSteps.slice(0, 2), ["stock", "charge"])
+      assert.strictEqual(events.length, 6)
+
+      const ok = Saga.make(
+        "graph-ok",
+        Saga.graph()
+          .add("a", [], () => Effect.succeed(1))
+          .add("b", ["a"], ({ a }) => Effect.succeed(a + 1))
+          .run()
+      )
+      assert.deepStrictEqual((yield* Saga.execute(ok)).value, { a: 1, b: 2 })
+    }))
+
+  it.effect("compensations receive the result and the failure cause", () =>
+    Effect.gen(function*() {
+      const seen: Array<[number, string]> = []
+      const saga = Saga.make(
+        "cause",
+        Effect.gen(function*() {
+          yield* Saga.step(Step.make({
+            name: "a",
+            action: Effect.succeed(42),
+            compensate: (n, cause) => Effect.sync(() => void seen.push([n, Cause.pretty(cause)]))
+          }))
+          yield* Saga.step(Step.make({ name: "b", action: Effect.fail(new Declined({ reason: "why" })) }))
+        })
+      )
+      yield* Saga.execute(saga)
+      assert.strictEqual(seen[0]?.[0], 42)
+      assert.include(seen[0]?.[1], "Declined")
+    }))
+})
+
+describe("journal and recovery", () => {
+  const Reservation = Schema.Struct({ sku: Schema.String, qty: Schema.Number })
+  const makeStock = () => {
+    const released: Array<string> = []
+    const reserve = Step.define({
+      name: "reserve",
+      result: Reservation,
+      compensate: (r) => Effect.sync(() => void released.push(r.sku))
+    })
+    return { released, reserve, registry: Step.registry(reserve) }
+  }
+
+  it.effect("journals intents, outcomes and the end; every intent has an outcome", () =>
+    Effect.gen(function*() {
+      const { reserve } = makeStock()
+      const journal = yield* SagaJournal.makeMemory()
+      const saga = sequence(
+        "j",
+        Step.fromDefinition(reserve, Effect.succeed({ sku: "a", qty: 1 }), { id: "r1" }),
+        Step.make({ name: "boom", action: Effect.fail("x") as Effect.Effect<void, string> })
+      )
+      yield* Saga.execute(saga, { id: "j1" }).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+      const tags = (yield* journal.entries("j1")).map((e) => e._tag)
+      assert.deepStrictEqual(tags, [
+        "SagaStarted",
+        "StepIntent",
+        "StepSucceeded",
+        "StepIntent",
+        "StepFailed",
+        "CompensationIntent",
+        "CompensationSucceeded",
+        "SagaEnded"
+      ])
+      const succeeded = (yield* journal.entries("j1")).find((e) => e._tag === "StepSucceeded")
+      assert.deepStrictEqual(succeeded?._tag === "StepSucceeded" && succeeded.result, { sku: "a", qty: 1 })
+      assert.deepStrictEqual(yield* journal.unfinished, [])
+    }))
+
+  it.effect("recover rebuilds compensations from the journal and the registry", () =>
+    Effect.gen(function*() {
+      const { registry, released } = makeStock()
+      const journal = yield* SagaJournal.makeMemory([
+        { _tag: "SagaStarted", sagaId: "r", name: "order", at: 0 },
+        { _tag: "StepIntent", sagaId: "r", stepId: "r1", name: "reserve", attempt: 1, at: 1 },
+        {
+          _tag: "StepSucceeded",
+          sagaId: "r",
+          stepId: "r1",
+          name: "reserve",
+          attempt: 1,
+          at: 2,
+          result: { sku: "a", qty: 1 }
+        },
+        { _tag: "StepIntent", sagaId: "r", stepId: "r2", name: "reserve", attempt: 1, at: 3 },
+        {
+          _tag: "StepSucceeded",
+          sagaId: "r",
+          stepId: "r2",
+          name: "reserve",
+          attempt: 1,
+          at: 4,
+          result: { sku: "b", qty: 2 }
+        }
+      ])
+      const layer = SagaJournal.SagaJournal
+      assert.deepStrictEqual(yield* journal.unfinished, ["r"])
+      const [result] = yield* Saga.recoverAll(registry).pipe(Effect.provideService(layer, journal))
+      assert.strictEqual(result?.status, "compensated")
+      assert.deepStrictEqual(result?.compensatedSteps, ["r2", "r1"])
+      assert.deepStrictEqual(released, ["b", "a"])
+      assert.deepStrictEqual(yield* journal.unfinished, [])
+      const again = yield* Saga.recover("r", registry).pipe(Effect.provideService(layer, journal))
+      assert.isTrue(again.alreadyFinished)
+      assert.deepStrictEqual(released, ["b", "a"])
+    }))
+
+  it.effect("recovery reports steps in doubt and unknown definitions as failed", () =>
+    Effect.gen(function*() {
+      const { registry } = makeStock()
+      const journal = yield* SagaJournal.makeMemory([
+        { _tag: "SagaStarted", sagaId: "d", name: "order", at: 0 },
+        { _tag: "StepIntent", sagaId: "d", stepId: "x", name: "unknown", attempt: 1, at: 1 },
+        { _tag: "StepSucceeded", sagaId: "d", stepId: "x", name: "unknown", attempt: 1, at: 2 },
+        { _tag: "StepIntent", sagaId: "d", stepId: "r1", name: "reserve", attempt: 1, at: 3 }
+      ])
+      const result = yield* Saga.recover("d", registry).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+      assert.strictEqual(result.status, "failed")
+      assert.deepStrictEqual(result.inDoubt, ["r1"])
+      assert.deepStrictEqual(result.pendingCompensations, ["x"])
+      const missing = yield* Effect.flip(
+        Saga.recover("nope", registry).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+      )
+      assert.strictEqual(missing._tag, "RecoveryError")
+    }))
+})

@@ -1,0 +1,118 @@
+import type { Store, StoreError } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { Source, SourceConfig, SourceDefinition, Sources } from "../Source.js"
+import { SourceConfig as SourceConfigSchema } from "../Source.js"
+import { WarehouseError } from "../WarehouseError.js"
+
+/** What every adapter package exports. */
+interface AdapterModule {
+  readonly make: (config: Record<string, unknown>) => Effect.Effect<Store, StoreError, Scope.Scope>
+}
+
+const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
+
+/** The adapter's own config for a configured source. */
+const adapterConfig = (source: SourceConfig): Record<string, unknown> => {
+  const common = { maxRecordsPerOperation: source.maxRecordsPerOperation }
+  switch (source.engine) {
+    case "postgres":
+      return { ...common, url: Redacted.make(source.url), schema: source.schema }
+    case "mongodb":
+      return { ...common, url: Redacted.make(source.url), database: source.database }
+    case "neo4j":
+      return { ...common, url: source.url, user: source.user, password: redacted(source.password) }
+    case "chroma":
+      return {
+        ...common,
+        url: source.url,
+        tenant: source.tenant,
+        database: source.database,
+        token: redacted(source.token)
+      }
+  }
+}
+
+const load = (source: SourceConfig, path: string): Effect.Effect<AdapterModule, WarehouseError> => {
+  const specifier = `@polysaga/${source.engine}`
+  return Effect.tryPromise({
+    try: () => import(specifier) as Promise<AdapterModule>,
+    catch: (cause) =>
+      new WarehouseError({
+        code: "ENGINE_NOT_INSTALLED",
+        path,
+        message: `${path}: engine ${source.engine} needs the package ${specifier} (${String(cause)})`
+      })
+  })
+}
+
+const isDefinition = (u: SourceDefinition | SourceConfig): u is SourceDefinition => "store" in u
+
+const build = (
+  entry: SourceDefinition | SourceConfig,
+  path: string
+): Effect.Effect<Source, WarehouseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (isDefinition(entry)) {
+      const store = yield* Effect.mapError(entry.store, (e) => unavailable(entry.tag, path, e))
+      return { tag: entry.tag, type: entry.type, store }
+    }
+    const config = yield* Schema.decodeUnknown(SourceConfigSchema, { onExcessProperty: "error" })(entry).pipe(
+      Effect.mapError((e) => new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${e.message}` }))
+    )
+    if (config.engine === "mongodb" && config.database === undefined) {
+      return yield* new WarehouseError({
+        code: "VALIDATION_ERROR",
+        path: `${path}.database`,
+        message: `${path}.database: a mongodb source needs a database`
+      })
+    }
+    const adapter = yield* load(config, path)
+    const store = yield* Effect.mapError(adapter.make(adapterConfig(config)), (e) => unavailable(config.tag, path, e))
+    return { tag: config.tag, type: config.type, store }
+  })
+
+const unavailable = (tag: string, path: string, error: StoreError) =>
+  new WarehouseError({
+    code: "SOURCE_UNAVAILABLE",
+    path,
+    message: `source ${tag}: ${error.message}`
+  })
+
+export const make = (
+  entries: ReadonlyArray<SourceDefinition | SourceConfig>
+): Effect.Effect<Sources["Type"], WarehouseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const seen = new Set<string>()
+    for (const [i, entry] of entries.entries()) {
+      if (seen.has(entry.tag)) {
+        return yield* new WarehouseError({
+          code: "VALIDATION_ERROR",
+          path: `sources[${i}].tag`,
+          message: `sources[${i}].tag: the tag ${JSON.stringify(entry.tag)} is used twice`
+        })
+      }
+      seen.add(entry.tag)
+    }
+    const all = yield* Effect.forEach(entries, (entry, i) => build(entry, `sources[${i}]`), { concurrency: 4 })
+    const byTag = new Map(all.map((s) => [s.tag, s]))
+    return {
+      all,
+      get: (tag, path) => {
+        const source = byTag.get(tag)
+        if (source !== undefined) return Effect.succeed(source)
+        const where = path === undefined ? "" : `${path}: `
+        return Effect.fail(
+          new WarehouseError({
+            code: "SOURCE_NOT_FOUND",
+            message: `${where}no source is registered with the tag ${JSON.stringify(tag)} (known: ${
+              [...byTag.keys()].join(", ") || "none"
+            })`,
+            ...(path === undefined ? {} : { path })
+          })
+        )
+      }
+    }
+  })

@@ -1,0 +1,151 @@
+import { Saga, SagaJournal, Step } from "@polysaga/saga"
+import { Operation, type StoreError } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type { Source } from "../Source.js"
+import { Sources } from "../Source.js"
+import { StepOutcome, TransactionOptions, type TransactionResult } from "../Transaction.js"
+import { WarehouseError } from "../WarehouseError.js"
+
+/**
+ * The one step definition of the warehouse: its result is journaled by `StepOutcome`, its compensation applies
+ * the undo record through the source with the same tag — so it can be rebuilt after a restart.
+ */
+export const operationStep: Step.StepDefinition<StepOutcome, typeof StepOutcome.Encoded, Sources> = Step.define({
+  name: "warehouse.operation",
+  result: StepOutcome,
+  compensate: (outcome: StepOutcome) =>
+    Effect.flatMap(Sources, (sources) => sources.get(outcome.tag)).pipe(
+      Effect.flatMap((source) => source.store.undo(outcome.undo))
+    )
+})
+
+/** The step definitions a recovering process needs. */
+export const registry: Step.StepRegistry<Sources> = Step.registry(operationStep)
+
+const fromStore = (error: StoreError): WarehouseError =>
+  new WarehouseError({
+    code: error.transient ? "SOURCE_UNAVAILABLE" : error.code,
+    message: error.message,
+    ...(error.path === undefined ? {} : { path: error.path })
+  })
+
+interface Planned {
+  readonly operation: Operation.Operation
+  readonly source: Source
+}
+
+/** Decodes and checks every operation before anything is written. */
+const plan = (sources: Sources["Type"], input: unknown, maxOperations: number) =>
+  Effect.gen(function*() {
+    if (!Array.isArray(input)) {
+      return yield* new WarehouseError({
+        code: "VALIDATION_ERROR",
+        path: "operations",
+        message: "operations: must be an array"
+      })
+    }
+    if (input.length === 0) {
+      return yield* new WarehouseError({
+        code: "VALIDATION_ERROR",
+        path: "operations",
+        message: "operations: a transaction needs at least one operation"
+      })
+    }
+    if (input.length > maxOperations) {
+      return yield* new WarehouseError({
+        code: "TOO_MANY_OPERATIONS",
+        path: "operations",
+        message: `operations: ${input.length} operations exceed the limit of ${maxOperations}`
+      })
+    }
+    return yield* Effect.forEach(input, (raw, i) =>
+      Effect.gen(function*() {
+        const path = `operations[${i}]`
+        const operation = yield* Effect.mapError(Operation.parse(raw, path), fromStore)
+        const source = yield* sources.get(operation.source.tag, `${path}.from.tag`)
+        if (source.type !== operation.source.type) {
+          return yield* new WarehouseError({
+            code: "SOURCE_TYPE_MISMATCH",
+            path: `${path}.from.type`,
+            message:
+              `${path}.from.type: the source ${source.tag} is a ${source.type} source, not ${operation.source.type}`
+          })
+        }
+        yield* Effect.mapError(source.store.validate(operation, path), fromStore)
+        return { operation, source } satisfies Planned
+      }))
+  })
+
+const decodeOptions = (options: unknown) =>
+  Schema.decodeUnknown(TransactionOptions, { onExcessProperty: "error" })(options ?? {}).pipe(
+    Effect.mapError((e) =>
+      new WarehouseError({ code: "VALIDATION_ERROR", path: "options", message: `options: ${e.message}` })
+    )
+  )
+
+/** Retries with exponential backoff and jitter; the saga engine only lets transient errors through to it. */
+const retrySchedule = (maxRetries: number) =>
+  Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxRetries)))
+
+const byStepNumber = (a: string, b: string) => Number(a.slice(5)) - Number(b.slice(5))
+
+export const transaction = (
+  sources: Sources["Type"],
+  journal: Option.Option<SagaJournal.SagaJournal.Service>,
+  maxOperations: number
+) =>
+(operations: unknown, rawOptions?: unknown): Effect.Effect<TransactionResult, WarehouseError> =>
+  Effect.gen(function*() {
+    const options = yield* decodeOptions(rawOptions)
+    const planned = yield* plan(sources, operations, maxOperations)
+    const id = options.id ?? crypto.randomUUID()
+    const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
+    const saga = Saga.make(
+      "warehouse.transaction",
+      Effect.forEach(planned, ({ operation, source }, i) => {
+        const stepId = `step_${i}`
+        const action = source.store.execute(operation, { sagaId: id, stepId }).pipe(
+          Effect.map((outcome): StepOutcome => ({
+            tag: source.tag,
+            records: outcome.records,
+            affected: outcome.affected,
+            undo: outcome.undo
+          }))
+        )
+        return Saga.step(Step.fromDefinition(operationStep, action, { id: stepId, ...(retry ? { retry } : {}) }))
+      }, { discard: true })
+    )
+    const result = yield* Saga.execute(saga, {
+      id,
+      timeout: options.timeout,
+      compensateOnTimeout: options.compensateOnTimeout
+    }).pipe(
+      Effect.provideService(Sources, sources),
+      Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e
+    )
+    const stepResults: Record<string, TransactionResult["stepResults"][string]> = {}
+    for (const [stepId, record] of Object.entries(result.steps)) {
+      const outcome = record.result as StepOutcome | undefined
+      stepResults[stepId] = {
+        ...(outcome === undefined ? {} : { data: outcome.records, affectedRows: outcome.affected }),
+        ...(record.error === undefined ? {} : { error: record.error })
+      }
+    }
+    return {
+      id: result.id,
+      status: result.status,
+      executionTime: result.executionTime,
+      stepResults,
+      // the seed lists undone steps in operation order (`['step_0', 'step_1']`); they were undone in reverse
+      compensatedSteps: [...result.compensatedSteps].sort(byStepNumber),
+      ...(result.status === "failed" ? { pendingCompensations: result.pendingCompensations } : {}),
+      ...(result.error === undefined ? {} : {
+        error: result.compensationError === undefined
+          ? result.error
+          : `${result.error}; then a compensation failed: ${result.compensationError}`
+      })
+    }
+  }).pipe(Effect.withSpan("Warehouse.transaction"))

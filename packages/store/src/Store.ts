@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type { Capabilities } from "./Capabilities.js"
 import type { Operation } from "./Operation.js"
 import type { StoreError } from "./StoreError.js"
@@ -56,4 +57,17 @@ export interface Store {
   readonly undo: (undo: UndoRecord) => Effect.Effect<void, StoreError>
   /** Checks the store is reachable. */
   readonly ping: Effect.Effect<void, StoreError>
+  /**
+   * The step barrier, for stores that can write a marker atomically with a step (PostgreSQL, Neo4j). When a
+   * store has one, `execute` with a `context`:
+   * - records `(sagaId, stepId)` and the outcome in the same local transaction as the write;
+   * - called again for a step that already applied, returns the recorded outcome without applying it twice;
+   * - called for a step that was fenced (see below), fails with `Conflict` and writes nothing.
+   *
+   * `resolve(context)` answers, after a crash, whether a step whose outcome the journal does not know applied:
+   * `Some(outcome)` when it did (its undo record is then applied as usual); `None` when it did not — and then
+   * it fences the step in the same transaction, so a late `execute` of it is refused. Absent on stores without a
+   * barrier (their undo is idempotent instead; see each adapter's guarantees).
+   */
+  readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
 }

@@ -156,3 +156,50 @@ describe("postgres adapter, unreachable", () => {
       assert.isTrue(error.transient)
     }))
 })
+
+layer(Env, { excludeTestServices: true })("postgres step barrier", (it) => {
+  const setup = Effect.gen(function*() {
+    const sql = yield* Sql
+    yield* sql`DROP TABLE IF EXISTS postgres_barrier_t`
+    yield* sql`CREATE TABLE postgres_barrier_t (id serial PRIMARY KEY, n integer NOT NULL)`
+    yield* sql`INSERT INTO postgres_barrier_t (n) VALUES (10)`
+    return sql
+  })
+  const decrement = Effect.runSync(Operation.parse({
+    operation: "update",
+    from: { type: "database", tag: "db", entity: "postgres_barrier_t" },
+    data: { n: { $decrement: 1 } },
+    where: { id: 1 }
+  }))
+
+  it.effect("a step run again (or concurrently) applies once and returns its recorded outcome", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_0" }
+      const outcomes = yield* Effect.all(
+        [store.execute(decrement, context), store.execute(decrement, context), store.execute(decrement, context)],
+        { concurrency: 3 }
+      )
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 9 }])
+      assert.isTrue(outcomes.every((o) => o.undo.id === outcomes[0]!.undo.id))
+      const resolved = yield* store.resolve!(context)
+      assert.isTrue(resolved._tag === "Some" && resolved.value.undo.id === outcomes[0]!.undo.id)
+      if (resolved._tag === "Some") yield* store.undo(resolved.value.undo)
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 10 }])
+    }))
+
+  it.effect("resolving a step that never applied fences it: it is refused when it arrives late", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_3" }
+      const resolved = yield* store.resolve!(context)
+      assert.strictEqual(resolved._tag, "None")
+      const late = yield* Effect.flip(store.execute(decrement, context))
+      assert.strictEqual(late.reason, "Conflict")
+      assert.include(late.message, "compensated before it arrived")
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 10 }])
+      assert.strictEqual((yield* store.resolve!(context))._tag, "None")
+    }))
+})

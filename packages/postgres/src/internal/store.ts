@@ -5,12 +5,15 @@ import {
   Identifier,
   type Operation,
   type Outcome,
+  type StepContext,
   type Store,
   StoreError,
   Undo
 } from "@polysaga/store"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Catalog from "./catalog.js"
 import * as Compile from "./compile.js"
 import { fromSql } from "./errors.js"
@@ -36,11 +39,34 @@ const capabilitiesOf = (max: number): Capabilities.Capabilities => ({
 /** The table where applied undo ids are recorded, in the same transaction as the undo. */
 export const undoLogTable = "polysaga_undo_log"
 
+/** The step barrier: one row per (saga, step), written in the step's own transaction. */
+export const barrierTable = "polysaga_barrier"
+
+interface BarrierRow {
+  readonly kind: "action" | "fence"
+  readonly outcome: unknown
+}
+
+/** An outcome as the barrier keeps it (records as JSON). */
+const RecordedOutcome = Schema.Struct({
+  records: Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  affected: Schema.Number,
+  undo: Undo.UndoRecord
+})
+
 export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Store, StoreError> =>
   Effect.gen(function*() {
     yield* Identifier.check(options.schema, "schema name", "schema")
     const capabilities = capabilitiesOf(options.maxRecordsPerOperation)
     const max = options.maxRecordsPerOperation
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(barrierTable)} (
+      saga_id text NOT NULL,
+      step_id text NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('action', 'fence')),
+      outcome jsonb,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (saga_id, step_id)
+    )`.pipe(Effect.mapError(fromSql(undefined)))
     yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(undoLogTable)} (
       undo_id text PRIMARY KEY,
       applied_at timestamptz NOT NULL DEFAULT now()
@@ -230,17 +256,67 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
         }
       })
 
-    const execute = Effect.fn("PostgresStore.execute")(function*(operation: Operation.Operation) {
-      const table = yield* validate(operation)
-      const result = yield* isolated(sql.withTransaction(run(table, operation))).pipe(
-        Effect.mapError(fromSql(operation.entity))
-      )
-      yield* Effect.annotateCurrentSpan({ entity: operation.entity, kind: operation.kind, affected: result.affected })
-      return {
-        records: result.records,
-        affected: result.affected,
-        undo: Undo.make(engine, operation.entity, result.actions)
-      } satisfies Outcome
+    const barrier = sql`${sql(options.schema)}.${sql(barrierTable)}`
+
+    /** The barrier row of a step, after claiming it for `kind` when there was none. */
+    const claim = (context: StepContext, kind: "action" | "fence") =>
+      Effect.gen(function*() {
+        const claimed = yield* sql`
+          INSERT INTO ${barrier} (saga_id, step_id, kind) VALUES (${context.sagaId}, ${context.stepId}, ${kind})
+          ON CONFLICT DO NOTHING RETURNING kind`
+        if (claimed.length > 0) return Option.none<BarrierRow>()
+        const [row] = yield* sql<BarrierRow>`
+          SELECT kind, outcome FROM ${barrier} WHERE saga_id = ${context.sagaId} AND step_id = ${context.stepId}`
+        return Option.fromNullable(row)
+      })
+
+    const decodeOutcome = (row: BarrierRow) =>
+      Effect.map(Schema.decodeUnknown(RecordedOutcome)(row.outcome), (o): Outcome => o)
+
+    const execute = Effect.fn("PostgresStore.execute")(
+      function*(operation: Operation.Operation, context?: StepContext) {
+        const table = yield* validate(operation)
+        const outcome = yield* isolated(sql.withTransaction(Effect.gen(function*() {
+          if (context !== undefined && operation.kind !== "select") {
+            const earlier = yield* claim(context, "action")
+            if (Option.isSome(earlier)) {
+              if (earlier.value.kind === "fence") {
+                return yield* fail(
+                  table,
+                  "Conflict",
+                  `step ${context.stepId} of saga ${context.sagaId} was compensated before it arrived; it is refused`
+                )
+              }
+              return yield* decodeOutcome(earlier.value)
+            }
+          }
+          const result = yield* run(table, operation)
+          const outcome: Outcome = {
+            records: result.records,
+            affected: result.affected,
+            undo: Undo.make(engine, operation.entity, result.actions)
+          }
+          if (context !== undefined && operation.kind !== "select") {
+            yield* sql`UPDATE ${barrier} SET outcome = ${JSON.stringify(Schema.encodeSync(RecordedOutcome)(outcome))}
+            WHERE saga_id = ${context.sagaId} AND step_id = ${context.stepId}`
+          }
+          return outcome
+        }))).pipe(Effect.mapError(fromSql(operation.entity)))
+        yield* Effect.annotateCurrentSpan({
+          entity: operation.entity,
+          kind: operation.kind,
+          affected: outcome.affected
+        })
+        return outcome
+      }
+    )
+
+    const resolve = Effect.fn("PostgresStore.resolve")(function*(context: StepContext) {
+      return yield* isolated(sql.withTransaction(Effect.gen(function*() {
+        const earlier = yield* claim(context, "fence")
+        if (Option.isNone(earlier) || earlier.value.kind === "fence") return Option.none<Outcome>()
+        return Option.some(yield* decodeOutcome(earlier.value))
+      }))).pipe(Effect.mapError(fromSql(undefined)))
     })
 
     const same = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
@@ -309,6 +385,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
       validate: (op, path) => Effect.asVoid(validate(op, path)),
       execute,
       undo,
-      ping
+      ping,
+      resolve
     } satisfies Store
   })

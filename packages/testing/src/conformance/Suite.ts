@@ -43,7 +43,8 @@ export const run = (harness: Harness): void => {
       const h = yield* H
       const op = yield* Operation.parse(input)
       yield* h.store.validate(op)
-      return yield* h.store.execute(op, { sagaId: "conformance", stepId: "step_0" })
+      // a fresh step per call: stores with a step barrier return a step's recorded outcome when it runs again
+      return yield* h.store.execute(op, { sagaId: `conformance-${crypto.randomUUID()}`, stepId: "step_0" })
     })
 
   const rowOf = (h: HarnessService, f: Fixture) => h.toRow ? h.toRow(f) : f

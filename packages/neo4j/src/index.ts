@@ -1,0 +1,84 @@
+/**
+ * The polysaga Store on Neo4j (neo4j-driver).
+ *
+ * - An entity is a node label (`Customer`), or a relationship type when written in UPPER_SNAKE_CASE (`PLACED`).
+ * - A node record is its properties plus `_elementId`; a relationship record is its properties plus
+ *   `_elementId`, `_type`, `_from` and `_to` (the element ids of its start and end nodes).
+ * - A relationship insert takes `data: { from: { label, match }, to: { label, match }, ...properties }`; each
+ *   matcher must select exactly one node.
+ * - Deleting a node that has relationships fails with `HasRelationships` unless `options.detach: true`; the
+ *   undo of a detach-delete restores the node's labels, properties and every relationship.
+ * - Each step runs in one transaction that locks the records it changes and reads their before-images under
+ *   those locks; an undo runs in one transaction with a unique marker node, so it applies at most once.
+ *
+ * @since 0.1.0
+ */
+import type { Store, StoreError } from "@polysaga/store"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/store.js"
+
+/**
+ * The Neo4j Store service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Neo4jStore extends Context.Tag("@polysaga/neo4j/Neo4jStore")<Neo4jStore, Store>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Neo4jStoreConfig {
+  /** `bolt://host:7687`, `neo4j://host:7687`, `neo4j+s://…`. */
+  readonly url: Redacted.Redacted<string>
+  /** Basic-auth user; omit for a server without authentication. */
+  readonly user?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** The database to use (the server's default when omitted). */
+  readonly database?: string | undefined
+  /** The most records (nodes or relationships) one operation may write or match (default 1000). */
+  readonly maxRecordsPerOperation?: number | undefined
+  /**
+   * How long one step's or one undo's transaction may run (default 30 seconds); past it Neo4j rolls it back and
+   * the call fails with a transient `Timeout`.
+   */
+  readonly transactionTimeout?: Duration.DurationInput | undefined
+  /** The driver's connection pool size (default 20). */
+  readonly maxConnectionPoolSize?: number | undefined
+}
+
+/**
+ * Opens a driver (closed when the scope closes, within 5 seconds), checks connectivity, creates the unique
+ * constraint of the undo markers (`:_PolysagaUndo(id)`) and returns the Store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (config: Neo4jStoreConfig) => Effect.Effect<Store, StoreError, Scope.Scope> = internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: Neo4jStoreConfig): Layer.Layer<Neo4jStore, StoreError> =>
+  Layer.scoped(Neo4jStore, make(config))
+
+/**
+ * The layer, configured through `Config`, e.g.
+ * `layerConfig({ url: Config.redacted("NEO4J_URL"), user: Config.option(…) … })`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Neo4jStoreConfig>
+): Layer.Layer<Neo4jStore, StoreError | ConfigError.ConfigError> =>
+  Layer.scoped(Neo4jStore, Effect.flatMap(Config.unwrap(config), make))

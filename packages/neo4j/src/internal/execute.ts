@@ -1,0 +1,316 @@
+/**
+ * `execute`: one operation in one transaction that also takes the write locks of the records it changes and
+ * reads their before-images under those locks.
+ */
+import { Identifier, type Operation, type Outcome, type StoreError, Undo, type Update } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import neo4j from "neo4j-driver"
+import { labelsOf, lock, nodeTarget, relationshipColumns, type Target } from "./cypher.js"
+import { engine, storeError } from "./errors.js"
+import type { Changes, Compiled, Matcher, Plan, Row } from "./plan.js"
+import { type Item, itemOf, type NodeImage, nodeRef, refOf, type RelationshipRef, relationshipRef } from "./refs.js"
+import type { Tx } from "./transaction.js"
+import { driverToPlain, propertiesToJson, ValueError } from "./values.js"
+
+type Json = Undo.Json
+
+/** A record as `execute` returns it: properties plus `_elementId` (and `_type`, `_from`, `_to` for relationships). */
+export const recordOf = (item: Item): Record<string, unknown> => {
+  const props = Object.fromEntries(Object.entries(item.props).map(([k, v]) => [k, driverToPlain(v)]))
+  return item.type === undefined
+    ? { ...props, _elementId: item.id }
+    : { ...props, _elementId: item.id, _type: item.type, _from: item.start!.id, _to: item.end!.id }
+}
+
+const run = (tx: Tx, query: string, params: Readonly<Record<string, unknown>>) =>
+  Effect.map(tx.run(query, params), (rows) => rows.map(itemOf))
+
+/**
+ * Takes the write locks of at most `limit + 1` records of `target` matching `filter`, then reads those that
+ * still match under the locks (their before-images).
+ */
+const lockMatching = (tx: Tx, target: Target, filter: Compiled, limit: number) =>
+  Effect.gen(function*() {
+    const locked = yield* tx.run(
+      `${target.match} WHERE ${filter.text} WITH n LIMIT $limit ${lock} RETURN elementId(n) AS id`,
+      { ...filter.params, limit: neo4j.int(limit + 1) }
+    )
+    if (locked.length === 0) return []
+    return yield* run(tx, `${target.byIds} AND ${filter.text} RETURN ${target.returns}`, {
+      ...filter.params,
+      ids: locked.map((r) => r.id)
+    })
+  })
+
+const isNumber = (u: Json | undefined) =>
+  u === undefined || u === null || typeof u === "number" ||
+  (typeof u === "object" && !Array.isArray(u) && ("$float" in u || "$int" in u))
+
+/** Refuses relative and list changes on properties that do not hold a number / a list. */
+const checkTypes = (entity: string, changes: ReadonlyArray<Update.Change>, before: Readonly<Record<string, Json>>) =>
+  Effect.forEach(changes, (change) => {
+    const current = before[change.field]
+    if ((change.op === "increment" || change.op === "multiply") && !isNumber(current)) {
+      return storeError(
+        "Validation",
+        entity,
+        `$${change.op} needs a number, ${change.field} holds ${JSON.stringify(current)}`,
+        {
+          path: change.path
+        }
+      )
+    }
+    if ((change.op === "push" || change.op === "pull") && current !== undefined && !Array.isArray(current)) {
+      return storeError(
+        "Validation",
+        entity,
+        `$${change.op} needs a list, ${change.field} holds ${JSON.stringify(current)}`,
+        {
+          path: change.path
+        }
+      )
+    }
+    return Effect.void
+  }, { discard: true })
+
+const json = <A>(entity: string, f: () => A): Effect.Effect<A, StoreError> =>
+  Effect.try({
+    try: f,
+    catch: (e) =>
+      storeError(
+        e instanceof ValueError ? "Validation" : "Unknown",
+        entity,
+        `cannot keep a before-image: ${String(e)}`,
+        {
+          cause: e
+        }
+      )
+  })
+
+const deleteCreated = (entity: string, items: ReadonlyArray<Item>) =>
+  json(entity, () => items.map((i): Undo.UndoAction => ({ _tag: "DeleteCreated", key: refOf(i) })))
+
+/** Applies `changes` to the locked records `items`; returns the after-images and one `Revert` per record. */
+const applyChanges = (tx: Tx, target: Target, changes: Changes, items: ReadonlyArray<Item>) =>
+  Effect.gen(function*() {
+    const before = new Map<string, Record<string, Json>>()
+    for (const item of items) {
+      const image = yield* json(target.entity, () => propertiesToJson(item.props))
+      yield* checkTypes(target.entity, changes.changes, image)
+      before.set(item.id, image)
+    }
+    const after = yield* run(tx, `${target.byIds} SET ${changes.sets} RETURN ${target.returns}`, {
+      ...changes.params,
+      ids: items.map((i) => i.id)
+    })
+    const actions = yield* json(target.entity, () =>
+      after.map((item) => {
+        const key = refOf(item)
+        return Undo.revert(key, changes.changes, before.get(item.id)!, key.properties)
+      }))
+    return { after, actions }
+  })
+
+const tooMany = (target: Target, max: number, path: string) =>
+  storeError("TooManyRecords", target.entity, `matches more than ${max} records, the per-operation limit`, { path })
+
+const noMatch = (target: Target) =>
+  storeError("NoMatch", target.entity, `no ${target.kind === "node" ? "node" : "relationship"} matches where`, {
+    path: "where"
+  })
+
+const outcome = (entity: string, items: ReadonlyArray<Item>, actions: ReadonlyArray<Undo.UndoAction>): Outcome => ({
+  records: items.map(recordOf),
+  affected: items.length,
+  undo: Undo.make(engine, entity, actions)
+})
+
+/** The one node `matcher` selects. */
+const endpoint = (tx: Tx, entity: string, matcher: Matcher) =>
+  Effect.gen(function*() {
+    const found = yield* run(
+      tx,
+      `MATCH (n${labelsOf([matcher.label])}) WHERE ${matcher.filter.text} RETURN ${
+        nodeTarget(matcher.label).returns
+      } LIMIT 2`,
+      matcher.filter.params
+    )
+    if (found.length === 0) {
+      return yield* storeError("NoMatch", entity, `no ${matcher.label} node matches this endpoint`, {
+        path: matcher.path
+      })
+    }
+    if (found.length > 1) {
+      return yield* storeError("Validation", entity, `more than one ${matcher.label} node matches this endpoint`, {
+        path: matcher.path
+      })
+    }
+    return found[0]!
+  })
+
+const insert = (tx: Tx, target: Target, rows: ReadonlyArray<Row>) =>
+  Effect.gen(function*() {
+    if (target.kind === "node") {
+      const created = yield* run(
+        tx,
+        `UNWIND $rows AS row CREATE (n${labelsOf([target.entity])}) SET n = row RETURN ${target.returns}`,
+        { rows: rows.map((r) => r.props) }
+      )
+      const actions = yield* deleteCreated(target.entity, created)
+      return outcome(target.entity, created, actions)
+    }
+    const created: Array<Item> = []
+    for (const row of rows) {
+      const start = yield* endpoint(tx, target.entity, row.from!)
+      const end = yield* endpoint(tx, target.entity, row.to!)
+      const [item] = yield* run(
+        tx,
+        `MATCH (s), (e) WHERE elementId(s) = $start AND elementId(e) = $end ` +
+          `CREATE (s)-[n${labelsOf([target.entity])}]->(e) SET n = $props RETURN ${target.returns}`,
+        { start: start.id, end: end.id, props: row.props }
+      )
+      if (item === undefined) {
+        return yield* storeError("NoMatch", target.entity, "an endpoint was deleted concurrently", { path: row.path })
+      }
+      created.push(item)
+    }
+    const actions = yield* deleteCreated(target.entity, created)
+    return outcome(target.entity, created, actions)
+  })
+
+/** The full image of each node to delete: labels, properties and every relationship (read under the locks). */
+const nodeImages = (tx: Tx, target: Target, items: ReadonlyArray<Item>, detach: boolean, max: number) =>
+  Effect.gen(function*() {
+    const rels = yield* run(
+      tx,
+      `MATCH (x) WHERE elementId(x) IN $ids MATCH (x)-[r]-() WITH DISTINCT r ` +
+        `RETURN ${relationshipColumns("r", "startNode(r)", "endNode(r)")} LIMIT $limit`,
+      { ids: items.map((i) => i.id), limit: neo4j.int(max + 1) }
+    )
+    if (rels.length > 0 && !detach) {
+      return yield* storeError(
+        "HasRelationships",
+        target.entity,
+        `a node to delete has relationships (${rels.length > max ? `more than ${max}` : rels.length}); ` +
+          "delete them first or set options.detach: true to delete them with the node",
+        { path: "where" }
+      )
+    }
+    if (rels.length > max) {
+      return yield* storeError(
+        "TooManyRecords",
+        target.entity,
+        `the nodes to delete have more than ${max} relationships, the per-operation limit`,
+        { path: "where" }
+      )
+    }
+    const names = [...items.flatMap((i) => i.labels), ...rels.map((r) => r.type!)]
+    const odd = names.find((name) => !Identifier.pattern.test(name))
+    if (odd !== undefined) {
+      return yield* storeError(
+        "Validation",
+        target.entity,
+        `a record to delete uses the label or type ${JSON.stringify(odd)}, which undo could not restore safely`
+      )
+    }
+    const owner = new Map<string, Array<RelationshipRef>>(items.map((i) => [i.id, []]))
+    const images = yield* json(target.entity, () => {
+      for (const rel of rels) (owner.get(rel.start!.id) ?? owner.get(rel.end!.id))!.push(relationshipRef(rel))
+      return items.map((i): NodeImage => ({
+        ...nodeRef(i.id, i.labels, i.props),
+        labels: [...i.labels],
+        relationships: owner.get(i.id)!
+      }))
+    })
+    return { images, relationships: rels.map((r) => r.id) }
+  })
+
+const remove = (tx: Tx, target: Target, filter: Compiled, options: Operation.OperationOptions, max: number) =>
+  Effect.gen(function*() {
+    const items = yield* lockMatching(tx, target, filter, max)
+    if (items.length > max) return yield* tooMany(target, max, "where")
+    if (items.length === 0) {
+      return options.allowNoMatch === true ? outcome(target.entity, [], []) : yield* noMatch(target)
+    }
+    const ids = items.map((i) => i.id)
+    if (target.kind === "relationship") {
+      const actions = yield* json(
+        target.entity,
+        () => items.map((i): Undo.UndoAction => ({ _tag: "Reinsert", image: refOf(i) }))
+      )
+      yield* tx.run(`MATCH ()-[n]->() WHERE elementId(n) IN $ids DELETE n`, { ids })
+      return outcome(target.entity, items, actions)
+    }
+    const { images, relationships } = yield* nodeImages(tx, target, items, options.detach === true, max)
+    // Deletes exactly the relationships in the images, then the nodes: if another writer attached a new
+    // relationship meanwhile, `DELETE n` fails and nothing is written.
+    if (relationships.length > 0) {
+      yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) IN $relationships DELETE r`, { relationships })
+    }
+    yield* tx.run(`MATCH (n) WHERE elementId(n) IN $ids DELETE n`, { ids })
+    return outcome(target.entity, items, images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image })))
+  })
+
+const upsert = (tx: Tx, target: Target, rows: Extract<Plan, { kind: "upsert" }>["rows"]) =>
+  Effect.gen(function*() {
+    const records: Array<Item> = []
+    const actions: Array<Undo.UndoAction> = []
+    for (const row of rows) {
+      const found = yield* lockMatching(tx, target, row.filter, 1)
+      if (found.length > 1) {
+        return yield* storeError("Validation", target.entity, "an upsert's where matches more than one node", {
+          path: "where"
+        })
+      }
+      if (found.length === 0) {
+        const created = yield* run(
+          tx,
+          `CREATE (n${labelsOf([target.entity])}) SET n = $props RETURN ${target.returns}`,
+          { props: row.props }
+        )
+        records.push(...created)
+        actions.push(...(yield* deleteCreated(target.entity, created)))
+      } else {
+        const { actions: reverts, after } = yield* applyChanges(tx, target, row.changes, found)
+        records.push(...after)
+        actions.push(...reverts)
+      }
+    }
+    return outcome(target.entity, records, actions)
+  })
+
+/** Runs a planned operation inside `tx`. */
+export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, max: number) =>
+  Effect.gen(function*() {
+    const target = plan.target
+    switch (plan.kind) {
+      case "insert":
+        return yield* insert(tx, target, plan.rows)
+      case "upsert":
+        return yield* upsert(tx, target, plan.rows)
+      case "delete":
+        return yield* remove(tx, target, plan.filter, operation.options, max)
+      case "select": {
+        const limit = operation.options.limit
+        const items = yield* run(
+          tx,
+          `${target.match} WHERE ${plan.filter.text} RETURN ${target.returns} LIMIT $limit`,
+          {
+            ...plan.filter.params,
+            limit: neo4j.int(limit === undefined ? max + 1 : Math.min(limit, max))
+          }
+        )
+        if (items.length > max) return yield* tooMany(target, max, "where")
+        return outcome(target.entity, items, [])
+      }
+      case "update": {
+        const items = yield* lockMatching(tx, target, plan.filter, max)
+        if (items.length > max) return yield* tooMany(target, max, "where")
+        if (items.length === 0) {
+          return operation.options.allowNoMatch === true ? outcome(target.entity, [], []) : yield* noMatch(target)
+        }
+        const { actions, after } = yield* applyChanges(tx, target, plan.changes, items)
+        return outcome(target.entity, after, actions)
+      }
+    }
+  })

@@ -1,0 +1,109 @@
+import {
+  Capabilities,
+  type Operation,
+  type Outcome,
+  type StepContext,
+  type Store,
+  type StoreError,
+  type Undo
+} from "@polysaga/store"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import neo4j, { type Driver } from "neo4j-driver"
+import type { Neo4jStoreConfig } from "../index.js"
+import { isRelationshipType } from "./cypher.js"
+import { engine, fromDriver, storeError } from "./errors.js"
+import { execute as executePlan } from "./execute.js"
+import { plan } from "./plan.js"
+import { transaction } from "./transaction.js"
+import { apply, decode, markerConstraint } from "./undo.js"
+
+export const capabilities = (maxRecordsPerOperation: number): Capabilities.Capabilities => ({
+  sourceTypes: ["graph"],
+  operations: ["insert", "update", "delete", "upsert", "select"],
+  filterOperators: Capabilities.allFilterOperators,
+  updateOperators: ["set", "increment", "multiply", "push", "pull"],
+  maxRecordsPerOperation,
+  atomicSteps: true
+})
+
+const unavailable = (what: string) => (error: unknown): StoreError => {
+  const e = fromDriver(undefined, what)(error)
+  return e.reason === "Unknown" ? storeError("Unavailable", undefined, e.message, { cause: error }) : e
+}
+
+/** The Store on an open driver. */
+export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
+  const max = config.maxRecordsPerOperation ?? 1000
+  const caps = capabilities(max)
+  const database = config.database
+  const connection = {
+    driver,
+    database,
+    timeout: Duration.toMillis(Duration.decode(config.transactionTimeout ?? "30 seconds"))
+  }
+
+  const validate = Effect.fn("Neo4jStore.validate")(function*(operation: Operation.Operation, path?: string) {
+    yield* plan(caps, operation, path)
+  })
+
+  const execute = Effect.fn("Neo4jStore.execute")(
+    function*(operation: Operation.Operation, _context?: StepContext): Effect.fn.Return<Outcome, StoreError> {
+      const planned = yield* plan(caps, operation)
+      return yield* transaction(connection, planned.target.entity, (tx) => executePlan(tx, planned, operation, max))
+    }
+  )
+
+  const undo = Effect.fn("Neo4jStore.undo")(function*(record: Undo.UndoRecord) {
+    if (record.engine !== engine) {
+      return yield* storeError("Validation", record.entity, `an undo record of ${record.engine} given to ${engine}`, {
+        path: "engine"
+      })
+    }
+    if (record.actions.length === 0) return
+    const actions = yield* decode(record, isRelationshipType(record.entity))
+    yield* transaction(connection, record.entity, (tx) => apply(tx, record, actions)).pipe(
+      Effect.catchTag("AlreadyUndone", () => Effect.void)
+    )
+  })
+
+  const ping = Effect.tryPromise({
+    try: () => driver.verifyConnectivity(database === undefined ? {} : { database }),
+    catch: unavailable("Neo4j is not reachable")
+  }).pipe(Effect.asVoid, Effect.withSpan("Neo4jStore.ping"))
+
+  return { engine, capabilities: caps, validate, execute, undo, ping }
+}
+
+/** Opens the driver (scoped, closed within 5 seconds), checks connectivity and creates the undo-marker constraint. */
+export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const driver = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          neo4j.driver(
+            Redacted.value(config.url),
+            config.user === undefined
+              ? undefined
+              : neo4j.auth.basic(config.user, config.password === undefined ? "" : Redacted.value(config.password)),
+            { disableLosslessIntegers: false, maxConnectionPoolSize: config.maxConnectionPoolSize ?? 20 }
+          ),
+        catch: (cause) =>
+          storeError("Validation", undefined, `invalid Neo4j configuration: ${String(cause)}`, { cause })
+      }),
+      (driver) => Effect.promise(() => driver.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+    )
+    const store = makeStore(driver, config)
+    yield* store.ping
+    // Several processes may create the constraint at once: `IF NOT EXISTS` can still race, so retry a little.
+    yield* transaction(
+      { driver, database: config.database, timeout: 30_000 },
+      "_PolysagaUndo",
+      (tx) => tx.run(markerConstraint)
+    ).pipe(
+      Effect.retry({ times: 3 })
+    )
+    return store
+  }).pipe(Effect.withSpan("Neo4jStore.make"))

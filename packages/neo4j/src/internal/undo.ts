@@ -1,0 +1,264 @@
+/**
+ * `undo`: every action of one undo record applied in one transaction, together with the record's marker node
+ * `(:_PolysagaUndo {id})` (unique by a constraint). A second application finds the marker and changes nothing;
+ * two concurrent applications serialize on the constraint and the second one finds the marker.
+ */
+import { type StoreError, Undo } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import neo4j from "neo4j-driver"
+import { labelsOf, lock, quote } from "./cypher.js"
+import { AlreadyUndone, isConstraintViolation, storeError } from "./errors.js"
+import { checkName } from "./plan.js"
+import { NodeImage, NodeRef, RelationshipRef } from "./refs.js"
+import type { Tx } from "./transaction.js"
+import { jsonToDriver, jsonToProperties, propertiesToJson, sameJson } from "./values.js"
+
+type Json = Undo.Json
+
+export const markerLabel = "_PolysagaUndo"
+
+/** The constraint that makes undo markers unique (created when the store is acquired). */
+export const markerConstraint =
+  `CREATE CONSTRAINT polysaga_undo_marker IF NOT EXISTS FOR (m:${markerLabel}) REQUIRE m.id IS UNIQUE`
+
+type Action =
+  | { readonly _tag: "DeleteCreated"; readonly ref: NodeRef | RelationshipRef }
+  | { readonly _tag: "ReinsertNode"; readonly image: NodeImage }
+  | { readonly _tag: "ReinsertRelationship"; readonly ref: RelationshipRef }
+  | {
+    readonly _tag: "Revert"
+    readonly ref: NodeRef | RelationshipRef
+    readonly inverse: ReadonlyArray<Undo.Inverse>
+    readonly restore: Readonly<Record<string, { readonly before: Json; readonly after: Json }>>
+  }
+
+/** Checks an undo record's images and field names before anything is written. */
+export const decode = (record: Undo.UndoRecord, relationship: boolean): Effect.Effect<Array<Action>, StoreError> =>
+  Effect.forEach(record.actions, (action, i) => {
+    const path = `actions[${i}]`
+    const as = <A, I>(schema: Schema.Schema<A, I>, u: unknown) =>
+      Schema.decodeUnknown(schema)(u).pipe(
+        Effect.mapError((e) =>
+          storeError(
+            "Validation",
+            record.entity,
+            `malformed undo record: ${ParseResult.TreeFormatter.formatErrorSync(e)}`,
+            {
+              path
+            }
+          )
+        )
+      )
+    const refOf = (u: unknown): Effect.Effect<NodeRef | RelationshipRef, StoreError> =>
+      relationship ? as(RelationshipRef, u) : as(NodeRef, u)
+    switch (action._tag) {
+      case "DeleteCreated":
+        return Effect.map(refOf(action.key), (ref): Action => ({ _tag: "DeleteCreated", ref }))
+      case "Reinsert":
+        return relationship
+          ? Effect.map(as(RelationshipRef, action.image), (ref): Action => ({ _tag: "ReinsertRelationship", ref }))
+          : Effect.map(as(NodeImage, action.image), (image): Action => ({ _tag: "ReinsertNode", image }))
+      case "Revert":
+        return Effect.gen(function*(): Effect.fn.Return<Action, StoreError> {
+          for (const field of [...action.inverse.map((x) => x.field), ...Object.keys(action.restore)]) {
+            yield* checkName(record.entity, field, "field name", path)
+          }
+          const ref = yield* refOf(action.key)
+          return { _tag: "Revert", ref, inverse: action.inverse, restore: action.restore }
+        })
+    }
+  })
+
+const isRelationshipRef = (ref: NodeRef | RelationshipRef): ref is RelationshipRef => "type" in ref
+
+/**
+ * The node `ref` names: the node mapped from it in this undo (re-created here), else the node with its element
+ * id when that one still has its labels and properties, else the unique node with exactly its labels and
+ * properties (it was deleted and re-created by another undo), else the node with its element id and labels.
+ */
+const resolveNode = (tx: Tx, ref: NodeRef, created: ReadonlyMap<string, string>) =>
+  Effect.gen(function*() {
+    const mapped = created.get(ref.elementId)
+    if (mapped !== undefined) return mapped
+    const [current] = yield* tx.run(
+      `MATCH (n) WHERE elementId(n) = $id RETURN labels(n) AS labels, properties(n) AS props`,
+      {
+        id: ref.elementId
+      }
+    )
+    let candidate: string | undefined
+    if (current !== undefined && ref.labels.every((l) => (current.labels as Array<string>).includes(l))) {
+      if (sameJson(propertiesToJson(current.props as Record<string, unknown>), ref.properties)) return ref.elementId
+      candidate = ref.elementId
+    }
+    if (ref.labels.length > 0) {
+      const same = yield* tx.run(
+        `MATCH (n${labelsOf(ref.labels)}) WHERE size(labels(n)) = $count AND properties(n) = $props ` +
+          `RETURN elementId(n) AS id LIMIT 2`,
+        { count: neo4j.int(ref.labels.length), props: jsonToProperties(ref.properties) }
+      )
+      if (same.length === 1) return same[0]!.id as string
+    }
+    return candidate
+  })
+
+/** The relationship `ref` names, found like a node (by element id, else by endpoints, type and properties). */
+const resolveRelationship = (tx: Tx, ref: RelationshipRef, created: ReadonlyMap<string, string>) =>
+  Effect.gen(function*() {
+    const [current] = yield* tx.run(
+      `MATCH ()-[r]->() WHERE elementId(r) = $id RETURN type(r) AS type, properties(r) AS props`,
+      {
+        id: ref.elementId
+      }
+    )
+    let candidate: string | undefined
+    if (current !== undefined && current.type === ref.type) {
+      if (sameJson(propertiesToJson(current.props as Record<string, unknown>), ref.properties)) return ref.elementId
+      candidate = ref.elementId
+    }
+    const start = yield* resolveNode(tx, ref.start, created)
+    const end = yield* resolveNode(tx, ref.end, created)
+    if (start !== undefined && end !== undefined) {
+      const same = yield* tx.run(
+        `MATCH (s)-[r${labelsOf([ref.type])}]->(e) WHERE elementId(s) = $start AND elementId(e) = $end ` +
+          `AND properties(r) = $props RETURN elementId(r) AS id LIMIT 2`,
+        { start, end, props: jsonToProperties(ref.properties) }
+      )
+      if (same.length === 1) return same[0]!.id as string
+    }
+    return candidate
+  })
+
+const conflict = (entity: string, message: string, path?: string) => storeError("Conflict", entity, message, { path })
+
+const restoreRelationship = (tx: Tx, entity: string, ref: RelationshipRef, created: ReadonlyMap<string, string>) =>
+  Effect.gen(function*() {
+    const start = yield* resolveNode(tx, ref.start, created)
+    const end = yield* resolveNode(tx, ref.end, created)
+    if (start === undefined || end === undefined) {
+      return yield* conflict(
+        entity,
+        `the ${start === undefined ? "start" : "end"} node of a ${ref.type} relationship no longer exists`
+      )
+    }
+    yield* tx.run(
+      `MATCH (s), (e) WHERE elementId(s) = $start AND elementId(e) = $end ` +
+        `CREATE (s)-[r${labelsOf([ref.type])}]->(e) SET r = $props`,
+      { start, end, props: jsonToProperties(ref.properties) }
+    )
+  })
+
+const isNumber = (u: Json | undefined) =>
+  typeof u === "number" || (typeof u === "object" && u !== null && !Array.isArray(u) && ("$float" in u || "$int" in u))
+
+const revert = (tx: Tx, entity: string, action: Extract<Action, { _tag: "Revert" }>, created: Map<string, string>) =>
+  Effect.gen(function*() {
+    const relationship = isRelationshipRef(action.ref)
+    const id = relationship
+      ? yield* resolveRelationship(tx, action.ref as RelationshipRef, created)
+      : yield* resolveNode(tx, action.ref, created)
+    const pattern = relationship ? "MATCH ()-[n]->()" : "MATCH (n)"
+    const [row] = id === undefined ? [] : yield* tx.run(
+      `${pattern} WHERE elementId(n) = $id ${lock} RETURN properties(n) AS props`,
+      { id }
+    )
+    if (row === undefined) return yield* conflict(entity, "the updated record no longer exists")
+    const current = propertiesToJson(row.props as Record<string, unknown>)
+    const params: Record<string, unknown> = { id }
+    const sets: Array<string> = []
+    const param = (value: unknown) => {
+      const name = `v${sets.length}`
+      params[name] = value
+      return `$${name}`
+    }
+    for (const [field, { after, before }] of Object.entries(action.restore)) {
+      const now = current[field] ?? null
+      if (sameJson(now, after)) sets.push(`n.${quote(field)} = ${param(jsonToDriver(before))}`)
+      else if (!sameJson(now, before)) {
+        return yield* conflict(
+          entity,
+          `${field} is ${JSON.stringify(now)}, not this step's ${JSON.stringify(after)}: another writer changed it`,
+          field
+        )
+      }
+    }
+    for (const inverse of action.inverse) {
+      const f = `n.${quote(inverse.field)}`
+      const now = current[inverse.field]
+      if (inverse._tag === "Increment") {
+        if (!isNumber(now)) return yield* conflict(entity, `${inverse.field} no longer holds a number`, inverse.field)
+        sets.push(`${f} = ${f} + ${param(jsonToDriver(inverse.by))}`)
+      } else if (Array.isArray(now)) {
+        // Removes the last element equal to the pushed value (none left: another writer pulled it; nothing to do).
+        const v = param(jsonToDriver(inverse.value))
+        sets.push(
+          `${f} = CASE WHEN ${v} IN ${f} THEN ` +
+            `[i IN range(0, size(${f}) - 1) WHERE i <> last([j IN range(0, size(${f}) - 1) WHERE ${f}[j] = ${v}]) | ${f}[i]] ` +
+            `ELSE ${f} END`
+        )
+      } else if (now !== undefined) {
+        return yield* conflict(entity, `${inverse.field} no longer holds a list`, inverse.field)
+      }
+    }
+    if (sets.length > 0) yield* tx.run(`${pattern} WHERE elementId(n) = $id SET ${sets.join(", ")}`, params)
+  })
+
+/** Applies `actions` (in reverse order) inside `tx`, after taking the undo record's marker. */
+export const apply = (tx: Tx, record: Undo.UndoRecord, actions: ReadonlyArray<Action>) =>
+  Effect.gen(function*() {
+    const marked = yield* tx.run(`MATCH (m:${markerLabel} {id: $id}) RETURN m.id AS id LIMIT 1`, { id: record.id })
+    if (marked.length > 0) return yield* new AlreadyUndone()
+    yield* tx.run(`CREATE (m:${markerLabel} {id: $id, entity: $entity, at: datetime()})`, {
+      id: record.id,
+      entity: record.entity
+    }).pipe(
+      Effect.catchIf((e) => isConstraintViolation(e.cause), () => new AlreadyUndone())
+    )
+    const entity = record.entity
+    /** Element ids of nodes deleted by the step → of the nodes this undo re-created. */
+    const created = new Map<string, string>()
+    const relationships = new Map<string, RelationshipRef>()
+    for (const action of [...actions].reverse()) {
+      switch (action._tag) {
+        case "DeleteCreated": {
+          if (isRelationshipRef(action.ref)) {
+            const id = yield* resolveRelationship(tx, action.ref, created)
+            if (id !== undefined) yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) = $id DELETE r`, { id })
+            break
+          }
+          const id = yield* resolveNode(tx, action.ref, created)
+          if (id === undefined) break
+          const [row] = yield* tx.run(
+            `MATCH (n) WHERE elementId(n) = $id ${lock} RETURN COUNT { (n)--() } AS relationships`,
+            { id }
+          )
+          if (row !== undefined && neo4j.integer.toNumber(row.relationships as number) > 0) {
+            return yield* conflict(
+              entity,
+              "a node this step created now has relationships another writer added; it is not deleted"
+            )
+          }
+          yield* tx.run(`MATCH (n) WHERE elementId(n) = $id DELETE n`, { id })
+          break
+        }
+        case "ReinsertNode": {
+          const [row] = yield* tx.run(
+            `CREATE (n${labelsOf(action.image.labels)}) SET n = $props RETURN elementId(n) AS id`,
+            { props: jsonToProperties(action.image.properties) }
+          )
+          created.set(action.image.elementId, row!.id as string)
+          for (const rel of action.image.relationships) relationships.set(rel.elementId, rel)
+          break
+        }
+        case "ReinsertRelationship":
+          yield* restoreRelationship(tx, entity, action.ref, created)
+          break
+        case "Revert":
+          yield* revert(tx, entity, action, created)
+          break
+      }
+    }
+    for (const rel of relationships.values()) yield* restoreRelationship(tx, entity, rel, created)
+  })

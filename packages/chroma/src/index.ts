@@ -1,0 +1,99 @@
+/**
+ * The polysaga `Store` on Chroma (the `chromadb` client): entity = collection, record =
+ * `{ id, vector, document?, metadata? }`, `where` on metadata.
+ *
+ * @since 0.1.0
+ */
+import type { Store, StoreError } from "@polysaga/store"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/store.js"
+
+/**
+ * @since 0.1.0
+ */
+export class ChromaStore extends Context.Tag("@polysaga/chroma/ChromaStore")<ChromaStore, Store>() {}
+
+/**
+ * Chroma's distance functions (`hnsw.space` of a collection).
+ *
+ * @since 0.1.0
+ */
+export type Distance = internal.Distance
+
+/**
+ * @since 0.1.0
+ */
+export interface ChromaStoreConfig {
+  /** The server, e.g. `http://127.0.0.1:8000`. */
+  readonly url: Redacted.Redacted<string>
+  /** Default `default_tenant`. */
+  readonly tenant?: string | undefined
+  /** Default `default_database`. */
+  readonly database?: string | undefined
+  /** A token for a server with token authentication. */
+  readonly token?: Redacted.Redacted<string> | undefined
+  /** How the token is sent: `authorization` (`Bearer …`, the default) or `x-chroma-token`. */
+  readonly tokenHeader?: "authorization" | "x-chroma-token" | undefined
+  /** The distance function of collections this store creates (default `l2`, Chroma's own default). */
+  readonly distance?: Distance | undefined
+  /**
+   * The dimension of every collection's vectors. Without it, a collection's dimension is the one recorded when
+   * this store created it, else the length of its first vector. A wrong-length vector is rejected before any
+   * write.
+   */
+  readonly dimension?: number | undefined
+  /** Per-collection dimensions, overriding `dimension`. */
+  readonly dimensions?: Readonly<Record<string, number>> | undefined
+  /** The most records one operation may write or match (default 1000). */
+  readonly maxRecordsPerOperation?: number | undefined
+  /** The companion collection that records applied undo ids (default `polysaga_undo`). */
+  readonly markerCollection?: string | undefined
+  /** The longest a single request to Chroma may take (default 10 seconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The store, on a client that is health-checked (heartbeat) when acquired.
+ *
+ * @since 0.1.0
+ */
+export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
+  internal.make({
+    settings: {
+      url: config.url,
+      tenant: config.tenant ?? "default_tenant",
+      database: config.database ?? "default_database",
+      token: config.token,
+      tokenHeader: config.tokenHeader ?? "authorization",
+      timeout: Duration.decode(config.timeout ?? "10 seconds")
+    },
+    distance: config.distance ?? "l2",
+    dimension: config.dimension,
+    dimensions: config.dimensions ?? {},
+    maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000,
+    markerCollection: config.markerCollection ?? "polysaga_undo"
+  })
+
+/**
+ * @since 0.1.0
+ */
+export const layer = (config: ChromaStoreConfig): Layer.Layer<ChromaStore, StoreError> =>
+  Layer.scoped(ChromaStore, make(config))
+
+/**
+ * The store from configuration, e.g.
+ * `layerConfig({ url: Config.redacted("CHROMA_URL"), dimension: Config.integer("CHROMA_DIMENSION") })`.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<ChromaStoreConfig>
+): Layer.Layer<ChromaStore, StoreError | ConfigError.ConfigError> =>
+  Layer.scoped(ChromaStore, Effect.flatMap(Config.unwrap(config), make))

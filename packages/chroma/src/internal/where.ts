@@ -1,0 +1,187 @@
+import { type Filter, Identifier, type StoreError } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import { locate, storeError } from "./errors.js"
+import { reserved } from "./record.js"
+
+/** A Chroma `where` clause. */
+export type Where = { readonly [key: string]: unknown }
+
+/**
+ * A compiled filter: the `ids` argument (top-level `id` conditions, intersected), the metadata `where`
+ * (`undefined`: every record), and `none` when the filter can match nothing (no call needed).
+ *
+ * `residual` is true when some comparisons are not expressible in Chroma's `where` (an ordering on a string, any
+ * comparison with a date): they are sent as "true" — sound, because a declared filter has no `$not`, so relaxing
+ * a term only widens the result — and the adapter evaluates the exact filter on what Chroma returns.
+ */
+export interface Compiled {
+  readonly ids: ReadonlyArray<string> | undefined
+  readonly where: Where | undefined
+  readonly none: boolean
+  readonly residual: boolean
+  /** The filter itself, which the adapter also checks each returned record against. */
+  readonly filter: Filter.Filter
+}
+
+interface Context {
+  readonly entity: string
+  residual: boolean
+}
+
+type Node = boolean | Where
+
+/** `$and` / `$or` of nodes, simplified: `false` absorbs an `$and` and vanishes from an `$or` (and vice versa). */
+const combine = (key: "$and" | "$or") => (nodes: ReadonlyArray<Node>): Node => {
+  const absorbing = key === "$or"
+  const kept: Array<Where> = []
+  for (const node of nodes) {
+    if (node === absorbing) return absorbing
+    if (typeof node !== "boolean") kept.push(node)
+  }
+  return kept.length === 0 ? !absorbing : kept.length === 1 ? kept[0]! : { [key]: kept }
+}
+
+const and = combine("$and")
+const or = combine("$or")
+
+const leaf = (field: string, op: string, value: unknown): Where => ({ [field]: { [op]: value } })
+
+/**
+ * Chroma 1.0 truncates a non-integer operand towards zero when it compares it with an integer-valued field
+ * (`{ p: { $eq: 2.5 } }` matches `p: 2`); integer operands compare right with every number. Each comparison
+ * with a non-integer `v` is therefore corrected with integer-operand terms (`t = trunc(v)`):
+ * - `= v`  : `$eq v` and `$ne t`   (drops the integer t)
+ * - `≠ v`  : `$ne v` or `$eq t`    (adds the integer t back)
+ * - `> v`  : `$gt v` or `$eq ceil(v)`; `< v`: `$lt v` or `$eq floor(v)`; `≥`, `≤` add `= v`.
+ */
+const number = (field: string, op: Filter.CompareOperator, v: number): Node => {
+  if (Number.isInteger(v)) return leaf(field, `$${op}`, v)
+  const t = Math.trunc(v)
+  const eq = and([leaf(field, "$eq", v), leaf(field, "$ne", t)])
+  switch (op) {
+    case "eq":
+      return eq
+    case "ne":
+      return or([leaf(field, "$ne", v), leaf(field, "$eq", t)])
+    case "gt":
+      return or([leaf(field, "$gt", v), leaf(field, "$eq", Math.ceil(v))])
+    case "gte":
+      return or([leaf(field, "$gt", v), leaf(field, "$eq", Math.ceil(v)), eq])
+    case "lt":
+      return or([leaf(field, "$lt", v), leaf(field, "$eq", Math.floor(v))])
+    default:
+      return or([leaf(field, "$lt", v), leaf(field, "$eq", Math.floor(v)), eq])
+  }
+}
+
+/** `$in` / `$nin`: Chroma wants a non-empty list of one type (integers and other numbers count apart). */
+const list = (field: string, op: "in" | "nin", values: ReadonlyArray<unknown>): Node => {
+  const groups = new Map<string, Array<string | number | boolean>>()
+  for (const value of values as ReadonlyArray<string | number | boolean>) {
+    const kind = typeof value === "number" ? (Number.isInteger(value) ? "int" : "float") : typeof value
+    const group = groups.get(kind) ?? []
+    if (!group.includes(value)) group.push(value)
+    groups.set(kind, group)
+  }
+  const terms = [...groups].map(([kind, group]): Node => {
+    if (kind !== "float") return leaf(field, `$${op}`, group)
+    // the same correction as `number`, for a list of non-integers
+    const truncs = [...new Set(group.map((v) => Math.trunc(v as number)))]
+    return op === "in"
+      ? and([leaf(field, "$in", group), leaf(field, "$nin", truncs)])
+      : or([leaf(field, "$nin", group), leaf(field, "$in", truncs)])
+  })
+  return op === "in" ? or(terms) : and(terms)
+}
+
+const unsupported = (entity: string, path: string, message: string) =>
+  storeError("UnsupportedOperator", message, { entity, path })
+
+const relax = (ctx: Context): Node => {
+  ctx.residual = true
+  return true
+}
+
+const compare = (c: Filter.Compare, ctx: Context): Effect.Effect<Node, StoreError> =>
+  Effect.gen(function*() {
+    const entity = ctx.entity
+    yield* Identifier.check(c.field, "field name", c.path).pipe(Effect.mapError(locate(entity)))
+    if (c.field === "id") {
+      return yield* unsupported(
+        entity,
+        c.path,
+        "chroma filters id only with $eq or $in at the top level of where (it becomes the ids argument)"
+      )
+    }
+    if (reserved.has(c.field)) {
+      return yield* storeError("Validation", `${c.field} cannot be filtered on: where applies to metadata`, {
+        entity,
+        path: c.path
+      })
+    }
+    const dated = c.value instanceof Date || (Array.isArray(c.value) && c.value.some((v) => v instanceof Date))
+    switch (c.op) {
+      case "eq":
+      case "ne":
+        if (dated) return relax(ctx)
+        return typeof c.value === "number" ? number(c.field, c.op, c.value) : leaf(c.field, `$${c.op}`, c.value)
+      case "gt":
+      case "gte":
+      case "lt":
+      case "lte":
+        // Chroma 1.0 orders numbers only
+        return typeof c.value === "number" ? number(c.field, c.op, c.value) : relax(ctx)
+      case "in":
+      case "nin": {
+        const values = c.value as ReadonlyArray<unknown>
+        if (values.length === 0) return c.op === "nin"
+        return dated ? relax(ctx) : list(c.field, c.op, values)
+      }
+      default:
+        return yield* unsupported(entity, c.path, `chroma cannot express the filter operator $${c.op}`)
+    }
+  })
+
+const node = (filter: Filter.Filter, ctx: Context): Effect.Effect<Node, StoreError> => {
+  switch (filter._tag) {
+    case "And":
+      return Effect.map(Effect.forEach(filter.filters, (f) => node(f, ctx)), and)
+    case "Or":
+      return Effect.map(Effect.forEach(filter.filters, (f) => node(f, ctx)), or)
+    case "Not":
+      return Effect.fail(unsupported(ctx.entity, "where", "chroma cannot express the filter operator $not"))
+    case "Compare":
+      return compare(filter, ctx)
+  }
+}
+
+const conjuncts = (filter: Filter.Filter): ReadonlyArray<Filter.Filter> =>
+  filter._tag === "And" ? filter.filters.flatMap(conjuncts) : [filter]
+
+/** Compiles a filter into Chroma's `ids` and `where` arguments, or fails naming what Chroma cannot express. */
+export const compile = (filter: Filter.Filter, entity: string): Effect.Effect<Compiled, StoreError> =>
+  Effect.gen(function*() {
+    let ids: ReadonlyArray<string> | undefined
+    const rest: Array<Filter.Filter> = []
+    for (const f of conjuncts(filter)) {
+      if (f._tag !== "Compare" || f.field !== "id") {
+        rest.push(f)
+        continue
+      }
+      if (f.op !== "eq" && f.op !== "in") {
+        return yield* unsupported(entity, f.path, "chroma filters id only with $eq or $in at the top level of where")
+      }
+      const values = (f.op === "eq" ? [f.value] : f.value as ReadonlyArray<unknown>)
+        .filter((v): v is string => typeof v === "string")
+      ids = ids === undefined ? [...new Set(values)] : ids.filter((id) => values.includes(id))
+    }
+    const ctx: Context = { entity, residual: false }
+    const where = yield* node({ _tag: "And", filters: rest }, ctx)
+    return {
+      ids,
+      where: typeof where === "boolean" ? undefined : where,
+      none: where === false || ids?.length === 0,
+      residual: ctx.residual,
+      filter
+    }
+  })

@@ -1,0 +1,377 @@
+/**
+ * The Store on the official driver. Every multi-document write goes one document at a time (FerretDB has no
+ * multi-document transactions): the matching `_id`s are read first (at most the bound + 1, so `TooManyRecords`
+ * is detected before any write), then each document is written with `findOneAndUpdate` / `findOneAndDelete`
+ * (`returnDocument: "before"`) on `{ _id, ...where }`: one command returns the before-image and writes (atomic
+ * on MongoDB; on FerretDB only against this store's own writes, see `lock.ts`), and a document changed
+ * meanwhile so that it no longer matches is skipped. The after-image is computed from the before-image with
+ * MongoDB's operator semantics (`update.ts`). If a write fails part-way, the documents already written are
+ * rolled back with the undo built so far before the error is returned.
+ */
+import {
+  Capabilities,
+  Filter,
+  Identifier,
+  type Operation,
+  type Outcome,
+  type StepContext,
+  type Store,
+  type StoreError,
+  Undo,
+  type Update
+} from "@polysaga/store"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { type Collection, type Db, type Document, MongoBulkWriteError, MongoClient, ObjectId } from "mongodb"
+import type { MongoStoreConfig } from "../index.js"
+import { checkOperation, engine, join, locate, storeError } from "./check.js"
+import { isDuplicateKey } from "./errors.js"
+import { and, compile as compileFilter, type Query } from "./filter.js"
+import { absent, encode, strip } from "./image.js"
+import * as Lock from "./lock.js"
+import * as UndoLog from "./undo.js"
+import { apply as applyChanges, compile as compileUpdate } from "./update.js"
+
+type Row = Record<string, unknown>
+
+const capabilitiesOf = (max: number): Capabilities.Capabilities => ({
+  sourceTypes: ["database"],
+  operations: ["insert", "update", "delete", "upsert", "select"],
+  filterOperators: Capabilities.allFilterOperators,
+  updateOperators: ["set", "increment", "multiply", "push", "pull"],
+  maxRecordsPerOperation: max,
+  atomicSteps: false
+})
+
+const ping = (db: Db): Effect.Effect<void, StoreError> =>
+  Effect.asVoid(UndoLog.call(undefined, "ping", () => db.command({ ping: 1 })))
+
+const byId = (id: unknown): Query => ({ _id: { $eq: id } })
+
+const keyOf = (doc: Document): Undo.Image => ({ _id: encode({ _id: doc["_id"] })["_id"]! })
+
+/** The `Revert` of one updated document; a field the before-image lacked is restored by removing it. */
+const revertOf = (changes: ReadonlyArray<Update.Change>, before: Document, after: Document): Undo.UndoAction => {
+  const b = encode(before), a = encode(after)
+  const action = Undo.revert(keyOf(before), changes, b, a)
+  const restore = Object.fromEntries(
+    Object.entries(action.restore).map(([field, r]) => [field, {
+      before: field in b ? r.before : absent,
+      after: field in a ? r.after : absent
+    }])
+  )
+  return { ...action, restore }
+}
+
+const outcome = (entity: string, records: ReadonlyArray<Row>, actions: ReadonlyArray<Undo.UndoAction>): Outcome => ({
+  records,
+  affected: records.length,
+  undo: Undo.make(engine, entity, actions)
+})
+
+const makeStore = (env: UndoLog.Env): Store => {
+  const max = env.maxRecordsPerOperation
+  const capabilities = capabilitiesOf(max)
+  const collection = (entity: string): Collection => env.db.collection(entity)
+
+  const validate = (operation: Operation.Operation, path = ""): Effect.Effect<void, StoreError> =>
+    Effect.zipRight(
+      checkOperation(operation, path),
+      Capabilities.check(engine, capabilities, operation, path).pipe(Effect.mapError(locate(operation.entity)))
+    )
+
+  /** Undoes what a failed operation already wrote, then fails with its error. */
+  const failAfterRollback = (entity: string, actions: ReadonlyArray<Undo.UndoAction>) => (error: StoreError) =>
+    actions.length === 0 ? Effect.fail(error) : UndoLog.apply(env, Undo.make(engine, entity, actions)).pipe(
+      Effect.matchEffect({
+        onFailure: (rollback) =>
+          Effect.fail(
+            storeError(
+              error.reason,
+              entity,
+              error.path ?? "",
+              `${error.message}; undoing the ${actions.length} records already written failed too: ${rollback.message}`,
+              error.cause
+            )
+          ),
+        onSuccess: () => Effect.fail(error)
+      })
+    )
+
+  const noMatch = (operation: Extract<Operation.Operation, { where: Filter.Filter }>) =>
+    operation.options.allowNoMatch === true
+      ? Effect.succeed(outcome(operation.entity, [], []))
+      : Effect.fail(storeError("NoMatch", operation.entity, "where", `no ${operation.entity} record matches where`))
+
+  /** The documents matching `query`, at most the bound; more is `TooManyRecords`. */
+  const candidates = (entity: string, query: Query, projection?: Document) =>
+    Effect.flatMap(
+      UndoLog.call(entity, "find", () =>
+        collection(entity).find(query, { limit: max + 1, ...(projection ? { projection } : {}) }).toArray()),
+      (docs) =>
+        docs.length > max
+          ? Effect.fail(storeError("TooManyRecords", entity, "where", `more than ${max} records match where`))
+          : Effect.succeed(docs)
+    )
+
+  const insert = (entity: string, records: ReadonlyArray<Row>) =>
+    Effect.gen(function*() {
+      const docs = records.map((r): Document => ({ _id: new ObjectId(), ...r }))
+      const keys = new Set(docs.map((d) => JSON.stringify(keyOf(d))))
+      if (keys.size !== docs.length) {
+        return yield* storeError("Constraint", entity, "data", "two records have the same _id")
+      }
+      yield* UndoLog.call(entity, "insertMany", () => collection(entity).insertMany(docs, { ordered: true })).pipe(
+        Effect.catchAll((error) => {
+          // Ordered: the records before the first failing one were written. Without a write error, only the
+          // records with a generated `_id` can be known to be ours.
+          const written = error.cause instanceof MongoBulkWriteError
+            ? docs.slice(0, error.cause.insertedCount)
+            : docs.filter((_, i) => records[i]!["_id"] === undefined)
+          return failAfterRollback(entity, written.map((d) => ({ _tag: "DeleteCreated", key: keyOf(d) })))(error)
+        })
+      )
+      return outcome(entity, docs, docs.map((d) => ({ _tag: "DeleteCreated" as const, key: keyOf(d) })))
+    })
+
+  /** Writes the matched documents one at a time, each under its lock; a failure undoes those already written. */
+  const writeEach = (
+    operation: Extract<Operation.Operation, { where: Filter.Filter }>,
+    ids: ReadonlyArray<unknown>,
+    what: string,
+    write: (id: unknown) => Promise<Document | null>,
+    result: (before: Document) => readonly [Row, Undo.UndoAction]
+  ) =>
+    Effect.gen(function*() {
+      const entity = operation.entity
+      const records: Array<Row> = []
+      const actions: Array<Undo.UndoAction> = []
+      for (const id of ids) {
+        const before = yield* env.lock(entity, id, UndoLog.call(entity, what, () => write(id))).pipe(
+          Effect.catchAll(failAfterRollback(entity, actions))
+        )
+        if (before === null) continue
+        const [record, action] = result(before)
+        records.push(record)
+        actions.push(action)
+      }
+      return records.length === 0 ? yield* noMatch(operation) : outcome(entity, records, actions)
+    })
+
+  const update = (operation: Extract<Operation.Operation, { kind: "update" }>) =>
+    Effect.gen(function*() {
+      const entity = operation.entity
+      const query = compileFilter(operation.where)
+      const found = yield* candidates(entity, query)
+      if (found.length === 0) return yield* noMatch(operation)
+      for (const doc of found) {
+        const checked = applyChanges(operation.changes, doc)
+        if (checked._tag === "Left") return yield* storeError("Validation", entity, "data", checked.message)
+      }
+      const changes = compileUpdate(operation.changes)
+      return yield* writeEach(
+        operation,
+        found.map((d) => d["_id"]),
+        "findOneAndUpdate",
+        (id) => collection(entity).findOneAndUpdate(and(byId(id), query), changes, { returnDocument: "before" }),
+        (before) => {
+          const applied = applyChanges(operation.changes, before)
+          const after = applied._tag === "Right" ? applied.doc : before
+          return [strip(after), revertOf(operation.changes, before, after)]
+        }
+      )
+    })
+
+  const remove = (operation: Extract<Operation.Operation, { kind: "delete" }>) =>
+    Effect.gen(function*() {
+      const entity = operation.entity
+      const query = compileFilter(operation.where)
+      const found = yield* candidates(entity, query, { _id: 1 })
+      return yield* writeEach(
+        operation,
+        found.map((d) => d["_id"]),
+        "findOneAndDelete",
+        (id) => collection(entity).findOneAndDelete(and(byId(id), query)),
+        (before) => [strip(before), { _tag: "Reinsert", image: encode(before) }]
+      )
+    })
+
+  /** One upsert: update the one record the key matches (only its given fields), or insert it. */
+  const upsertOne = (entity: string, record: Row, query: Query, path: string) =>
+    Effect.gen(function*() {
+      const { _id: givenId, ...fields } = record
+      const changes = Object.keys(fields).map((field): Update.Change => ({
+        op: "set",
+        field,
+        value: fields[field],
+        path: join(path, field)
+      }))
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const found = yield* UndoLog.call(entity, "find", () => collection(entity).find(query, { limit: 2 }).toArray())
+        if (found.length > 1) {
+          return yield* storeError("Conflict", entity, path, "the upsert key matches more than one record")
+        }
+        const existing = found[0]
+        if (existing !== undefined) {
+          if (givenId !== undefined && JSON.stringify(keyOf(existing)) !== JSON.stringify(keyOf(record))) {
+            return yield* storeError("Conflict", entity, join(path, "_id"), "the matching record has another _id")
+          }
+          if (changes.length === 0) return { record: strip(existing), action: undefined }
+          const before = yield* env.lock(
+            entity,
+            existing["_id"],
+            UndoLog.call(entity, "findOneAndUpdate", () =>
+              collection(entity).findOneAndUpdate(and(byId(existing["_id"]), query), { $set: fields }, {
+                returnDocument: "before"
+              }))
+          )
+          if (before === null) {
+            continue
+          }
+          const after = { ...before, ...fields }
+          return { record: strip(after), action: revertOf(changes, before, after) }
+        }
+        const doc: Document = { _id: givenId ?? new ObjectId(), ...fields }
+        const inserted = yield* UndoLog.call(entity, "insertOne", () =>
+          collection(entity).insertOne(doc)).pipe(
+            Effect.as(true),
+            Effect.catchIf((e) =>
+              isDuplicateKey(e.cause) && attempt < 2, () =>
+              Effect.succeed(false))
+          )
+        if (inserted) return { record: doc, action: { _tag: "DeleteCreated", key: keyOf(doc) } as Undo.UndoAction }
+      }
+      return yield* storeError("Deadlock", entity, path, "the record kept changing during the upsert; retry")
+    })
+
+  const upsert = (operation: Extract<Operation.Operation, { kind: "upsert" }>) =>
+    Effect.gen(function*() {
+      const entity = operation.entity
+      const many = operation.records.length > 1
+      const records: Array<Row> = []
+      const actions: Array<Undo.UndoAction> = []
+      for (const [i, record] of operation.records.entries()) {
+        const key = operation.options.key
+        const query = operation.where !== undefined
+          ? compileFilter(operation.where)
+          : key !== undefined
+          ? and(...key.map((field) => ({ [field]: { $eq: record[field] } })))
+          : byId(record["_id"])
+        const done = yield* upsertOne(entity, record, query, many ? join("data", i) : "data").pipe(
+          Effect.catchAll(failAfterRollback(entity, actions))
+        )
+        records.push(done.record)
+        if (done.action !== undefined) actions.push(done.action)
+      }
+      return outcome(entity, records, actions)
+    })
+
+  const select = (operation: Extract<Operation.Operation, { kind: "select" }>) =>
+    Effect.gen(function*() {
+      const entity = operation.entity
+      const limit = operation.options.limit
+      const cap = Math.min(limit ?? max, max)
+      const docs = yield* UndoLog.call(entity, "find", () =>
+        collection(entity).find(compileFilter(operation.where), { sort: { _id: 1 }, limit: cap + 1 }).toArray())
+      if (docs.length > cap && (limit === undefined || limit > max)) {
+        return yield* storeError("TooManyRecords", entity, "where", `more than ${max} records match where; set a limit`)
+      }
+      return outcome(entity, docs.slice(0, cap).map(strip), [])
+    })
+
+  const execute = Effect.fn("MongoStore.execute")(
+    function*(operation: Operation.Operation, context?: StepContext) {
+      yield* Effect.annotateCurrentSpan({
+        "polysaga.entity": operation.entity,
+        "polysaga.operation": operation.kind,
+        ...(context === undefined ? {} : { "polysaga.saga": context.sagaId, "polysaga.step": context.stepId })
+      })
+      yield* validate(operation)
+      switch (operation.kind) {
+        case "insert":
+          return yield* insert(operation.entity, operation.records)
+        case "update":
+          return yield* update(operation)
+        case "delete":
+          return yield* remove(operation)
+        case "upsert":
+          return yield* upsert(operation)
+        case "select":
+          return yield* select(operation)
+      }
+    }
+  )
+
+  return {
+    engine,
+    capabilities,
+    validate: Effect.fn("MongoStore.validate")(function*(operation: Operation.Operation, path?: string) {
+      yield* validate(operation, path)
+    }),
+    execute,
+    undo: Effect.fn("MongoStore.undo")(function*(record: Undo.UndoRecord) {
+      yield* Effect.annotateCurrentSpan({ "polysaga.entity": record.entity, "polysaga.undo": record.id })
+      yield* UndoLog.apply(env, record)
+    }),
+    ping: ping(env.db).pipe(Effect.withSpan("MongoStore.ping"))
+  }
+}
+
+const databasePattern = /^[A-Za-z0-9_-]{1,63}$/
+
+/** Builds the Store on a scoped client, pinged on acquire and closed (bounded) on release. */
+export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const max = config.maxRecordsPerOperation ?? 1000
+    if (!Number.isInteger(max) || max < 1) {
+      return yield* storeError("Validation", undefined, "maxRecordsPerOperation", "must be a positive integer")
+    }
+    if (!databasePattern.test(config.database)) {
+      return yield* storeError("Validation", undefined, "database", "must be letters, digits, '_' or '-'")
+    }
+    const logName = yield* Identifier.check(
+      config.undoLogCollection ?? "polysaga_undo_log",
+      "collection name",
+      "undoLogCollection"
+    ).pipe(Effect.mapError(locate(undefined)))
+    const timeout = Duration.toMillis(Duration.decode(config.connectTimeout ?? "10 seconds"))
+    const client = yield* Effect.acquireRelease(
+      UndoLog.call(undefined, "connect", async () => {
+        const client = new MongoClient(Redacted.value(config.url), {
+          appName: "polysaga",
+          connectTimeoutMS: timeout,
+          serverSelectionTimeoutMS: timeout
+        })
+        try {
+          return await client.connect()
+        } catch (error) {
+          await client.close().catch(() => undefined)
+          throw error
+        }
+      }),
+      (client) => Effect.tryPromise(() => client.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+    )
+    const db = client.db(config.database)
+    yield* ping(db)
+    const serialize = config.serializeWrites ??
+      "ferretdbVersion" in (yield* UndoLog.call(undefined, "buildInfo", () => db.command({ buildInfo: 1 })))
+    const env: UndoLog.Env = {
+      db,
+      log: db.collection<UndoLog.LogEntry>(logName),
+      maxRecordsPerOperation: max,
+      lock: serialize ? Lock.perDocument() : Lock.none
+    }
+    const store = makeStore(env)
+    const retention = Duration.toMillis(Duration.decode(config.undoLogRetention ?? "30 days"))
+    yield* UndoLog.call(
+      undefined,
+      "deleteMany (undo log)",
+      () => env.log.deleteMany({ at: { $lt: new Date(Date.now() - retention) } })
+    ).pipe(
+      Effect.timeout("5 seconds"),
+      Effect.ignore
+    )
+    return store
+  })

@@ -1,0 +1,4 @@
+import { Conformance } from "@polysaga/testing"
+import { harness } from "./harness.js"
+
+Conformance.run(harness)

@@ -34,7 +34,7 @@ export const SourceConfig = Schema.Struct({
   type: Schema.Literal("database", "graph", "vector"),
   engine: Schema.Literal("postgres", "mongodb", "neo4j", "chroma"),
   url: Schema.NonEmptyTrimmedString,
-  /** mongodb: the database (required); chroma: the database (optional). */
+  /** mongodb: the database (required); neo4j and chroma: the database (optional). */
   database: Schema.optional(Schema.NonEmptyTrimmedString),
   /** postgres: the schema (default `public`). */
   schema: Schema.optional(Schema.NonEmptyTrimmedString),
@@ -46,6 +46,10 @@ export const SourceConfig = Schema.Struct({
   tenant: Schema.optional(Schema.String),
   /** chroma: the auth token. */
   token: Schema.optional(Schema.String),
+  /** chroma: the distance function of collections it creates (`l2`, `cosine`, `ip`). */
+  distance: Schema.optional(Schema.Literal("l2", "cosine", "ip")),
+  /** chroma: the vector dimension every record must have. */
+  dimension: Schema.optional(Schema.Int.pipe(Schema.positive())),
   maxRecordsPerOperation: Schema.optional(Schema.Int.pipe(Schema.between(1, 100_000)))
 })
 

@@ -16,21 +16,22 @@ const redacted = (value: string | undefined) => value === undefined ? undefined 
 
 /** The adapter's own config for a configured source. */
 const adapterConfig = (source: SourceConfig): Record<string, unknown> => {
-  const common = { maxRecordsPerOperation: source.maxRecordsPerOperation }
+  const common = { url: Redacted.make(source.url), maxRecordsPerOperation: source.maxRecordsPerOperation }
   switch (source.engine) {
     case "postgres":
-      return { ...common, url: Redacted.make(source.url), schema: source.schema }
+      return { ...common, schema: source.schema }
     case "mongodb":
-      return { ...common, url: Redacted.make(source.url), database: source.database }
+      return { ...common, database: source.database }
     case "neo4j":
-      return { ...common, url: source.url, user: source.user, password: redacted(source.password) }
+      return { ...common, user: source.user, password: redacted(source.password), database: source.database }
     case "chroma":
       return {
         ...common,
-        url: source.url,
         tenant: source.tenant,
         database: source.database,
-        token: redacted(source.token)
+        token: redacted(source.token),
+        distance: source.distance,
+        dimension: source.dimension
       }
   }
 }

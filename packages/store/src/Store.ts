@@ -6,10 +6,11 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { Capabilities } from "./Capabilities.js"
 import type { Operation } from "./Operation.js"
 import type { StoreError } from "./StoreError.js"
-import type { UndoRecord } from "./Undo.js"
+import { UndoRecord } from "./Undo.js"
 
 /**
  * Where a store call comes from: the saga and step it belongs to (adapters with a barrier use them).
@@ -71,3 +72,15 @@ export interface Store {
    */
   readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
 }
+
+/**
+ * An `Outcome` as a step barrier records it (records as JSON): `Schema.encode` it with the step, `decode` it
+ * when the step runs again or is resolved.
+ *
+ * @since 0.1.0
+ */
+export const RecordedOutcome = Schema.Struct({
+  records: Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  affected: Schema.Number,
+  undo: UndoRecord
+})

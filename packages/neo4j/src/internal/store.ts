@@ -9,10 +9,12 @@ import {
 } from "@polysaga/store"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import neo4j, { type Driver } from "neo4j-driver"
 import type { Neo4jStoreConfig } from "../index.js"
+import * as Barrier from "./barrier.js"
 import { isRelationshipType } from "./cypher.js"
 import { engine, fromDriver, storeError } from "./errors.js"
 import { execute as executePlan } from "./execute.js"
@@ -50,11 +52,38 @@ export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
   })
 
   const execute = Effect.fn("Neo4jStore.execute")(
-    function*(operation: Operation.Operation, _context?: StepContext): Effect.fn.Return<Outcome, StoreError> {
+    function*(operation: Operation.Operation, context?: StepContext): Effect.fn.Return<Outcome, StoreError> {
       const planned = yield* plan(caps, operation)
-      return yield* transaction(connection, planned.target.entity, (tx) => executePlan(tx, planned, operation, max))
+      return yield* transaction(connection, planned.target.entity, (tx) =>
+        Effect.gen(function*() {
+          if (context === undefined || operation.kind === "select") {
+            return yield* executePlan(tx, planned, operation, max)
+          }
+          const earlier = yield* Barrier.claim(tx, context, "action")
+          if (!earlier.mine) {
+            if (earlier.kind === "fence") {
+              return yield* storeError(
+                "Conflict",
+                operation.entity,
+                `step ${context.stepId} of saga ${context.sagaId} was compensated before it arrived; it is refused`
+              )
+            }
+            if (Option.isSome(earlier.outcome)) return earlier.outcome.value
+          }
+          const outcome = yield* executePlan(tx, planned, operation, max)
+          yield* Barrier.record(tx, context, outcome)
+          return outcome
+        }))
     }
   )
+
+  const resolve = Effect.fn("Neo4jStore.resolve")(function*(context: StepContext) {
+    return yield* transaction(connection, Barrier.stepLabel, (tx) =>
+      Effect.map(
+        Barrier.claim(tx, context, "fence"),
+        (claimed) => claimed.mine || claimed.kind === "fence" ? Option.none<Outcome>() : claimed.outcome
+      ))
+  })
 
   const undo = Effect.fn("Neo4jStore.undo")(function*(record: Undo.UndoRecord) {
     if (record.engine !== engine) {
@@ -74,10 +103,13 @@ export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
     catch: unavailable("Neo4j is not reachable")
   }).pipe(Effect.asVoid, Effect.withSpan("Neo4jStore.ping"))
 
-  return { engine, capabilities: caps, validate, execute, undo, ping }
+  return { engine, capabilities: caps, validate, execute, undo, ping, resolve }
 }
 
-/** Opens the driver (scoped, closed within 5 seconds), checks connectivity and creates the undo-marker constraint. */
+/**
+ * Opens the driver (scoped, closed within 5 seconds), checks connectivity and creates the undo-marker and
+ * step-barrier constraints.
+ */
 export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const driver = yield* Effect.acquireRelease(
@@ -98,12 +130,14 @@ export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError,
     const store = makeStore(driver, config)
     yield* store.ping
     // Several processes may create the constraint at once: `IF NOT EXISTS` can still race, so retry a little.
-    yield* transaction(
-      { driver, database: config.database, timeout: 30_000 },
-      "_PolysagaUndo",
-      (tx) => tx.run(markerConstraint)
-    ).pipe(
-      Effect.retry({ times: 3 })
-    )
+    for (const constraint of [markerConstraint, Barrier.stepConstraint]) {
+      yield* transaction(
+        { driver, database: config.database, timeout: 30_000 },
+        "_PolysagaUndo",
+        (tx) => tx.run(constraint)
+      ).pipe(
+        Effect.retry({ times: 3 })
+      )
+    }
     return store
   }).pipe(Effect.withSpan("Neo4jStore.make"))

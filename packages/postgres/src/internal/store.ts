@@ -5,6 +5,7 @@ import {
   Identifier,
   type Operation,
   type Outcome,
+  RecordedOutcome,
   type StepContext,
   type Store,
   StoreError,
@@ -46,13 +47,6 @@ interface BarrierRow {
   readonly kind: "action" | "fence"
   readonly outcome: unknown
 }
-
-/** An outcome as the barrier keeps it (records as JSON). */
-const RecordedOutcome = Schema.Struct({
-  records: Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  affected: Schema.Number,
-  undo: Undo.UndoRecord
-})
 
 export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Store, StoreError> =>
   Effect.gen(function*() {

@@ -179,7 +179,7 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("the seed's ex
       const profiles = yield* Effect.promise(() =>
         mongo.db(mongoDatabase).collection("profiles").find({}, { projection: { _id: 0 } }).toArray()
       )
-      assert.deepStrictEqual(profiles, [{
+      assert.deepStrictEqual(profiles as Array<unknown>, [{
         userId: "u1",
         bio: "",
         avatar: null,

@@ -3,8 +3,10 @@ import { assert, describe, layer } from "@effect/vitest"
 import * as Postgres from "@polysaga/postgres"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { createWarehouse, Warehouse, WarehouseError } from "../src/index.js"
 
 const pgUrl = process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga"
@@ -246,6 +248,75 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
       }))
       assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 7 }])
       assert.deepStrictEqual(yield* sql`SELECT quantity FROM wh_inventory`, [{ quantity: 5 }])
+    }))
+})
+
+layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse retries on PostgreSQL", (it) => {
+  /**
+   * Runs the transaction while another session holds the inventory row; once the step waits on that lock, its
+   * connection is terminated (a transient `Unavailable`), then the lock is released.
+   */
+  const withLostConnection = (options: { readonly retryOnFailure: boolean }) =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const warehouse = yield* Warehouse.Warehouse
+      yield* sql`INSERT INTO wh_inventory VALUES ('r1', 5)`
+      const ops = [
+        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 11 } },
+        {
+          operation: "update",
+          from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
+          data: { quantity: { $decrement: 1 } },
+          where: { productId: "r1" }
+        }
+      ]
+      // statistics are a snapshot per transaction: clear it before each look
+      const waiting = Effect.zipRight(
+        sql`SELECT pg_stat_clear_snapshot()`,
+        sql<{ pid: number }>`SELECT pid FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%wh_inventory%' AND pid <> pg_backend_pid()`
+      )
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT * FROM wh_inventory WHERE "productId" = 'r1' FOR UPDATE`
+        const fiber = yield* Effect.fork(warehouse.transaction(ops, { ...options, maxRetries: 3 }))
+        const [blocked] = yield* waiting.pipe(
+          Effect.filterOrFail((rows) => rows.length > 0),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+        )
+        yield* sql`SELECT pg_terminate_backend(${blocked!.pid})`
+        return fiber
+      })).pipe(Effect.flatMap(Fiber.join), Effect.map((result) => ({ result, sql })))
+    })
+
+  it.effect("with retryOnFailure, a lost connection (transient) is retried and the transaction completes", () =>
+    Effect.gen(function*() {
+      const { result, sql } = yield* withLostConnection({ retryOnFailure: true })
+      assert.strictEqual(result.status, "completed", result.error)
+      assert.deepStrictEqual(yield* sql`SELECT quantity FROM wh_inventory`, [{ quantity: 4 }])
+      assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 11 }])
+    }))
+
+  it.effect("without retryOnFailure, the same fault compensates the transaction", () =>
+    Effect.gen(function*() {
+      const { result, sql } = yield* withLostConnection({ retryOnFailure: false })
+      assert.strictEqual(result.status, "compensated")
+      assert.deepStrictEqual(result.compensatedSteps, ["step_0"])
+      assert.deepStrictEqual(yield* sql`SELECT quantity FROM wh_inventory`, [{ quantity: 5 }])
+      assert.strictEqual(yield* count(sql, "wh_table1"), 0)
+    }))
+
+  it.effect("business errors are never retried, even with retryOnFailure", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const warehouse = yield* Warehouse.Warehouse
+      yield* sql`INSERT INTO wh_table1 VALUES (1)`
+      const result = yield* warehouse.transaction([
+        { operation: "insert", from: { type: "database", tag: "db2", entity: "wh_table2" }, data: { id: 1 } },
+        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 1 } }
+      ], { retryOnFailure: true, maxRetries: 3 })
+      assert.strictEqual(result.status, "compensated")
+      assert.include(result.stepResults.step_1!.error!, "duplicate key")
+      assert.strictEqual(yield* count(sql, "wh_table2"), 0)
     }))
 })
 

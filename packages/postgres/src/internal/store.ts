@@ -1,4 +1,5 @@
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
 import {
   Capabilities,
   Filter,
@@ -73,11 +74,16 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
      * run inside a caller's transaction (even one of another pool) would join it. Each step and each undo is a
      * transaction of its own: hide the caller's.
      */
-    const isolated = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    const isolated = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
       Effect.mapInputContext(
         effect,
         (context: Context.Context<never>) =>
           Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<never>
+      ).pipe(
+        // `withTransaction` dies when its ROLLBACK fails on a lost connection: that is still a lost connection
+        Effect.catchSomeDefect((defect) =>
+          defect instanceof SqlError ? Option.some(Effect.fail(fromSql(undefined)(defect))) : Option.none()
+        )
       )
 
     const validate = Effect.fn("PostgresStore.validate")(function*(operation: Operation.Operation, path = "") {

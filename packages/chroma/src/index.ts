@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import type { Store, StoreError } from "@polysaga/store"
-import * as Config from "effect/Config"
+import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -81,11 +81,12 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
     markerCollection: config.markerCollection ?? "polysaga_undo"
   })
 
+const layers = StoreLayer.make(ChromaStore, make)
+
 /**
  * @since 0.1.0
  */
-export const layer = (config: ChromaStoreConfig): Layer.Layer<ChromaStore, StoreError> =>
-  Layer.scoped(ChromaStore, make(config))
+export const layer: (config: ChromaStoreConfig) => Layer.Layer<ChromaStore, StoreError> = layers.layer
 
 /**
  * The store from configuration, e.g.
@@ -93,7 +94,6 @@ export const layer = (config: ChromaStoreConfig): Layer.Layer<ChromaStore, Store
  *
  * @since 0.1.0
  */
-export const layerConfig = (
+export const layerConfig: (
   config: Config.Config.Wrap<ChromaStoreConfig>
-): Layer.Layer<ChromaStore, StoreError | ConfigError.ConfigError> =>
-  Layer.scoped(ChromaStore, Effect.flatMap(Config.unwrap(config), make))
+) => Layer.Layer<ChromaStore, StoreError | ConfigError.ConfigError> = layers.layerConfig

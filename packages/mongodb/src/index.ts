@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import type { Store, StoreError } from "@polysaga/store"
-import * as Config from "effect/Config"
+import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -63,18 +63,18 @@ export const engine: "mongodb" = check.engine
  */
 export const make: (config: MongoStoreConfig) => Effect.Effect<Store, StoreError, Scope.Scope> = internal.make
 
+const layers = StoreLayer.make(MongoStore, make)
+
 /**
  * @since 0.1.0
  */
-export const layer = (config: MongoStoreConfig): Layer.Layer<MongoStore, StoreError> =>
-  Layer.scoped(MongoStore, make(config))
+export const layer: (config: MongoStoreConfig) => Layer.Layer<MongoStore, StoreError> = layers.layer
 
 /**
  * The layer, configured through `Config` (e.g. `{ url: Config.redacted("MONGO_URL"), database: Config.string("MONGO_DB") }`).
  *
  * @since 0.1.0
  */
-export const layerConfig = (
+export const layerConfig: (
   config: Config.Config.Wrap<MongoStoreConfig>
-): Layer.Layer<MongoStore, StoreError | ConfigError.ConfigError> =>
-  Layer.scoped(MongoStore, Effect.flatMap(Config.unwrap(config), make))
+) => Layer.Layer<MongoStore, StoreError | ConfigError.ConfigError> = layers.layerConfig

@@ -13,8 +13,8 @@
  *
  * @since 0.1.0
  */
-import type { Store, StoreError } from "@polysaga/store"
-import * as Config from "effect/Config"
+import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -64,12 +64,13 @@ export interface Neo4jStoreConfig {
  */
 export const make: (config: Neo4jStoreConfig) => Effect.Effect<Store, StoreError, Scope.Scope> = internal.make
 
+const layers = StoreLayer.make(Neo4jStore, make)
+
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (config: Neo4jStoreConfig): Layer.Layer<Neo4jStore, StoreError> =>
-  Layer.scoped(Neo4jStore, make(config))
+export const layer: (config: Neo4jStoreConfig) => Layer.Layer<Neo4jStore, StoreError> = layers.layer
 
 /**
  * The layer, configured through `Config`, e.g.
@@ -78,7 +79,6 @@ export const layer = (config: Neo4jStoreConfig): Layer.Layer<Neo4jStore, StoreEr
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
+export const layerConfig: (
   config: Config.Config.Wrap<Neo4jStoreConfig>
-): Layer.Layer<Neo4jStore, StoreError | ConfigError.ConfigError> =>
-  Layer.scoped(Neo4jStore, Effect.flatMap(Config.unwrap(config), make))
+) => Layer.Layer<Neo4jStore, StoreError | ConfigError.ConfigError> = layers.layerConfig

@@ -11,8 +11,8 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { Store, StoreError } from "@polysaga/store"
-import * as Config from "effect/Config"
+import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -75,19 +75,19 @@ export const make = (config: PostgresStoreConfig): Effect.Effect<Store, StoreErr
     return store
   })
 
-/**
- * @since 0.1.0
- */
-export const layer = (config: PostgresStoreConfig): Layer.Layer<PostgresStore, StoreError> =>
-  Layer.scoped(PostgresStore, make(config))
+const layers = StoreLayer.make(PostgresStore, make)
 
 /**
  * @since 0.1.0
  */
-export const layerConfig = (
+export const layer: (config: PostgresStoreConfig) => Layer.Layer<PostgresStore, StoreError> = layers.layer
+
+/**
+ * @since 0.1.0
+ */
+export const layerConfig: (
   config: Config.Config.Wrap<PostgresStoreConfig>
-): Layer.Layer<PostgresStore, StoreError | ConfigError.ConfigError> =>
-  Layer.scoped(PostgresStore, Effect.flatMap(Config.unwrap(config), make))
+) => Layer.Layer<PostgresStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
 
 /**
  * The table where applied undo ids are recorded (created in the store's schema on acquire).

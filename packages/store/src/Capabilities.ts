@@ -34,6 +34,22 @@ export interface Capabilities {
  */
 export const allFilterOperators: ReadonlyArray<Filter.FilterOperator> = [...Filter.compareOperators, "and", "or", "not"]
 
+/**
+ * Capabilities of a store that supports every operation and operator of the model.
+ *
+ * @since 0.1.0
+ */
+export const full = (options: {
+  readonly sourceTypes: ReadonlyArray<SourceType>
+  readonly maxRecordsPerOperation: number
+  readonly atomicSteps: boolean
+}): Capabilities => ({
+  ...options,
+  operations: ["insert", "update", "delete", "upsert", "select"],
+  filterOperators: allFilterOperators,
+  updateOperators: ["set", "increment", "multiply", "push", "pull"]
+})
+
 const unsupported = (engine: string, path: string, message: string) =>
   new StoreError({ reason: "UnsupportedOperator", engine, path, message: `${path}: ${message}` })
 

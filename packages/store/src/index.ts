@@ -30,3 +30,7 @@ export * as Undo from "./Undo.js"
  * @since 0.1.0
  */
 export * as Update from "./Update.js"
+/**
+ * @since 0.1.0
+ */
+export * as StoreLayer from "./StoreLayer.js"

@@ -36,14 +36,8 @@ import { apply as applyChanges, compile as compileUpdate } from "./update.js"
 
 type Row = Record<string, unknown>
 
-const capabilitiesOf = (max: number): Capabilities.Capabilities => ({
-  sourceTypes: ["database"],
-  operations: ["insert", "update", "delete", "upsert", "select"],
-  filterOperators: Capabilities.allFilterOperators,
-  updateOperators: ["set", "increment", "multiply", "push", "pull"],
-  maxRecordsPerOperation: max,
-  atomicSteps: false
-})
+const capabilitiesOf = (max: number): Capabilities.Capabilities =>
+  Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: max, atomicSteps: false })
 
 const ping = (db: Db): Effect.Effect<void, StoreError> =>
   Effect.asVoid(UndoLog.call(undefined, "ping", () => db.command({ ping: 1 })))

@@ -22,14 +22,8 @@ import { plan } from "./plan.js"
 import { transaction } from "./transaction.js"
 import { apply, decode, markerConstraint } from "./undo.js"
 
-export const capabilities = (maxRecordsPerOperation: number): Capabilities.Capabilities => ({
-  sourceTypes: ["graph"],
-  operations: ["insert", "update", "delete", "upsert", "select"],
-  filterOperators: Capabilities.allFilterOperators,
-  updateOperators: ["set", "increment", "multiply", "push", "pull"],
-  maxRecordsPerOperation,
-  atomicSteps: true
-})
+export const capabilities = (maxRecordsPerOperation: number): Capabilities.Capabilities =>
+  Capabilities.full({ sourceTypes: ["graph"], maxRecordsPerOperation, atomicSteps: true })
 
 const unavailable = (what: string) => (error: unknown): StoreError => {
   const e = fromDriver(undefined, what)(error)

@@ -29,14 +29,8 @@ type Image = Record<string, string | null>
 
 const engine = "postgres"
 
-const capabilitiesOf = (max: number): Capabilities.Capabilities => ({
-  sourceTypes: ["database"],
-  operations: ["insert", "update", "delete", "upsert", "select"],
-  filterOperators: Capabilities.allFilterOperators,
-  updateOperators: ["set", "increment", "multiply", "push", "pull"],
-  maxRecordsPerOperation: max,
-  atomicSteps: true
-})
+const capabilitiesOf = (max: number): Capabilities.Capabilities =>
+  Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: max, atomicSteps: true })
 
 /** The table where applied undo ids are recorded, in the same transaction as the undo. */
 export const undoLogTable = "polysaga_undo_log"

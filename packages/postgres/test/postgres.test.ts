@@ -38,7 +38,8 @@ layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
         data: { doc: { a: [1, { b: "c" }] }, amount: "12345678901234567890.0123456789", big: "9007199254740993" }
       })
       const id = created.records[0]!.id
-      const before = yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`
+      const exact = sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`
+      const before = yield* exact
       const updated = yield* run(store, {
         operation: "update",
         from: { type: "database", tag: "db", entity: "postgres_exact" },
@@ -47,10 +48,7 @@ layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
       })
       assert.strictEqual(updated.affected, 1)
       yield* store.undo(throughJson(updated.undo))
-      assert.deepStrictEqual(
-        yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`,
-        before
-      )
+      assert.deepStrictEqual(yield* exact, before)
       const deleted = yield* run(store, {
         operation: "delete",
         from: { type: "database", tag: "db", entity: "postgres_exact" },
@@ -58,10 +56,7 @@ layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
       })
       assert.strictEqual(deleted.affected, 1)
       yield* store.undo(throughJson(deleted.undo))
-      assert.deepStrictEqual(
-        yield* sql`SELECT at::text, doc::text, amount::text, big::text FROM postgres_exact`,
-        before
-      )
+      assert.deepStrictEqual(yield* exact, before)
     }))
 
   it.effect("the seed's guarded decrement fails with NoMatch when stock is short, and writes nothing", () =>

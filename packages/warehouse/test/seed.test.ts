@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import { MongoClient } from "mongodb"
 import neo4j from "neo4j-driver"
 import { Source, Warehouse } from "../src/index.js"
+import { type Order, processOrderOperations } from "./fixtures.js"
 
 const env = {
   pg: process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga",
@@ -211,56 +212,29 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("the seed's ex
       yield* setup
       const { graph, sql } = yield* Clients
       yield* sql`INSERT INTO inventory VALUES ('p1', 3), ('p2', 1)`
-      const processOrder = (order: {
-        id: string
-        userId: string
-        items: ReadonlyArray<{ productId: string; quantity: number }>
-        total: number
-        paymentMethod: string
-      }) =>
-        Warehouse.transaction([
-          {
-            operation: "insert",
-            from: { type: "database", tag: "orders-db", entity: "seed_orders" },
-            data: { id: order.id, userId: order.userId, items: order.items, total: order.total, status: "processing" }
-          },
-          ...order.items.map((item) => ({
-            operation: "update" as const,
-            from: { type: "database", tag: "inventory-db", entity: "inventory" },
-            data: { quantity: { $decrement: item.quantity } },
-            where: { productId: { $eq: item.productId }, quantity: { $gte: item.quantity } }
-          })),
-          {
-            operation: "insert",
-            from: { type: "database", tag: "payments-db", entity: "payments" },
-            data: { orderId: order.id, amount: order.total, status: "pending", method: order.paymentMethod }
-          },
-          {
-            operation: "insert",
-            from: { type: "graph", tag: "events-neo4j", entity: "OrderEvent" },
-            data: {
-              orderId: order.id,
-              userId: order.userId,
-              type: "ORDER_CREATED",
-              timestamp: new Date().toISOString()
-            }
-          }
-        ])
-      const ok = yield* processOrder({
-        id: "o1",
+      const processOrder = (order: Order) =>
+        Warehouse.transaction(
+          processOrderOperations(order, {
+            orders: "seed_orders",
+            inventory: "inventory",
+            payments: "payments",
+            events: "OrderEvent"
+          })
+        )
+      const order = (id: string, items: Order["items"], total: number): Order => ({
+        id,
         userId: "u1",
-        items: [{ productId: "p1", quantity: 2 }, { productId: "p2", quantity: 1 }],
-        total: 30,
+        items,
+        total,
         paymentMethod: "card"
       })
+      const ok = yield* processOrder(
+        order("o1", [{ productId: "p1", quantity: 2 }, { productId: "p2", quantity: 1 }], 30)
+      )
       assert.strictEqual(ok.status, "completed", ok.error)
-      const short = yield* processOrder({
-        id: "o2",
-        userId: "u1",
-        items: [{ productId: "p1", quantity: 1 }, { productId: "p2", quantity: 1 }],
-        total: 20,
-        paymentMethod: "card"
-      })
+      const short = yield* processOrder(
+        order("o2", [{ productId: "p1", quantity: 1 }, { productId: "p2", quantity: 1 }], 20)
+      )
       assert.strictEqual(short.status, "compensated")
       assert.deepStrictEqual(short.compensatedSteps, ["step_0", "step_1"])
       assert.deepStrictEqual(yield* sql`SELECT "productId", quantity FROM inventory ORDER BY 1`, [

@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { createWarehouse, Warehouse, WarehouseError } from "../src/index.js"
+import { insertThenDecrement, processOrderOperations } from "./fixtures.js"
 
 const pgUrl = process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga"
 const url = Redacted.make(pgUrl)
@@ -43,24 +44,12 @@ const count = (sql: PgClient.PgClient, table: string) =>
 
 const orderOps = (
   order: { id: string; items: ReadonlyArray<{ productId: string; quantity: number }>; total: number }
-) => [
-  {
-    operation: "insert",
-    from: { type: "database", tag: "orders-db", entity: "wh_orders" },
-    data: { id: order.id, userId: "u1", items: order.items, total: order.total, status: "processing" }
-  },
-  ...order.items.map((item) => ({
-    operation: "update" as const,
-    from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
-    data: { quantity: { $decrement: item.quantity } },
-    where: { productId: { $eq: item.productId }, quantity: { $gte: item.quantity } }
-  })),
-  {
-    operation: "insert",
-    from: { type: "database", tag: "payments-db", entity: "wh_payments" },
-    data: { orderId: order.id, amount: order.total, status: "pending", method: "card" }
-  }
-]
+) =>
+  processOrderOperations({ ...order, userId: "u1", paymentMethod: "card" }, {
+    orders: "wh_orders",
+    inventory: "wh_inventory",
+    payments: "wh_payments"
+  })
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on PostgreSQL", (it) => {
   it.effect("the seed's failure example: the third insert fails, step_0 and step_1 are undone and really gone", () =>
@@ -224,15 +213,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
       const sql = yield* setup
       const warehouse = yield* Warehouse.Warehouse
       yield* sql`INSERT INTO wh_inventory VALUES ('lock', 5)`
-      const ops = [
-        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 7 } },
-        {
-          operation: "update",
-          from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
-          data: { quantity: { $decrement: 1 } },
-          where: { productId: "lock" }
-        }
-      ]
+      const ops = insertThenDecrement(7, "lock")
       // another session holds the inventory row, so step_1 waits until the saga times out
       const held = (body: Effect.Effect<void, unknown>) =>
         sql.withTransaction(
@@ -261,15 +242,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse retr
       const sql = yield* setup
       const warehouse = yield* Warehouse.Warehouse
       yield* sql`INSERT INTO wh_inventory VALUES ('r1', 5)`
-      const ops = [
-        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 11 } },
-        {
-          operation: "update",
-          from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
-          data: { quantity: { $decrement: 1 } },
-          where: { productId: "r1" }
-        }
-      ]
+      const ops = insertThenDecrement(11, "r1")
       // statistics are a snapshot per transaction: clear it before each look
       const waiting = Effect.zipRight(
         sql`SELECT pg_stat_clear_snapshot()`,

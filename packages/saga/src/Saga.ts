@@ -146,6 +146,12 @@ export interface ExecuteOptions {
    * `failed` with them in `pendingCompensations`.
    */
   readonly compensateOnTimeout?: boolean | undefined
+  /**
+   * The ids of every step the saga runs, when they are known before it starts (a static saga, such as a warehouse
+   * transaction). Journaled with `SagaStarted`: a saga cut short after all these steps completed, before its end
+   * was recorded, is then recovered as `completed` instead of being undone.
+   */
+  readonly steps?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -197,10 +203,14 @@ export const compensationPlan: (sagaId: string, entries: ReadonlyArray<Journal.J
   recovery.compensationPlan
 
 /**
- * Backward recovery of a saga the journal shows as unfinished (a restarted process): rebuild each completed step's
- * compensation from the registry definition of its name and its journaled result, run them in reverse completion
- * order (same retry and stop-at-first-failure rules as a live saga), and journal the end. A saga already ended is
- * left alone. Compensations should be idempotent: one journaled as started but not finished is run again.
+ * Backward recovery of a saga the journal shows as unfinished (a restarted process): first each step in doubt (an
+ * intent without outcome) is settled by its definition's `resolve`, when it has one (journaled as the step's
+ * outcome); then a saga that declared its steps (`ExecuteOptions.steps`) and did them all ends `completed`;
+ * otherwise each completed step's compensation is rebuilt from the registry definition of its name and its
+ * journaled result and run in reverse completion order (same retry and stop-at-first-failure rules as a live
+ * saga), and the end is journaled. A saga already ended is left alone. Compensations should be idempotent: one
+ * journaled as started but not finished is run again. On a journal with leases, recover only sagas this instance
+ * holds (claimed): appends for others are refused.
  *
  * @since 0.1.0
  */
@@ -210,8 +220,22 @@ export const recover: <R>(
 ) => Effect.Effect<RecoveryResult, JournalError | RecoveryError, R | Journal.SagaJournal> = recovery.recover
 
 /**
+ * Manual intervention on a `failed` saga (a compensation failed, or a step stayed in doubt): journal that it is
+ * reopened (`SagaReopened`; on a journal with leases, it is taken by this instance), resolve its steps still in
+ * doubt, undo what is left in reverse completion order, and journal the new end — `compensated`, or `failed`
+ * again with the new error. Fails with `RecoveryError` when the saga is not `failed`.
+ *
+ * @since 0.1.0
+ */
+export const retryCompensation: <R>(
+  sagaId: string,
+  registry: Step.StepRegistry<R>
+) => Effect.Effect<RecoveryResult, JournalError | RecoveryError, R | Journal.SagaJournal> = recovery.retryCompensation
+
+/**
  * `recover` every saga the journal shows as unfinished. Call it at start-up, before this process starts sagas of
- * its own (a saga running right now is unfinished too).
+ * its own (a saga running right now is unfinished too). On a journal with leases, it recovers the sagas it can
+ * claim (those whose lease expired) instead.
  *
  * @since 0.1.0
  */

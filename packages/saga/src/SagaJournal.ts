@@ -4,7 +4,7 @@
  *
  * Entries are an Effect `Schema` union whose encoded form is plain JSON: a SQL journal stores
  * `Schema.encode(JournalEntry)(entry)` in a JSON column and decodes it back. The port is three methods; the engine
- * appends, recovery reads.
+ * appends, recovery reads; a journal shared by several instances adds `leases`.
  *
  * Without a `SagaJournal` in the context, `Saga.execute` journals nothing (a no-op journal) and still works;
  * `Saga.recover` requires one.
@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -28,7 +29,16 @@ const base = {
  * A saga began.
  * @since 0.1.0
  */
-export const SagaStarted = Schema.TaggedStruct("SagaStarted", { ...base, name: Schema.String })
+export const SagaStarted = Schema.TaggedStruct("SagaStarted", {
+  ...base,
+  name: Schema.String,
+  /**
+   * The ids of the steps the saga runs, when they are known before it starts (`ExecuteOptions.steps`, e.g. a
+   * warehouse transaction). With them, recovery can tell a saga that did all its steps and only lacked its end
+   * record, and ends it `completed` instead of undoing it.
+   */
+  steps: Schema.optional(Schema.Array(Schema.String))
+})
 
 /**
  * Written before each attempt of a step's action.
@@ -39,7 +49,12 @@ export const StepIntent = Schema.TaggedStruct("StepIntent", {
   stepId: Schema.String,
   /** The step (definition) name: the key in a `StepRegistry`. */
   name: Schema.String,
-  attempt: Schema.Number
+  attempt: Schema.Number,
+  /**
+   * The step's input encoded by its definition's `input` Schema: what recovery hands to the definition's
+   * `resolve` when this intent has no outcome.
+   */
+  input: Schema.optional(Schema.Unknown)
 })
 
 /**
@@ -52,7 +67,9 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
   stepId: Schema.String,
   name: Schema.String,
   attempt: Schema.Number,
-  result: Schema.optional(Schema.Unknown)
+  result: Schema.optional(Schema.Unknown),
+  /** Written by recovery: the step was in doubt and its definition's `resolve` found it applied. */
+  resolved: Schema.optional(Schema.Literal(true))
 })
 
 /**
@@ -64,7 +81,9 @@ export const StepFailed = Schema.TaggedStruct("StepFailed", {
   stepId: Schema.String,
   name: Schema.String,
   attempt: Schema.Number,
-  error: Schema.String
+  error: Schema.String,
+  /** Written by recovery: the step was in doubt and its definition's `resolve` found it not applied. */
+  resolved: Schema.optional(Schema.Literal(true))
 })
 
 /**
@@ -102,6 +121,13 @@ export const SagaEnded = Schema.TaggedStruct("SagaEnded", {
 })
 
 /**
+ * A `failed` saga was taken back to retry its compensation (`Saga.retryCompensation`): it is unfinished again
+ * until the next `SagaEnded`.
+ * @since 0.1.0
+ */
+export const SagaReopened = Schema.TaggedStruct("SagaReopened", { ...base, reason: Schema.String })
+
+/**
  * Every journal entry.
  * @since 0.1.0
  */
@@ -113,7 +139,8 @@ export const JournalEntry = Schema.Union(
   CompensationIntent,
   CompensationSucceeded,
   CompensationFailed,
-  SagaEnded
+  SagaEnded,
+  SagaReopened
 )
 
 /**
@@ -139,8 +166,43 @@ export declare namespace SagaJournal {
     readonly append: (entry: JournalEntry) => Effect.Effect<void, JournalError>
     /** All entries of a saga, in append order. */
     readonly entries: (sagaId: string) => Effect.Effect<ReadonlyArray<JournalEntry>, JournalError>
-    /** Ids of the sagas that have a `SagaStarted` and no `SagaEnded`, oldest first. */
+    /** Ids of the sagas that have a `SagaStarted` and no `SagaEnded` (after their last `SagaReopened`), oldest first. */
     readonly unfinished: Effect.Effect<ReadonlyArray<string>, JournalError>
+    /**
+     * Leases, for a journal that several instances share (durable journals). Absent on journals of one process
+     * (the in-memory one): then `Saga.recoverAll` takes every unfinished saga.
+     */
+    readonly leases?: Leases | undefined
+  }
+
+  /**
+   * Who works on which saga. Every unfinished saga is leased to one owner (an instance) until a point in time;
+   * the owner renews the leases of the sagas it is running. A saga whose lease expired (its owner died or
+   * stalled) can be claimed by another instance, which then drives it to an end. A journal with leases refuses
+   * appends for a saga from an instance that does not hold it (fencing): an instance that lost a lease stops
+   * writing to that saga.
+   *
+   * @since 0.1.0
+   */
+  export interface Leases {
+    /** This instance's owner id: the sagas it starts are leased to it. */
+    readonly owner: string
+    /** How long a lease lasts without renewal. */
+    readonly duration: Duration.Duration
+    /**
+     * Take up to `limit` unfinished sagas whose lease has expired, never one that another instance holds or is
+     * claiming at this moment; they are leased to this owner. Their ids, oldest first.
+     */
+    readonly claim: (limit: number) => Effect.Effect<ReadonlyArray<string>, JournalError>
+    /** Extend the leases of the unfinished sagas this instance is working on; how many. */
+    readonly renew: Effect.Effect<number, JournalError>
+    /** Let the lease of a saga this instance holds expire now, so that any instance may claim it. */
+    readonly release: (sagaId: string) => Effect.Effect<void, JournalError>
+    /**
+     * Take a `failed` saga back to unfinished under this owner and journal a `SagaReopened` (one step), to
+     * retry its compensation. `false` when the saga is not `failed`.
+     */
+    readonly reopen: (sagaId: string, reason: string) => Effect.Effect<boolean, JournalError>
   }
 }
 

@@ -83,7 +83,10 @@ export interface SagaResult<A> {
  */
 export interface RecoveryResult {
   readonly id: string
-  /** `compensated` or `failed`; for a saga the journal already shows as ended, the status it ended with. */
+  /**
+   * `compensated` or `failed`; `completed` when the saga declared its steps and every one of them was done (it only
+   * lacked its end record). For a saga the journal already shows as ended, the status it ended with.
+   */
   readonly status: SagaStatus
   /** True when the journal already held the saga's end: nothing was run. */
   readonly alreadyFinished: boolean
@@ -93,8 +96,11 @@ export interface RecoveryResult {
   readonly pendingCompensations: ReadonlyArray<string>
   /**
    * Steps whose last attempt has an intent but no outcome: the process died during the action, whether it took
-   * effect is unknown, so they cannot be compensated from a result. Their presence makes the status `failed`.
+   * effect is unknown, and their definition could not tell (no `resolve`, or it failed). Their presence makes the
+   * status `failed`.
    */
   readonly inDoubt: ReadonlyArray<string>
+  /** In-doubt steps settled by their definition's `resolve`: `applied` ones were then compensated (or kept). */
+  readonly resolvedSteps: ReadonlyArray<{ readonly stepId: string; readonly applied: boolean }>
   readonly error?: string
 }

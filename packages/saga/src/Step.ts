@@ -6,6 +6,7 @@
 import type * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/step.js"
@@ -29,6 +30,8 @@ export type TypeId = typeof TypeId
  *   uninterruptibly and is retried on `compensationRetry` (transient errors only).
  * - `result`: a Schema for the action's value. It makes the step journal-able: the value is encoded into the
  *   journal, and a restarted process can rebuild the compensation from a `StepDefinition` of the same `name`.
+ * - `input`: the step's input and its Schema; encoded into every `StepIntent`, so that recovery can ask the
+ *   definition's `resolve` whether a step cut short by a crash applied.
  *
  * @since 0.1.0
  */
@@ -41,10 +44,31 @@ export interface Step<A, E = never, R = never> {
   readonly action: Effect.Effect<A, E, R>
   readonly compensate: (result: A, cause: Cause.Cause<unknown>) => Effect.Effect<unknown, unknown, R>
   readonly result: Schema.Schema<A, any> | undefined
+  readonly input: StepInput | undefined
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   readonly timeout: Duration.Duration | undefined
   readonly compensationRetry: Schedule.Schedule<unknown, unknown>
   readonly isTransient: (error: unknown) => boolean
+}
+
+/**
+ * A step's input with the Schema that encodes it into the journal.
+ *
+ * @since 0.1.0
+ */
+export interface StepInput {
+  readonly schema: Schema.Schema<any, any>
+  readonly value: unknown
+}
+
+/**
+ * Where a step runs: its saga and its step id (what a store barrier keys on).
+ *
+ * @since 0.1.0
+ */
+export interface StepContext {
+  readonly sagaId: string
+  readonly stepId: string
 }
 
 /**
@@ -102,6 +126,8 @@ export const make: <A, E = never, R = never, R2 = never>(
     /** Default: nothing to undo. */
     readonly compensate?: (result: NoInfer<A>, cause: Cause.Cause<unknown>) => Effect.Effect<unknown, unknown, R2>
     readonly result?: Schema.Schema<A, any>
+    /** Journaled into every intent (see `StepDefinition.input`). */
+    readonly input?: StepInput
   }
 ) => Step<A, E, R | R2> = internal.make
 
@@ -110,12 +136,26 @@ export const make: <A, E = never, R = never, R2 = never>(
  * process can rebuild it from the journal. Register definitions in a `StepRegistry`; make steps from them with
  * `fromDefinition`.
  *
+ * A step cut short by a crash (an intent without outcome in the journal) is **in doubt**: whether its action took
+ * effect is unknown. A definition that can find out declares an `input` Schema (the step's input is then
+ * journaled with each intent) and `resolve`, which recovery calls with the decoded input and the step's context:
+ * `Some(result)` — it applied, compensate it like a completed step; `None` — it did not, nothing to undo (a store
+ * with a barrier also fences it, so a late attempt is refused). Without `resolve`, an in-doubt step makes the
+ * recovery `failed`, listed for a person.
+ *
  * @since 0.1.0
  */
-export interface StepDefinition<A, I = any, R = never> extends CompensationOptions {
+export interface StepDefinition<A, I = any, R = never, In = any> extends CompensationOptions {
   readonly name: string
   readonly result: Schema.Schema<A, I>
   readonly compensate: (result: A, cause: Cause.Cause<unknown>) => Effect.Effect<unknown, unknown, R>
+  /** The Schema of the step's input (JSON-encodable), journaled with each intent for `resolve`. */
+  readonly input?: Schema.Schema<In, any> | undefined
+  /**
+   * Did the in-doubt step apply? Called by recovery with the journaled input (`undefined` without an `input`
+   * Schema); retried like a compensation (`compensationRetry`, transient errors only).
+   */
+  readonly resolve?: ((input: In, context: StepContext) => Effect.Effect<Option.Option<A>, unknown, R>) | undefined
 }
 
 /**
@@ -123,17 +163,20 @@ export interface StepDefinition<A, I = any, R = never> extends CompensationOptio
  *
  * @since 0.1.0
  */
-export const define = <A, I, R = never>(definition: StepDefinition<A, I, R>): StepDefinition<A, I, R> => definition
+export const define = <A, I, R = never, In = unknown>(
+  definition: StepDefinition<A, I, R, In>
+): StepDefinition<A, I, R, In> => definition
 
 /**
- * Make a step from a definition and the action of this run.
+ * Make a step from a definition and the action of this run; `options.input` is journaled with the definition's
+ * `input` Schema.
  *
  * @since 0.1.0
  */
-export const fromDefinition: <A, I, R, E = never, R2 = never>(
-  definition: StepDefinition<A, I, R>,
+export const fromDefinition: <A, I, R, In, E = never, R2 = never>(
+  definition: StepDefinition<A, I, R, In>,
   action: Effect.Effect<A, E, R2>,
-  options?: RunOptions
+  options?: RunOptions & { readonly input?: NoInfer<In> }
 ) => Step<A, E, R | R2> = internal.fromDefinition
 
 /**

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Saga, SagaError, SagaJournal, Step } from "@polysaga/saga"
-import { Cause, Data, Deferred, Effect, Exit, Fiber, Schedule, Schema, TestClock } from "effect"
+import { Cause, Data, Deferred, Effect, Exit, Fiber, Option, Schedule, Schema, TestClock } from "effect"
 
 class Declined extends Data.TaggedError("Declined")<{ readonly reason: string }> {}
 
@@ -443,4 +443,157 @@ describe("journal and recovery", () => {
       )
       assert.strictEqual(missing._tag, "RecoveryError")
     }))
+
+  describe("in-doubt steps, declared steps, manual retry", () => {
+    /** The journal entries of a completed `reserve` step (its input is the sku). */
+    const reserved = (sagaId: string, stepId: string, result: { sku: string; qty: number }) => {
+      const step = { sagaId, stepId, name: "reserve", attempt: 1, at: 1 }
+      return [
+        SagaJournal.StepIntent.make({ ...step, input: { sku: result.sku } }),
+        SagaJournal.StepSucceeded.make({ ...step, result })
+      ]
+    }
+
+    /** A store that knows which (saga, step) applied, like a store barrier. */
+    const makeBarrierStock = () => {
+      const applied = new Map<string, { sku: string; qty: number }>()
+      const released: Array<string> = []
+      let refuse = 0
+      const reserve = Step.define({
+        name: "reserve",
+        result: Reservation,
+        input: Schema.Struct({ sku: Schema.String }),
+        compensate: (r) =>
+          Effect.suspend(() =>
+            refuse-- > 0
+              ? Effect.fail(new Declined({ reason: "locked" }))
+              : Effect.sync(() => void released.push(r.sku))
+          ),
+        compensationRetry: Schedule.recurs(1),
+        resolve: (input, { sagaId, stepId }) =>
+          Effect.sync(() => {
+            const hit = applied.get(`${sagaId}/${stepId}`)
+            return hit === undefined ? Option.none() : Option.some({ ...hit, sku: input.sku })
+          })
+      })
+      return {
+        applied,
+        released,
+        reserve,
+        registry: Step.registry(reserve),
+        refuse: (n: number) => void (refuse = n)
+      }
+    }
+
+    it.effect("the input is encoded into every intent of a step", () =>
+      Effect.gen(function*() {
+        const { reserve } = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory()
+        let attempts = 0
+        const flaky = Effect.suspend(() =>
+          ++attempts < 2
+            ? Effect.fail(new SagaError.Transient({ cause: "blip" }))
+            : Effect.succeed({ sku: "a", qty: 1 })
+        )
+        const step = Step.fromDefinition(reserve, flaky, { id: "r1", input: { sku: "a" }, retry: Schedule.recurs(2) })
+        yield* Saga.execute(sequence("i", step), { id: "i1" }).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        const intents = (yield* journal.entries("i1")).filter((e) => e._tag === "StepIntent")
+        assert.deepStrictEqual(intents.map((e) => e._tag === "StepIntent" && e.input), [{ sku: "a" }, { sku: "a" }])
+      }))
+
+    it.effect("resolve: Some → compensated like a completed step, None → nothing to undo; both journaled", () =>
+      Effect.gen(function*() {
+        const { applied, registry, released } = makeBarrierStock()
+        applied.set("s/r2", { sku: "b", qty: 2 })
+        const journal = yield* SagaJournal.makeMemory([
+          { _tag: "SagaStarted", sagaId: "s", name: "order", at: 0 },
+          ...reserved("s", "r1", { sku: "a", qty: 1 }),
+          { _tag: "StepIntent", sagaId: "s", stepId: "r2", name: "reserve", attempt: 1, at: 3, input: { sku: "b" } },
+          { _tag: "StepIntent", sagaId: "s", stepId: "r3", name: "reserve", attempt: 1, at: 4, input: { sku: "c" } }
+        ])
+        const result = yield* Saga.recover("s", registry).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(result.inDoubt, [])
+        assert.deepStrictEqual(result.resolvedSteps, [{ stepId: "r2", applied: true }, {
+          stepId: "r3",
+          applied: false
+        }])
+        assert.deepStrictEqual(result.compensatedSteps, ["r2", "r1"])
+        assert.deepStrictEqual(released, ["b", "a"])
+        const entries = yield* journal.entries("s")
+        const resolved = entries.filter((e) => (e._tag === "StepSucceeded" || e._tag === "StepFailed") && e.resolved)
+        assert.deepStrictEqual(resolved.map((e) => `${e._tag}:${"stepId" in e ? e.stepId : ""}`), [
+          "StepSucceeded:r2",
+          "StepFailed:r3"
+        ])
+      }))
+
+    it.effect("a saga that declared its steps and did them all is recovered as completed, nothing undone", () =>
+      Effect.gen(function*() {
+        const { applied, registry, released } = makeBarrierStock()
+        applied.set("c/r2", { sku: "b", qty: 1 })
+        const journal = yield* SagaJournal.makeMemory()
+        const steps = ["r1", "r2"]
+        const cut = Saga.make(
+          "cut",
+          Effect.gen(function*() {
+            const { reserve } = makeBarrierStock()
+            yield* Saga.step(Step.fromDefinition(reserve, Effect.succeed({ sku: "a", qty: 1 }), { id: "r1" }))
+            // the process dies during r2's action, after it applied: the intent has no outcome, no end is written
+            yield* Saga.step(
+              Step.fromDefinition(reserve, Effect.interrupt, { id: "r2", input: { sku: "b" } })
+            )
+          })
+        )
+        const entries = yield* Saga.execute(cut, { id: "c", steps }).pipe(
+          Effect.zipRight(journal.entries("c")),
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        const beforeDeath = entries.slice(0, entries.findIndex((e) => e._tag === "StepFailed"))
+        const restarted = yield* SagaJournal.makeMemory(beforeDeath)
+        const result = yield* Saga.recover("c", registry).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, restarted)
+        )
+        assert.strictEqual(result.status, "completed")
+        assert.deepStrictEqual(result.compensatedSteps, [])
+        assert.deepStrictEqual(released, [])
+        const end = (yield* restarted.entries("c")).at(-1)
+        assert.strictEqual(end?._tag === "SagaEnded" && end.status, "completed")
+      }))
+
+    it.effect("without resolve the step stays in doubt; retryCompensation retries a failed saga's undo", () =>
+      Effect.gen(function*() {
+        const stock = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory([
+          { _tag: "SagaStarted", sagaId: "f", name: "order", at: 0 },
+          ...reserved("f", "r1", { sku: "a", qty: 1 })
+        ])
+        const run = <A, E>(effect: Effect.Effect<A, E, SagaJournal.SagaJournal>) =>
+          Effect.provideService(effect, SagaJournal.SagaJournal, journal)
+        stock.refuse(5)
+        const first = yield* run(Saga.recover("f", stock.registry))
+        assert.strictEqual(first.status, "failed")
+        assert.deepStrictEqual(first.pendingCompensations, ["r1"])
+        assert.include(first.error!, "locked")
+        const notFailed = yield* Effect.flip(run(Saga.retryCompensation("nope", stock.registry)))
+        assert.strictEqual(notFailed._tag, "RecoveryError")
+        stock.refuse(0)
+        const retried = yield* run(Saga.retryCompensation("f", stock.registry))
+        assert.strictEqual(retried.status, "compensated")
+        assert.deepStrictEqual(retried.compensatedSteps, ["r1"])
+        assert.deepStrictEqual(stock.released, ["a"])
+        const tags = (yield* journal.entries("f")).map((e) => e._tag).slice(-5)
+        assert.deepStrictEqual(tags, [
+          "SagaEnded",
+          "SagaReopened",
+          "CompensationIntent",
+          "CompensationSucceeded",
+          "SagaEnded"
+        ])
+        const again = yield* Effect.flip(run(Saga.retryCompensation("f", stock.registry)))
+        assert.include(again.message, "ended compensated")
+      }))
+  })
 })

@@ -45,6 +45,13 @@ describe("saga engine properties", () => {
   )
 
   it.effect.prop(
+    "in-doubt steps are resolved through their definition: applied ones undone first, the others left alone",
+    [sagaScenario({ maxSteps: 5, failures: false, compensationFailures: false }).filter((s) => s.resolvable)],
+    ([scenario]) => holds(scenario),
+    { fastCheck: { numRuns } }
+  )
+
+  it.effect.prop(
     "anything at once: failures, transient failures, failing compensations, interruption, journal cuts",
     [sagaScenario({ maxSteps: 5 })],
     ([scenario]) => holds(scenario),

@@ -161,6 +161,23 @@ export const runStep = <A, E, R>(
       }
       const startedAt = yield* Clock.currentTimeMillis
       const record: Mutable<StepRecord> = { id: stepId, name, status: "running", attempts: 0, startedAt }
+      const input = step.input === undefined ? {} : {
+        input: yield* Schema.encodeUnknown(step.input.schema)(step.input.value).pipe(
+          Effect.mapError((error) =>
+            new SagaDefinitionError({
+              sagaId,
+              stepId,
+              reason: `the input does not encode with the step's input Schema: ${error.message}`
+            })
+          ),
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              record.status = "failed"
+              record.error = error.message
+            })
+          )
+        )
+      }
       ledger.records.set(stepId, record)
       yield* Effect.logDebug("step started")
 
@@ -172,7 +189,7 @@ export const runStep = <A, E, R>(
         const n = ++record.attempts
         const entry = { sagaId, stepId, name, attempt: n }
         return Clock.currentTimeMillis.pipe(
-          Effect.flatMap((at) => journal.append(Journal.StepIntent.make({ ...entry, at }))),
+          Effect.flatMap((at) => journal.append(Journal.StepIntent.make({ ...entry, at, ...input }))),
           Effect.zipRight(timed),
           Effect.onExit((exit) =>
             Exit.isSuccess(exit) ? Effect.void : Clock.currentTimeMillis.pipe(
@@ -282,6 +299,7 @@ export interface ExecuteOptions {
   readonly id?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
   readonly compensateOnTimeout?: boolean | undefined
+  readonly steps?: ReadonlyArray<string> | undefined
 }
 
 /** @internal */
@@ -355,7 +373,10 @@ const executeWithId = <A, E, R>(
       const start = yield* Clock.currentTimeMillis
       yield* Effect.logDebug("saga started")
 
-      const started = journal.append(Journal.SagaStarted.make({ sagaId, name, at: start })).pipe(Effect.zipRight(body))
+      const declared = options.steps === undefined ? {} : { steps: options.steps }
+      const started = journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared })).pipe(
+        Effect.zipRight(body)
+      )
       const timed = timeout === undefined ? started : Effect.raceFirst(
         started,
         Effect.sleep(timeout).pipe(

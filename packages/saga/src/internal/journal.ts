@@ -31,7 +31,7 @@ export const makeMemory = (initial: ReadonlyArray<SagaJournal.JournalEntry> = []
       unfinished: Effect.map(read(undefined), (entries) => {
         const open = new Set<string>()
         for (const entry of entries) {
-          if (entry._tag === "SagaStarted") open.add(entry.sagaId)
+          if (entry._tag === "SagaStarted" || entry._tag === "SagaReopened") open.add(entry.sagaId)
           else if (entry._tag === "SagaEnded") open.delete(entry.sagaId)
         }
         return Array.from(open)

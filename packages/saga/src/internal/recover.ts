@@ -1,16 +1,31 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { JournalError } from "../SagaError.js"
 import { RecoveryError } from "../SagaError.js"
 import * as Journal from "../SagaJournal.js"
 import type { RecoveryResult, SagaStatus } from "../SagaResult.js"
-import type { StepRegistry } from "../Step.js"
+import type { StepDefinition, StepRegistry } from "../Step.js"
 import { makeLedger, undo } from "./engine.js"
 import { causeMessage, isTransient } from "./errors.js"
 import { defaultCompensationRetry } from "./step.js"
+
+/**
+ * A step whose last attempt has an intent and no outcome.
+ * @internal
+ */
+export interface Doubt {
+  readonly stepId: string
+  readonly name: string
+  readonly attempt: number
+  /** The journaled input (encoded), if the step had one. */
+  readonly input: unknown
+  readonly hasInput: boolean
+}
 
 /**
  * What the journal of one saga says is left to undo.
@@ -18,12 +33,20 @@ import { defaultCompensationRetry } from "./step.js"
  */
 export interface CompensationPlan {
   readonly sagaId: string
-  /** The end the journal records, if any: then there is nothing to do. */
+  /** The end the journal records (none when reopened after it): then there is nothing to do. */
   readonly ended: SagaStatus | undefined
   /** Completed, not yet compensated steps, in the order to undo them (reverse completion order). */
   readonly steps: ReadonlyArray<{ readonly stepId: string; readonly name: string; readonly result: unknown }>
   /** Steps whose last attempt has an intent and no outcome. */
   readonly inDoubt: ReadonlyArray<string>
+  /** The intents of the steps in doubt, in intent order. */
+  readonly doubts: ReadonlyArray<Doubt>
+  /** The step ids the saga declared when it started, if it did. */
+  readonly declared: ReadonlyArray<string> | undefined
+  /** Steps with a journaled success, in completion order. */
+  readonly succeeded: ReadonlyArray<string>
+  /** Whether the saga had started undoing itself (a compensation was journaled). */
+  readonly undoing: boolean
 }
 
 /** @internal */
@@ -32,14 +55,26 @@ export const compensationPlan = (
   entries: ReadonlyArray<Journal.JournalEntry>
 ): CompensationPlan => {
   const succeeded: Array<{ stepId: string; name: string; result: unknown }> = []
-  const inFlight = new Set<string>()
+  const inFlight = new Map<string, Doubt>()
   const compensated = new Set<string>()
   let ended: SagaStatus | undefined
+  let declared: ReadonlyArray<string> | undefined
+  let undoing = false
   for (const entry of entries) {
     if (entry.sagaId !== sagaId) continue
     switch (entry._tag) {
+      case "SagaStarted":
+        declared = entry.steps
+        break
       case "StepIntent":
-        inFlight.add(entry.stepId)
+        inFlight.delete(entry.stepId)
+        inFlight.set(entry.stepId, {
+          stepId: entry.stepId,
+          name: entry.name,
+          attempt: entry.attempt,
+          input: entry.input,
+          hasInput: "input" in entry
+        })
         break
       case "StepFailed":
         inFlight.delete(entry.stepId)
@@ -48,24 +83,162 @@ export const compensationPlan = (
         inFlight.delete(entry.stepId)
         succeeded.push({ stepId: entry.stepId, name: entry.name, result: entry.result })
         break
+      case "CompensationIntent":
+        undoing = true
+        break
       case "CompensationSucceeded":
         compensated.add(entry.stepId)
         break
       case "SagaEnded":
         ended = entry.status
         break
+      case "SagaReopened":
+        ended = undefined
+        break
     }
   }
+  const doubts = Array.from(inFlight.values())
   return {
     sagaId,
     ended,
     steps: succeeded.filter((step) => !compensated.has(step.stepId)).reverse(),
-    inDoubt: Array.from(inFlight)
+    inDoubt: doubts.map((doubt) => doubt.stepId),
+    doubts,
+    declared,
+    succeeded: succeeded.map((step) => step.stepId),
+    undoing
   }
 }
 
 /** After a restart, compensations receive this cause: the saga was cut short. */
 const restartCause: Cause.Cause<never> = Cause.interrupt(FiberId.none)
+
+const retryPolicy = (definition: StepDefinition<any, any, any> | undefined) => ({
+  retry: definition?.compensationRetry ?? defaultCompensationRetry,
+  isTransient: definition?.isTransient ?? isTransient
+})
+
+/**
+ * Ask an in-doubt step's definition whether it applied: `Some(value)` (decoded, ready to compensate) or `None`.
+ * Retried like a compensation.
+ */
+const resolveDoubt = <R>(sagaId: string, doubt: Doubt, definition: StepDefinition<any, any, R>) =>
+  Effect.gen(function*() {
+    const input = definition.input === undefined ? undefined : doubt.hasInput
+      ? yield* Schema.decodeUnknown(definition.input)(doubt.input)
+      : yield* Effect.fail(new Error("the intent carries no input (the step was made without one)"))
+    const policy = retryPolicy(definition)
+    return yield* Effect.retry(Effect.suspend(() => definition.resolve!(input, { sagaId, stepId: doubt.stepId })), {
+      schedule: policy.retry,
+      while: policy.isTransient
+    })
+  }).pipe(
+    Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": doubt.stepId } })
+  ) as Effect.Effect<Option.Option<unknown>, unknown, R>
+
+/**
+ * Drive an unfinished saga to its end from its journal entries: resolve the steps in doubt through their
+ * definitions, then end it `completed` (every declared step done) or undo what was done.
+ */
+const drive = <R>(
+  journal: Journal.SagaJournal.Service,
+  sagaId: string,
+  registry: StepRegistry<R>,
+  plan: CompensationPlan
+): Effect.Effect<RecoveryResult, JournalError, R> =>
+  Effect.gen(function*() {
+    const applied: Array<{
+      readonly stepId: string
+      readonly compensation: Effect.Effect<unknown, unknown, R>
+      readonly definition: StepDefinition<any, any, R>
+    }> = []
+    const resolvedSteps: Array<{ readonly stepId: string; readonly applied: boolean }> = []
+    const unresolved: Array<string> = []
+    const problems: Array<string> = []
+    for (const doubt of plan.doubts) {
+      const definition = registry.definitions.get(doubt.name)
+      if (definition?.resolve === undefined) {
+        unresolved.push(doubt.stepId)
+        continue
+      }
+      const exit = yield* Effect.exit(resolveDoubt(sagaId, doubt, definition))
+      const { stepId } = doubt
+      const outcome = { sagaId, stepId, name: doubt.name, attempt: doubt.attempt, resolved: true as const }
+      const at = yield* Clock.currentTimeMillis
+      if (Exit.isFailure(exit)) {
+        const error = causeMessage(exit.cause)
+        unresolved.push(stepId)
+        problems.push(`step ${stepId} could not be resolved: ${error}`)
+        yield* Effect.logError("an in-doubt step could not be resolved", error)
+      } else if (Option.isSome(exit.value)) {
+        const value = exit.value.value
+        const result = yield* Effect.either(Schema.encodeUnknown(definition.result)(value))
+        yield* journal.append(Journal.StepSucceeded.make({
+          ...outcome,
+          at,
+          ...(result._tag === "Right" ? { result: result.right } : {})
+        }))
+        applied.unshift({ stepId, compensation: definition.compensate(value, restartCause), definition })
+        resolvedSteps.push({ stepId, applied: true })
+      } else {
+        const error = "not applied (resolved after the saga was cut short)"
+        yield* journal.append(Journal.StepFailed.make({ ...outcome, at, error }))
+        resolvedSteps.push({ stepId, applied: false })
+      }
+    }
+
+    const done = new Set([...plan.succeeded, ...applied.map((step) => step.stepId)])
+    const completed = plan.declared !== undefined && !plan.undoing && unresolved.length === 0 &&
+      plan.declared.every((id) => done.has(id))
+    const ledger = makeLedger(sagaId, journal, true)
+    if (!completed) {
+      for (const step of applied) {
+        yield* undo(ledger, step.stepId, step.compensation, retryPolicy(step.definition))
+      }
+      for (const step of plan.steps) {
+        const definition = registry.definitions.get(step.name)
+        const compensation = definition === undefined
+          ? Effect.fail(
+            new RecoveryError({ sagaId, reason: `no step definition named "${step.name}" in the registry` })
+          )
+          : Effect.flatMap(
+            Schema.decodeUnknown(definition.result)(step.result),
+            (result) => definition.compensate(result, restartCause)
+          )
+        yield* undo(ledger, step.stepId, compensation, retryPolicy(definition))
+      }
+    }
+    const status: SagaStatus = completed
+      ? "completed"
+      : ledger.halted !== undefined || unresolved.length > 0
+      ? "failed"
+      : "compensated"
+    const reasons = [
+      ...(ledger.halted === undefined ? [] : [causeMessage(ledger.halted.cause)]),
+      ...(unresolved.length === 0 ? [] : [`steps in doubt (intent without outcome): ${unresolved.join(", ")}`]),
+      ...problems
+    ]
+    const error = reasons.length === 0 ? undefined : reasons.join("; ")
+    const at = yield* Clock.currentTimeMillis
+    yield* journal.append(Journal.SagaEnded.make({ sagaId, at, status, ...(error === undefined ? {} : { error }) }))
+    yield* (status === "failed" ? Effect.logError : Effect.logInfo)(`saga recovered: ${status}`)
+    return {
+      id: sagaId,
+      status,
+      alreadyFinished: false,
+      compensatedSteps: ledger.compensated.slice(),
+      pendingCompensations: ledger.pending.slice(),
+      inDoubt: unresolved,
+      resolvedSteps,
+      ...(error === undefined ? {} : { error })
+    } satisfies RecoveryResult
+  })
+
+const readPlan = (journal: Journal.SagaJournal.Service, sagaId: string) =>
+  Effect.flatMap(journal.entries(sagaId), (entries) =>
+    entries.length === 0
+      ? Effect.fail(new RecoveryError({ sagaId, reason: "the journal holds no entry for it" }))
+      : Effect.succeed(compensationPlan(sagaId, entries)))
 
 /** @internal */
 export const recover: <R>(
@@ -75,9 +248,7 @@ export const recover: <R>(
   function*<R>(sagaId: string, registry: StepRegistry<R>) {
     yield* Effect.annotateCurrentSpan("saga.id", sagaId)
     const journal = yield* Journal.SagaJournal
-    const entries = yield* journal.entries(sagaId)
-    if (entries.length === 0) return yield* new RecoveryError({ sagaId, reason: "the journal holds no entry for it" })
-    const plan = compensationPlan(sagaId, entries)
+    const plan = yield* readPlan(journal, sagaId)
     if (plan.ended !== undefined) {
       return {
         id: sagaId,
@@ -85,43 +256,45 @@ export const recover: <R>(
         alreadyFinished: true,
         compensatedSteps: [],
         pendingCompensations: [],
-        inDoubt: []
-      }
+        inDoubt: [],
+        resolvedSteps: []
+      } satisfies RecoveryResult
     }
-    const ledger = makeLedger(sagaId, journal, true)
-    for (const step of plan.steps) {
-      const definition = registry.definitions.get(step.name)
-      const compensation = definition === undefined
-        ? Effect.fail(new RecoveryError({ sagaId, reason: `no step definition named "${step.name}" in the registry` }))
-        : Effect.flatMap(
-          Schema.decodeUnknown(definition.result)(step.result),
-          (result) => definition.compensate(result, restartCause)
-        )
-      yield* undo(ledger, step.stepId, compensation, {
-        retry: definition?.compensationRetry ?? defaultCompensationRetry,
-        isTransient: definition?.isTransient ?? isTransient
+    return yield* drive(journal, sagaId, registry, plan)
+  },
+  (effect, sagaId) => Effect.annotateLogs(effect, { "saga.id": sagaId })
+)
+
+/** @internal */
+export const retryCompensation: <R>(
+  sagaId: string,
+  registry: StepRegistry<R>
+) => Effect.Effect<RecoveryResult, JournalError | RecoveryError, R | Journal.SagaJournal> = Effect.fn(
+  "Saga.retryCompensation"
+)(
+  function*<R>(sagaId: string, registry: StepRegistry<R>) {
+    yield* Effect.annotateCurrentSpan("saga.id", sagaId)
+    const journal = yield* Journal.SagaJournal
+    const before = yield* readPlan(journal, sagaId)
+    if (before.ended !== "failed") {
+      return yield* new RecoveryError({
+        sagaId,
+        reason: before.ended === undefined
+          ? "it is unfinished, not failed (recovery drives it to an end)"
+          : `it is not failed: it ended ${before.ended}`
       })
     }
-    const status: SagaStatus = ledger.halted !== undefined || plan.inDoubt.length > 0 ? "failed" : "compensated"
-    const error = ledger.halted !== undefined
-      ? causeMessage(ledger.halted.cause)
-      : plan.inDoubt.length > 0
-      ? `steps in doubt (intent without outcome): ${plan.inDoubt.join(", ")}`
-      : undefined
-    const at = yield* Clock.currentTimeMillis
-    yield* journal.append(
-      Journal.SagaEnded.make({ sagaId, at, status, ...(error === undefined ? {} : { error }) })
-    )
-    yield* Effect.logInfo(`saga recovered: ${status}`)
-    return {
-      id: sagaId,
-      status,
-      alreadyFinished: false,
-      compensatedSteps: ledger.compensated.slice(),
-      pendingCompensations: ledger.pending.slice(),
-      inDoubt: plan.inDoubt,
-      ...(error === undefined ? {} : { error })
-    } satisfies RecoveryResult
+    const reason = "retry of its compensation"
+    if (journal.leases !== undefined) {
+      if (!(yield* journal.leases.reopen(sagaId, reason))) {
+        return yield* new RecoveryError({ sagaId, reason: "it is no longer failed (it was reopened meanwhile)" })
+      }
+    } else {
+      const at = yield* Clock.currentTimeMillis
+      yield* journal.append(Journal.SagaReopened.make({ sagaId, at, reason }))
+    }
+    yield* Effect.logInfo("retrying the compensation of a failed saga")
+    return yield* drive(journal, sagaId, registry, yield* readPlan(journal, sagaId))
   },
   (effect, sagaId) => Effect.annotateLogs(effect, { "saga.id": sagaId })
 )
@@ -130,7 +303,10 @@ export const recover: <R>(
 export const recoverAll = <R>(
   registry: StepRegistry<R>
 ): Effect.Effect<ReadonlyArray<RecoveryResult>, JournalError | RecoveryError, R | Journal.SagaJournal> =>
-  Effect.flatMap(Journal.SagaJournal, (journal) => journal.unfinished).pipe(
+  Effect.flatMap(
+    Journal.SagaJournal,
+    (journal) => journal.leases === undefined ? journal.unfinished : journal.leases.claim(10_000)
+  ).pipe(
     Effect.flatMap((ids) => Effect.forEach(ids, (id) => recover(id, registry))),
     Effect.withSpan("Saga.recoverAll")
   )

@@ -24,6 +24,7 @@ export const make = <A, E, R, R2>(
     readonly action: Effect.Effect<A, E, R>
     readonly compensate?: (result: NoInfer<A>, cause: Cause.Cause<unknown>) => Effect.Effect<unknown, unknown, R2>
     readonly result?: Schema.Schema<A, any>
+    readonly input?: Step.StepInput
   }
 ): Step.Step<A, E, R | R2> => ({
   [TypeId]: TypeId,
@@ -32,6 +33,7 @@ export const make = <A, E, R, R2>(
   action: options.action,
   compensate: options.compensate ?? noCompensation,
   result: options.result,
+  input: options.input,
   retry: options.retry,
   timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
   compensationRetry: options.compensationRetry ?? defaultCompensationRetry,
@@ -39,13 +41,18 @@ export const make = <A, E, R, R2>(
 })
 
 /** @internal */
-export const fromDefinition = <A, I, R, E, R2>(
-  definition: Step.StepDefinition<A, I, R>,
+export const fromDefinition = <A, I, R, In, E, R2>(
+  definition: Step.StepDefinition<A, I, R, In>,
   action: Effect.Effect<A, E, R2>,
-  options?: Step.RunOptions
+  options?: Step.RunOptions & { readonly input?: In }
 ): Step.Step<A, E, R | R2> =>
   make({
-    ...options,
+    ...(options?.id === undefined ? {} : { id: options.id }),
+    ...(options?.retry === undefined ? {} : { retry: options.retry }),
+    ...(options?.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(definition.input === undefined || options === undefined || !("input" in options) ? {} : {
+      input: { schema: definition.input, value: options.input }
+    }),
     ...(definition.compensationRetry ? { compensationRetry: definition.compensationRetry } : {}),
     ...(definition.isTransient ? { isTransient: definition.isTransient } : {}),
     name: definition.name,

@@ -228,6 +228,11 @@ export interface SagaScenario {
   readonly plan: FaultPlan
   readonly interruptAt: string | undefined
   readonly cut: number
+  /**
+   * Steps journal their input and their definition has `resolve`: recovery settles the steps in doubt at the cut
+   * (applied exactly when their action ran) instead of reporting them.
+   */
+  readonly resolvable: boolean
 }
 
 /**
@@ -236,6 +241,19 @@ export interface SagaScenario {
 export interface ScenarioOptions extends ShapeOptions, FaultOptions {
   /** Generate interruptions (default true). */
   readonly interruption?: boolean
+  /** Generate resolvable steps (default true: half the scenarios). */
+  readonly resolution?: boolean
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface RunScenarioOptions {
+  /**
+   * The journal to run the scenario against (default: a fresh in-memory one). The saga gets a fresh random id;
+   * its cut journal is appended as the saga `<id>:cut` and recovered there.
+   */
+  readonly journal?: SagaJournal.SagaJournal.Service | undefined
 }
 
 /**
@@ -271,19 +289,21 @@ export interface ScenarioRun {
 }
 
 /**
- * Run a scenario: build the saga (every step returns its id; sequences pass values on), execute it with an
- * in-memory journal, interrupt it if planned, then recover the cut journal. Deterministic schedules, no sleeps.
+ * Run a scenario: build the saga (every step returns its id; sequences pass values on), execute it with a journal
+ * (in memory unless `options.journal`), interrupt it if planned, then recover the cut journal. Deterministic
+ * schedules, no sleeps.
  *
  * @since 0.1.0
  */
-export const runScenario: (scenario: SagaScenario) => Effect.Effect<ScenarioRun> = scenario.runScenario
+export const runScenario: (scenario: SagaScenario, options?: RunScenarioOptions) => Effect.Effect<ScenarioRun> =
+  scenario.runScenario
 
 /**
  * The invariants of a run, as a list of violations (empty when all hold): exactly the completed steps are
  * compensated, each once, a step before anything it depended on; nothing after a failure starts; the status
  * matches the plan; `compensatedSteps` / `pendingCompensations` are exact; results flow; retries absorb transient
  * failures; every journal intent has one outcome; recovery from the cut journal undoes exactly what was completed
- * and not compensated.
+ * and not compensated (and, for resolvable steps, the steps in doubt whose action ran, first).
  *
  * @since 0.1.0
  */

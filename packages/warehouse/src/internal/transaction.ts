@@ -1,5 +1,5 @@
 import { Saga, SagaJournal, Step } from "@polysaga/saga"
-import { Operation, type StoreError } from "@polysaga/store"
+import { Operation, type Outcome, type StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -9,16 +9,44 @@ import { Sources } from "../Source.js"
 import { StepOutcome, TransactionOptions, type TransactionResult } from "../Transaction.js"
 import { WarehouseError } from "../WarehouseError.js"
 
+/** What a step journals with its intent: the source tag and the operation as the user sent it (JSON). */
+const OperationInput = Schema.Struct({ tag: Schema.String, operation: Schema.Unknown })
+
 /**
  * The one step definition of the warehouse: its result is journaled by `StepOutcome`, its compensation applies
- * the undo record through the source with the same tag — so it can be rebuilt after a restart.
+ * the undo record through the source with the same tag — so it can be rebuilt after a restart. A step cut short
+ * (in doubt) is resolved by the source's store barrier (`store.resolve`); a store without one cannot tell, and the
+ * step stays in doubt.
  */
-export const operationStep: Step.StepDefinition<StepOutcome, typeof StepOutcome.Encoded, Sources> = Step.define({
+export const operationStep: Step.StepDefinition<
+  StepOutcome,
+  typeof StepOutcome.Encoded,
+  Sources,
+  typeof OperationInput.Type
+> = Step.define({
   name: "warehouse.operation",
   result: StepOutcome,
+  input: OperationInput,
   compensate: (outcome: StepOutcome) =>
     Effect.flatMap(Sources, (sources) => sources.get(outcome.tag)).pipe(
       Effect.flatMap((source) => source.store.undo(outcome.undo))
+    ),
+  resolve: ({ tag }, context) =>
+    Effect.flatMap(Sources, (sources) => sources.get(tag)).pipe(
+      Effect.flatMap(({ store }): Effect.Effect<Option.Option<Outcome>, WarehouseError | StoreError> =>
+        store.resolve === undefined
+          ? new WarehouseError({
+            code: "SOURCE_UNAVAILABLE",
+            message: `source ${tag}: its ${store.engine} store has no step barrier, an in-doubt step cannot be resolved`
+          })
+          : store.resolve(context)
+      ),
+      Effect.map(Option.map((outcome): StepOutcome => ({
+        tag,
+        records: outcome.records,
+        affected: outcome.affected,
+        undo: outcome.undo
+      })))
     )
 })
 
@@ -35,6 +63,7 @@ const fromStore = (error: StoreError): WarehouseError =>
 interface Planned {
   readonly operation: Operation.Operation
   readonly source: Source
+  readonly raw: unknown
 }
 
 /** Decodes and checks every operation before anything is written. */
@@ -75,7 +104,7 @@ const plan = (sources: Sources["Type"], input: unknown, maxOperations: number) =
           })
         }
         yield* Effect.mapError(source.store.validate(operation, path), fromStore)
-        return { operation, source } satisfies Planned
+        return { operation, source, raw } satisfies Planned
       }))
   })
 
@@ -105,7 +134,7 @@ export const transaction = (
     const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
     const saga = Saga.make(
       "warehouse.transaction",
-      Effect.forEach(planned, ({ operation, source }, i) => {
+      Effect.forEach(planned, ({ operation, raw, source }, i) => {
         const stepId = `step_${i}`
         const action = source.store.execute(operation, { sagaId: id, stepId }).pipe(
           Effect.map((outcome): StepOutcome => ({
@@ -115,13 +144,17 @@ export const transaction = (
             undo: outcome.undo
           }))
         )
-        return Saga.step(Step.fromDefinition(operationStep, action, { id: stepId, ...(retry ? { retry } : {}) }))
+        const input = { tag: source.tag, operation: raw }
+        return Saga.step(
+          Step.fromDefinition(operationStep, action, { id: stepId, input, ...(retry ? { retry } : {}) })
+        )
       }, { discard: true })
     )
     const result = yield* Saga.execute(saga, {
       id,
       timeout: options.timeout,
-      compensateOnTimeout: options.compensateOnTimeout
+      compensateOnTimeout: options.compensateOnTimeout,
+      steps: planned.map((_, i) => `step_${i}`)
     }).pipe(
       Effect.provideService(Sources, sources),
       Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e

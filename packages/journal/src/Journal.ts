@@ -1,0 +1,96 @@
+/**
+ * The durable journal's own service: who this instance is, the `failed` sagas that wait for a person, retention,
+ * and manual intervention (`retryCompensation`).
+ *
+ * @since 0.1.0
+ */
+import { Saga, type SagaError, type SagaJournal, type Step } from "@polysaga/saga"
+import type { RecoveryResult } from "@polysaga/saga"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+
+/**
+ * An append for a saga this instance does not hold: its lease expired and another instance claimed it, or it has
+ * ended. The append is refused (fencing), so an instance that lost a saga stops writing to it. It is the `cause`
+ * of the `JournalError` the append fails with.
+ *
+ * @since 0.1.0
+ */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+  readonly sagaId: string
+  readonly owner: string
+}> {
+  override get message(): string {
+    return `saga "${this.sagaId}" is not held by ${this.owner}: its lease expired and another instance took it, ` +
+      `or it has ended`
+  }
+}
+
+/**
+ * A `failed` saga, for a person: what is left to undo, in order, with each step's last compensation error, and the
+ * steps still in doubt.
+ *
+ * @since 0.1.0
+ */
+export interface FailedSaga {
+  readonly id: string
+  readonly name: string
+  /** Why it failed (the journaled end). */
+  readonly error?: string
+  readonly startedAt: Date
+  readonly endedAt?: Date
+  /** Completed steps not undone, in the order to undo them (reverse completion order). */
+  readonly pending: ReadonlyArray<{ readonly stepId: string; readonly name: string; readonly error?: string }>
+  /** Steps whose outcome is unknown (an intent without outcome no definition could resolve). */
+  readonly inDoubt: ReadonlyArray<{ readonly stepId: string; readonly name: string }>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface JournalService {
+  /** This instance's owner id (its leases carry it). */
+  readonly owner: string
+  /** The `failed` sagas, oldest end first (at most `limit`, default 100). */
+  readonly failed: (
+    options?: { readonly limit?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<FailedSaga>, SagaError.JournalError>
+  /**
+   * Delete the rows of sagas that ended `completed` or `compensated` (and `failed` with `failed: true`) more than
+   * `olderThan` ago; how many sagas. The recovery runner calls it (retention).
+   */
+  readonly prune: (
+    olderThan: Duration.DurationInput,
+    options?: { readonly failed?: boolean | undefined }
+  ) => Effect.Effect<number, SagaError.JournalError>
+}
+
+/**
+ * @since 0.1.0
+ */
+export class Journal extends Context.Tag("@polysaga/journal/Journal")<Journal, JournalService>() {}
+
+/**
+ * The `failed` sagas of the journal in the context.
+ *
+ * @since 0.1.0
+ */
+export const failed = (
+  options?: { readonly limit?: number | undefined }
+): Effect.Effect<ReadonlyArray<FailedSaga>, SagaError.JournalError, Journal> =>
+  Effect.flatMap(Journal, (journal) => journal.failed(options))
+
+/**
+ * Manual intervention: retry the compensation of a `failed` saga (`Saga.retryCompensation`). The saga is taken by
+ * this instance (reopened under its lease), its in-doubt steps are resolved again, what is left is undone; it ends
+ * `compensated`, or `failed` again with the new error.
+ *
+ * @since 0.1.0
+ */
+export const retryCompensation = <R>(
+  sagaId: string,
+  registry: Step.StepRegistry<R>
+): Effect.Effect<RecoveryResult, SagaError.JournalError | SagaError.RecoveryError, R | SagaJournal.SagaJournal> =>
+  Saga.retryCompensation(sagaId, registry)

@@ -1,0 +1,191 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, layer } from "@effect/vitest"
+import { Journal, PostgresJournal } from "@polysaga/journal"
+import { Saga, SagaJournal, Step } from "@polysaga/saga"
+import { checkScenario, runScenario, sagaScenario } from "@polysaga/testing"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { countStatements, freshDatabase } from "./utils.js"
+
+const undone: Array<string> = []
+let refuse = 0
+const item = Step.define({
+  name: "test.item",
+  result: Schema.String,
+  input: Schema.String,
+  compensate: (value: string) =>
+    Effect.suspend(() => refuse-- > 0 ? Effect.fail("locked") : Effect.sync(() => void undone.push(value))),
+  compensationRetry: Schedule.recurs(0),
+  resolve: (input: string) => Effect.succeed(input.startsWith("applied") ? Option.some(input) : Option.none())
+})
+const registry = Step.registry(item)
+const stepOf = (value: string, id: string) => Step.fromDefinition(item, Effect.succeed(value), { id, input: value })
+
+/** A second instance on the same database (same client), with a short lease. */
+const other = (owner: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => PostgresJournal.make(sql, { owner, leaseDuration: "200 millis" }))
+
+const suite = (
+  name: string,
+  env: Layer.Layer<SagaJournal.SagaJournal | Journal.Journal | SqlClient.SqlClient, unknown>
+) =>
+  layer(env, { excludeTestServices: true, timeout: "120 seconds" })(name, (it) => {
+    it.effect("one statement per entry; SagaStarted rides with the next entry: 2 per step + 1 per saga", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const id = randomUUID()
+        const saga = Saga.make("three", Effect.forEach(["a", "b", "c"], (v, i) => Saga.step(stepOf(v, `s${i}`))))
+        const [result, statements] = yield* countStatements(Saga.execute(saga, { id }))
+        assert.strictEqual(result.status, "completed")
+        assert.strictEqual(statements, 2 * 3 + 1)
+        const entries = yield* journal.entries(id)
+        assert.deepStrictEqual(entries.map((e) => e._tag), [
+          "SagaStarted",
+          "StepIntent",
+          "StepSucceeded",
+          "StepIntent",
+          "StepSucceeded",
+          "StepIntent",
+          "StepSucceeded",
+          "SagaEnded"
+        ])
+        const intent = entries[1]!
+        assert.strictEqual(intent._tag === "StepIntent" && intent.input, "a")
+        assert.notInclude(yield* journal.unfinished, id)
+        const again = yield* Saga.execute(saga, { id })
+        assert.strictEqual(again.status, "compensated")
+        assert.include(again.error!, "already holds a saga")
+      }))
+
+    it.effect("leases: claim only expired sagas, fence the old owner, renew, release", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const leases = journal.leases!
+        const id = randomUUID()
+        // instance b starts a saga, completes one step and dies (its scope closes: no more renewals)
+        const b = yield* Effect.scoped(Effect.gen(function*() {
+          const { journal: b } = yield* other("b")
+          yield* b.append(SagaJournal.SagaStarted.make({ sagaId: id, name: "abandoned", at: 0 }))
+          yield* b.append(SagaJournal.StepIntent.make({ sagaId: id, stepId: "s0", name: item.name, attempt: 1, at: 1 }))
+          yield* b.append(SagaJournal.StepSucceeded.make({
+            sagaId: id,
+            stepId: "s0",
+            name: item.name,
+            attempt: 1,
+            at: 2,
+            result: "x"
+          }))
+          assert.notInclude(yield* leases.claim(100), id, "a live lease is never claimed")
+          return b
+        }))
+        assert.include(yield* journal.unfinished, id)
+        yield* Effect.sleep("300 millis")
+        assert.include(yield* leases.claim(100), id)
+        assert.notInclude(yield* leases.claim(100), id, "claimed once")
+        const fenced = yield* Effect.flip(
+          b.append(SagaJournal.StepIntent.make({ sagaId: id, stepId: "s1", name: item.name, attempt: 1, at: 3 }))
+        )
+        assert.strictEqual((fenced.cause as Journal.LeaseLost)._tag, "LeaseLost")
+        assert.isAtLeast(yield* leases.renew, 1)
+        yield* leases.release(id)
+        assert.include(yield* leases.claim(100), id, "released: claimable at once")
+        const result = yield* Saga.recover(id, registry)
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(result.compensatedSteps, ["s0"])
+        assert.notInclude(yield* journal.unfinished, id)
+      }))
+
+    it.effect("in-doubt steps are resolved through their definition; failed sagas are listed and retried", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const admin = yield* Journal.Journal
+        const id = randomUUID()
+        yield* Effect.scoped(Effect.gen(function*() {
+          const { journal: b } = yield* other("c")
+          yield* b.append(SagaJournal.SagaStarted.make({ sagaId: id, name: "doubt", at: 0 }))
+          for (const [i, value] of ["applied-0", "applied-1", "missing-2"].entries()) {
+            const step = { sagaId: id, stepId: `s${i}`, name: item.name, attempt: 1 }
+            yield* b.append(SagaJournal.StepIntent.make({ ...step, at: i, input: value }))
+            if (i === 0) yield* b.append(SagaJournal.StepSucceeded.make({ ...step, at: i, result: value }))
+          }
+        }))
+        yield* Effect.sleep("300 millis")
+        assert.include(yield* journal.leases!.claim(100), id)
+        undone.length = 0
+        refuse = 1
+        const first = yield* Saga.recover(id, registry)
+        assert.strictEqual(first.status, "failed")
+        assert.deepStrictEqual(first.resolvedSteps, [{ stepId: "s1", applied: true }, { stepId: "s2", applied: false }])
+        const listed = (yield* Journal.failed()).find((f) => f.id === id)
+        assert.deepStrictEqual(listed?.pending, [
+          { stepId: "s1", name: item.name, error: "locked" },
+          { stepId: "s0", name: item.name }
+        ])
+        assert.include(listed?.error, "locked")
+        const retried = yield* Journal.retryCompensation(id, registry)
+        assert.strictEqual(retried.status, "compensated")
+        assert.deepStrictEqual(retried.compensatedSteps, ["s1", "s0"])
+        assert.deepStrictEqual(undone, ["applied-1", "applied-0"])
+        assert.isUndefined((yield* admin.failed()).find((f) => f.id === id))
+      }))
+
+    it.effect("retention prunes finished sagas older than the given age, entries included", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const admin = yield* Journal.Journal
+        const id = randomUUID()
+        yield* Saga.execute(Saga.make("old", Saga.step(stepOf("v", "s0"))), { id })
+        assert.strictEqual(yield* admin.prune("1 hour"), 0)
+        assert.lengthOf(yield* journal.entries(id), 4)
+        yield* Effect.sleep("50 millis")
+        assert.isAtLeast(yield* admin.prune("10 millis"), 1)
+        assert.lengthOf(yield* journal.entries(id), 0)
+      }))
+
+    it.effect("the saga kit's scenarios hold on the durable journal", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const scenarios = FCsample(40)
+        for (const scenario of scenarios) {
+          const run = yield* runScenario(scenario, { journal })
+          const problems = checkScenario(run)
+          assert.deepStrictEqual(problems, [], problems.join("\n"))
+        }
+      }))
+  })
+
+import * as FC from "effect/FastCheck"
+const FCsample = (n: number) => FC.sample(sagaScenario({ maxSteps: 4 }), { numRuns: n, seed: 42 })
+
+describe("durable journal", () => {
+  suite(
+    "on PostgreSQL",
+    Layer.unwrapEffect(
+      Effect.map(
+        freshDatabase("polysaga_journal_test"),
+        (url) =>
+          PostgresJournal.layerFromClient({ owner: "a", leaseDuration: "2 seconds" }).pipe(
+            Layer.provideMerge(PgClient.layer({ url, maxConnections: 4 }))
+          )
+      )
+    )
+  )
+  suite(
+    "on embedded PGlite",
+    Layer.suspend(() =>
+      PostgresJournal.layerEmbedded({
+        dir: fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-journal-")),
+        owner: "a",
+        leaseDuration: "2 seconds"
+      })
+    )
+  )
+})

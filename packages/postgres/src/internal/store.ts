@@ -48,18 +48,23 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
     yield* Identifier.check(options.schema, "schema name", "schema")
     const capabilities = capabilitiesOf(options.maxRecordsPerOperation)
     const max = options.maxRecordsPerOperation
-    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(barrierTable)} (
-      saga_id text NOT NULL,
-      step_id text NOT NULL,
-      kind text NOT NULL CHECK (kind IN ('action', 'fence')),
-      outcome jsonb,
-      created_at timestamptz NOT NULL DEFAULT now(),
-      PRIMARY KEY (saga_id, step_id)
-    )`.pipe(Effect.mapError(fromSql(undefined)))
-    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(undoLogTable)} (
-      undo_id text PRIMARY KEY,
-      applied_at timestamptz NOT NULL DEFAULT now()
-    )`.pipe(Effect.mapError(fromSql(undefined)))
+    // Several stores (or processes) may start on a fresh database at once, and concurrent `CREATE TABLE IF NOT
+    // EXISTS` can still collide in PostgreSQL's catalog: take a transaction-level advisory lock around the DDL.
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext('polysaga/postgres/bookkeeping'))`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(barrierTable)} (
+        saga_id text NOT NULL,
+        step_id text NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('action', 'fence')),
+        outcome jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (saga_id, step_id)
+      )`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(undoLogTable)} (
+        undo_id text PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`
+    })).pipe(Effect.mapError(fromSql(undefined)))
 
     const tableOf = (entity: string) => Catalog.table(sql, options.schema, entity)
 

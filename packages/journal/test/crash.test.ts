@@ -1,5 +1,5 @@
 /**
- * Crash test: a worker process runs warehouse transactions on the real PostgreSQL with the durable journal and is
+ * Crash test: a worker process runs warehouse transactions on the real PostgreSQL and Neo4j with the durable journal and is
  * killed with SIGKILL at random points, many times; each new worker's recovery runner drives what the dead one
  * left to an end. Finally every saga has ended and the store holds exactly what the completed sagas wrote.
  */
@@ -7,6 +7,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import neo4j from "neo4j-driver"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as path from "node:path"
 import * as readline from "node:readline"
@@ -66,6 +67,12 @@ describe("crash recovery", () => {
         amount integer NOT NULL CHECK (amount > 0))`
           yield* sql`CREATE TABLE crash_counter (id integer PRIMARY KEY, total integer NOT NULL)`
           yield* sql`INSERT INTO crash_counter VALUES (1, 0)`
+          const graph = neo4j.driver(process.env.POLYSAGA_NEO4J_URL!)
+          const events = () =>
+            graph.executeQuery("MATCH (e:CrashEvent) RETURN e.saga_id AS saga_id").then((r) =>
+              r.records.map((x) => x.get("saga_id") as string)
+            )
+          yield* Effect.promise(() => graph.executeQuery("MATCH (e:CrashEvent) DETACH DELETE e"))
           const othersRunning = (owner: string) =>
             Effect.runPromise(
               Effect.map(
@@ -143,6 +150,11 @@ describe("crash recovery", () => {
           const expected = [...completed].reduce((sum, id) => sum + Number(/-k(\d+)$/.exec(id)![1]), 0)
           const [counter] = yield* sql<{ total: number }>`SELECT total FROM crash_counter WHERE id = 1`
           assert.strictEqual(counter!.total, expected, "the counter holds the completed sagas' increments, once each")
+
+          // the graph: one event per completed saga, nothing else
+          const graphEvents = yield* Effect.promise(events)
+          yield* Effect.promise(() => graph.close())
+          assert.deepStrictEqual([...graphEvents].sort(), [...completed].sort(), "one graph event per completed saga")
         }).pipe(Effect.provide(PgClient.layer({ url, maxConnections: 2 })))),
     { timeout: 170_000 }
   )

@@ -1,0 +1,375 @@
+/**
+ * The HTTP API of the warehouse service, as an `@effect/platform` `HttpApi`: the transactions group (behind the
+ * `Authorization` middleware), the health group, and the errors every endpoint answers with. Every error body is
+ * `{ "error": { "code", "message", "path"? } }`.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { Operation } from "@polysaga/store"
+import { Transaction } from "@polysaga/warehouse"
+import * as Schema from "effect/Schema"
+
+const errorFields = {
+  code: Schema.String,
+  message: Schema.String,
+  path: Schema.optional(Schema.String)
+}
+
+/**
+ * The body of every error response.
+ *
+ * @since 0.1.0
+ */
+export const ErrorBody = Schema.Struct({
+  error: Schema.Struct(errorFields)
+}).annotations({ identifier: "ErrorBody" })
+
+/**
+ * @since 0.1.0
+ */
+export type ErrorBody = typeof ErrorBody.Type
+
+interface ErrorClass<Self> extends Schema.Schema<Self, any> {
+  new(props: { readonly code: string; readonly message: string; readonly path?: string | undefined }): Self
+}
+
+/** The wire form of an error class: `{ error: { code, message, path } }` with its HTTP status. */
+const wire = <Self extends { readonly code: string; readonly message: string; readonly path?: string | undefined }>(
+  self: ErrorClass<Self>,
+  status: number,
+  identifier: string
+): Schema.Schema<Self, ErrorBody> =>
+  Schema.transform(ErrorBody, Schema.typeSchema(self), {
+    strict: true,
+    decode: ({ error }) => new self(error),
+    encode: (e) => ({
+      error: { code: e.code, message: e.message, ...(e.path === undefined ? {} : { path: e.path }) }
+    })
+  }).annotations(HttpApiSchema.annotations({ status, identifier })) as any
+
+/**
+ * 400: the request is malformed or a transaction was rejected before its first write (`VALIDATION_ERROR`,
+ * `SOURCE_NOT_FOUND`, `ENTITY_NOT_FOUND`, `TOO_MANY_OPERATIONS`, …). Nothing was written.
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", errorFields) {}
+
+/**
+ * 401: no valid `Authorization: Bearer <key>`. Nothing was done.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields) {}
+
+/**
+ * 404: no transaction with that id in the journal.
+ *
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields) {}
+
+/**
+ * 409: the transaction is not in a state that allows the request (e.g. compensating one that is not `failed`).
+ *
+ * @since 0.1.0
+ */
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields) {}
+
+/**
+ * 413: the request body is larger than `limits.maxBodyBytes`. Nothing was written.
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", errorFields) {}
+
+/**
+ * 503: a store or the journal is unreachable, or the server is shutting down.
+ *
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", errorFields) {}
+
+/**
+ * @since 0.1.0
+ */
+export const BadRequestResponse = wire(BadRequest, 400, "BadRequest")
+/**
+ * @since 0.1.0
+ */
+export const UnauthorizedResponse = wire(Unauthorized, 401, "Unauthorized")
+/**
+ * @since 0.1.0
+ */
+export const NotFoundResponse = wire(NotFound, 404, "NotFound")
+/**
+ * @since 0.1.0
+ */
+export const ConflictResponse = wire(Conflict, 409, "Conflict")
+/**
+ * @since 0.1.0
+ */
+export const PayloadTooLargeResponse = wire(PayloadTooLarge, 413, "PayloadTooLarge")
+/**
+ * @since 0.1.0
+ */
+export const UnavailableResponse = wire(Unavailable, 503, "Unavailable")
+
+/**
+ * Checks `Authorization: Bearer <key>` against the configured API keys (constant time).
+ *
+ * @since 0.1.0
+ */
+export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Authorization", {
+  failure: UnauthorizedResponse,
+  security: {
+    bearer: HttpApiSecurity.bearer.pipe(
+      HttpApiSecurity.annotate(
+        OpenApi.Description,
+        "`Authorization: Bearer <key>` with one of the configured `apiKeys`"
+      )
+    )
+  }
+}) {}
+
+/**
+ * The body of `POST /v1/transactions`: the seed's `transaction(operations, options)` as JSON.
+ *
+ * @since 0.1.0
+ */
+export const TransactionRequest = Schema.Struct({
+  operations: Schema.Array(Operation.OperationInput).annotations({
+    description: "The operations, run in order as steps step_0, step_1, …"
+  }),
+  options: Schema.optional(Transaction.TransactionOptions)
+}).annotations({ identifier: "TransactionRequest" })
+
+/**
+ * @since 0.1.0
+ */
+export const SagaStatus = Schema.Literal("running", "completed", "compensated", "failed")
+
+/**
+ * @since 0.1.0
+ */
+export type SagaStatus = typeof SagaStatus.Type
+
+/**
+ * What happened to one step, read from the journal.
+ *
+ * @since 0.1.0
+ */
+export const StepRecord = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  status: Schema.Literal("running", "completed", "failed", "compensating", "compensated", "compensationFailed"),
+  attempts: Schema.Number,
+  startedAt: Schema.String,
+  endedAt: Schema.optional(Schema.String),
+  /** Milliseconds from the first attempt to the outcome. */
+  duration: Schema.optional(Schema.Number),
+  tag: Schema.optional(Schema.String),
+  data: Schema.optional(Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
+  affectedRows: Schema.optional(Schema.Number),
+  error: Schema.optional(Schema.String),
+  /** Set when recovery settled a step whose outcome the journal did not know. */
+  resolved: Schema.optional(Schema.Boolean),
+  compensation: Schema.optional(Schema.Struct({
+    status: Schema.Literal("running", "succeeded", "failed"),
+    startedAt: Schema.String,
+    endedAt: Schema.optional(Schema.String),
+    duration: Schema.optional(Schema.Number),
+    error: Schema.optional(Schema.String)
+  }))
+}).annotations({ identifier: "StepRecord" })
+
+/**
+ * @since 0.1.0
+ */
+export type StepRecord = typeof StepRecord.Type
+
+/**
+ * One entry of a saga's journal, as recorded.
+ *
+ * @since 0.1.0
+ */
+export const JournalEvent = Schema.Struct({
+  at: Schema.String,
+  type: Schema.String,
+  stepId: Schema.optional(Schema.String),
+  attempt: Schema.optional(Schema.Number),
+  status: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.String)
+}).annotations({ identifier: "JournalEvent" })
+
+/**
+ * A transaction as its journal tells it: steps, timings, errors and the compensation record.
+ *
+ * @since 0.1.0
+ */
+export const TransactionRecord = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  status: SagaStatus,
+  startedAt: Schema.String,
+  endedAt: Schema.optional(Schema.String),
+  /** Milliseconds from start to end (compensation and recovery included). */
+  executionTime: Schema.optional(Schema.Number),
+  error: Schema.optional(Schema.String),
+  steps: Schema.Array(StepRecord),
+  /** Step ids undone, in the order they were undone. */
+  compensatedSteps: Schema.Array(Schema.String),
+  /** Step ids left to undo, in the order they should be undone (`failed`, or `running` after a crash). */
+  pendingCompensations: Schema.Array(Schema.String),
+  /** Steps whose last attempt has an intent and no outcome. */
+  inDoubt: Schema.Array(Schema.String),
+  events: Schema.Array(JournalEvent)
+}).annotations({ identifier: "TransactionRecord" })
+
+/**
+ * @since 0.1.0
+ */
+export type TransactionRecord = typeof TransactionRecord.Type
+
+/**
+ * One line of `GET /v1/transactions`.
+ *
+ * @since 0.1.0
+ */
+export const TransactionSummary = TransactionRecord.pipe(
+  Schema.pick("id", "name", "status", "startedAt", "endedAt", "error")
+).annotations({ identifier: "TransactionSummary" })
+
+/**
+ * @since 0.1.0
+ */
+export type TransactionSummary = typeof TransactionSummary.Type
+
+/**
+ * The outcome of `POST /v1/transactions/:id/compensate`.
+ *
+ * @since 0.1.0
+ */
+export const CompensationResult = Schema.Struct({
+  id: Schema.String,
+  status: Schema.Literal("compensated", "failed"),
+  compensatedSteps: Schema.Array(Schema.String),
+  pendingCompensations: Schema.Array(Schema.String),
+  inDoubt: Schema.Array(Schema.String),
+  error: Schema.optional(Schema.String)
+}).annotations({ identifier: "CompensationResult" })
+
+/**
+ * @since 0.1.0
+ */
+export type CompensationResult = typeof CompensationResult.Type
+
+const id = HttpApiSchema.param("id", Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)))
+
+/**
+ * @since 0.1.0
+ */
+export class TransactionsGroup extends HttpApiGroup.make("transactions")
+  .add(
+    HttpApiEndpoint.post("run", "/v1/transactions")
+      .setPayload(TransactionRequest)
+      .addSuccess(Transaction.TransactionResult.annotations({ identifier: "TransactionResult" }))
+      .addError(BadRequestResponse)
+      .addError(PayloadTooLargeResponse)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "Run a transaction")
+      .annotate(
+        OpenApi.Description,
+        "Runs the operations as one saga across the configured sources. 200 with the result for every outcome " +
+          "(`completed`, `compensated`, `failed`); 400 when the transaction is rejected before its first write."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/v1/transactions")
+      .setUrlParams(Schema.Struct({
+        status: Schema.optional(SagaStatus),
+        limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
+      }))
+      .addSuccess(Schema.Struct({ transactions: Schema.Array(TransactionSummary) }))
+      .addError(BadRequestResponse)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "List transactions, newest first, optionally by status")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/v1/transactions/${id}`
+      .addSuccess(TransactionRecord)
+      .addError(NotFoundResponse)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "A transaction's steps, timings, errors and compensation record")
+  )
+  .add(
+    HttpApiEndpoint.post("compensate")`/v1/transactions/${id}/compensate`
+      .addSuccess(CompensationResult)
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "Retry the compensation of a failed transaction")
+  )
+  .addError(BadRequestResponse)
+  .addError(UnauthorizedResponse)
+  .middleware(Authorization)
+  .annotate(OpenApi.Title, "Transactions")
+{}
+
+/**
+ * Readiness: the journal and every source answered.
+ *
+ * @since 0.1.0
+ */
+export const Readiness = Schema.Struct({
+  status: Schema.Literal("ready", "unavailable"),
+  checks: Schema.Record({ key: Schema.String, value: Schema.String })
+}).annotations({ identifier: "Readiness" })
+
+/**
+ * 503 from `/ready`: what is not reachable.
+ *
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  status: Schema.Literal("unavailable"),
+  checks: Schema.Record({ key: Schema.String, value: Schema.String })
+}, HttpApiSchema.annotations({ status: 503 })) {}
+
+/**
+ * @since 0.1.0
+ */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
+      .annotate(OpenApi.Summary, "Liveness: the process answers")
+  )
+  .add(
+    HttpApiEndpoint.get("ready", "/ready")
+      .addSuccess(Readiness)
+      .addError(NotReady)
+      .annotate(OpenApi.Summary, "Readiness: the journal and every source are reachable")
+  )
+  .annotate(OpenApi.Title, "Health")
+{}
+
+/**
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("polysaga")
+  .add(TransactionsGroup)
+  .add(HealthGroup)
+  .annotate(OpenApi.Title, "polysaga warehouse")
+  .annotate(
+    OpenApi.Description,
+    "One logical write across PostgreSQL, MongoDB, Neo4j and Chroma, undone when a later step fails."
+  )
+{}

@@ -1,0 +1,159 @@
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Http from "node:http"
+import { Api, BadRequest, NotReady } from "../Api.js"
+import type { ServerConfig } from "../Config.js"
+import { Intake } from "../Intake.js"
+import { Settings } from "../Settings.js"
+import { Transactions } from "../Transactions.js"
+import * as Auth from "./auth.js"
+import * as Body from "./body.js"
+
+const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers) =>
+  Effect.gen(function*() {
+    const transactions = yield* Transactions
+    const settings = yield* Settings
+    return handlers
+      .handleRaw("run", ({ request }) =>
+        Effect.flatMap(Body.readJson(request, settings.limits.maxBodyBytes), transactions.run))
+      .handle("list", ({ urlParams }) =>
+        Effect.map(transactions.list(urlParams), (list) => ({ transactions: list })))
+      .handle("get", ({ path }) => transactions.get(path.id))
+      .handle("compensate", ({ path }) => transactions.compensate(path.id))
+  }))
+
+const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
+  Effect.gen(function*() {
+    const transactions = yield* Transactions
+    return handlers
+      .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ready", () =>
+        Effect.gen(function*() {
+          if (yield* transactions.isDraining) {
+            return yield* new NotReady({ status: "unavailable", checks: { server: "shutting down" } })
+          }
+          const checks = yield* transactions.readiness()
+          if (Object.values(checks).every((check) => check === "ok")) return { status: "ready" as const, checks }
+          return yield* new NotReady({ status: "unavailable", checks })
+        }))
+  }))
+
+/** Malformed path or query parameters answer with the API's own 400 body, like every other bad input. */
+const DecodeErrors = HttpApiBuilder.middleware(Api, (app) =>
+  Effect.catchIf(
+    app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
+    (error): error is HttpApiDecodeError => error instanceof HttpApiDecodeError,
+    (error) => {
+      const issue = error.issues[0]
+      const path = issue === undefined ? undefined : issue.path.map(String).join(".")
+      return Effect.fail(
+        new BadRequest({
+          code: "VALIDATION_ERROR",
+          message: issue === undefined ? error.message : `${path}: ${issue.message}`,
+          ...(path === undefined || path === "" ? {} : { path })
+        })
+      )
+    }
+  ) as HttpApp.Default<never>)
+
+/**
+ * Around every request: while draining, anything but `/health` is refused with 503 and `Connection: close`; a 401
+ * says which scheme it wants; requests are logged.
+ */
+const edge = (app: HttpApp.Default) =>
+  Effect.gen(function*() {
+    const intake = yield* Intake
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if ((yield* intake.isDraining) && request.url !== "/health") {
+      return HttpServerResponse.unsafeJson({
+        error: { code: "SHUTTING_DOWN", message: "the server is shutting down; retry on another instance" }
+      }, { status: 503, headers: { connection: "close", "retry-after": "1" } })
+    }
+    yield* HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(
+        response.status === 401
+          ? HttpServerResponse.setHeader(response, "www-authenticate", "Bearer realm=\"polysaga\"")
+          : response
+      )
+    )
+    return yield* app
+  }).pipe(HttpMiddleware.logger)
+
+/** The Node HTTP server object, kept to stop accepting connections at the start of a shutdown. */
+export class NodeServer extends Context.Tag("@polysaga/server/NodeServer")<NodeServer, Http.Server>() {}
+
+const nodeServer = (config: ServerConfig) =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = Http.createServer()
+    // a client that sends nothing is not kept forever (slowloris); in-flight requests are not affected
+    server.headersTimeout = 30_000
+    server.requestTimeout = 0
+    return Layer.merge(
+      NodeHttpServer.layer(() => server, { port: config.port, host: config.host }),
+      Layer.succeed(NodeServer, server)
+    )
+  }))
+
+/**
+ * The graceful shutdown, as the finalizer of a layer built after the HTTP server: stop accepting connections,
+ * refuse new requests (503), wait for the running sagas within `shutdownTimeoutMs` (then interrupt and
+ * compensate them), let the last responses go out, then close the remaining connections.
+ */
+const drain = Layer.scopedDiscard(Effect.gen(function*() {
+  const intake = yield* Intake
+  const server = yield* NodeServer
+  const settings = yield* Settings
+  const shutdown = Effect.gen(function*() {
+    yield* Effect.logInfo("shutdown: stopped accepting connections and new transactions")
+    const closed = yield* Deferred.make<void>()
+    server.close(() => Deferred.unsafeDone(closed, Effect.void))
+    server.closeIdleConnections()
+    yield* intake.drain({ timeout: `${settings.shutdownTimeoutMs} millis`, compensationTimeout: "15 seconds" })
+    // the responses of the last sagas: connections close once idle
+    yield* Effect.sync(() => server.closeIdleConnections()).pipe(
+      Effect.repeat(Schedule.spaced("50 millis")),
+      Effect.raceFirst(Deferred.await(closed)),
+      Effect.timeoutOption("3 seconds")
+    )
+    server.closeAllConnections()
+    yield* Effect.logInfo("shutdown: HTTP server closed")
+  })
+  // A finalizer runs uninterruptibly on the fiber that SIGTERM interrupted: an interruptible region there would be
+  // interrupted at once. The bounded waits run in a fiber of their own, which the finalizer awaits.
+  yield* Effect.addFinalizer(() => Effect.flatMap(Effect.forkDaemon(Effect.interruptible(shutdown)), Fiber.join))
+}))
+
+/**
+ * The HTTP side: the API with its handlers, middleware, `/openapi.json` and `/docs`, on a Node server, with the
+ * graceful shutdown. Needs the transactions service, the intake and the settings.
+ */
+export const layer = (config: ServerConfig) => {
+  const api = HttpApiBuilder.api(Api).pipe(
+    Layer.provide([TransactionsHandlers, HealthHandlers]),
+    Layer.provide(Auth.layer(config.apiKeys))
+  )
+  const http = HttpApiBuilder.serve(edge).pipe(
+    Layer.provide([
+      HttpApiSwagger.layer({ path: "/docs" }),
+      HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
+      DecodeErrors
+    ]),
+    Layer.provide(api),
+    HttpServer.withLogAddress,
+    Layer.provideMerge(nodeServer(config))
+  )
+  return drain.pipe(Layer.provideMerge(http))
+}

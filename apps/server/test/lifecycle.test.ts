@@ -1,0 +1,199 @@
+/**
+ * The server as a child process (`src/main.ts`), on a PostgreSQL journal of its own: killed in the middle of a saga
+ * and restarted (the recovery runner compensates it), and stopped with SIGTERM during a saga (it finishes first).
+ */
+import { assert, layer } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { env, makeClient, resetSchema, run, Sql, SqlLive, tmpDir } from "./support.js"
+
+const schema = "server_lifecycle"
+const journalDb = "polysaga_server_journal_test"
+const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+
+/** A database of its own for the journal: no other test's sagas to claim. */
+const journalUrl = () => {
+  const url = new URL(env.pg)
+  url.pathname = `/${journalDb}`
+  return url.toString()
+}
+
+const createJournalDb = Effect.gen(function*() {
+  const sql = yield* Sql
+  const exists = yield* sql`SELECT 1 FROM pg_database WHERE datname = ${journalDb}`
+  if (exists.length === 0) yield* sql.unsafe(`CREATE DATABASE ${journalDb}`)
+})
+
+const Env = Layer.effectDiscard(Effect.zipRight(resetSchema(schema), createJournalDb)).pipe(Layer.provideMerge(SqlLive))
+
+const configFile = () => {
+  const dir = tmpDir("lifecycle")
+  const file = path.join(dir, "server.json")
+  const pg = (tag: string) => ({ tag, type: "database", engine: "postgres", url: "${POLYSAGA_PG_URL}", schema })
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      port: 0,
+      journal: { url: journalUrl(), leaseSeconds: 2 },
+      sources: [pg("db1"), pg("inventory-db")],
+      shutdownTimeoutMs: 20_000,
+      recoveryIntervalMs: 300
+    })
+  )
+  return file
+}
+
+interface Child {
+  readonly process: ChildProcess
+  readonly url: string
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** Starts `src/main.ts` and waits for its "Listening on" line. */
+const start = (file: string) =>
+  Effect.acquireRelease(
+    Effect.async<Child, Error>((resume) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+        cwd: appDir,
+        env: { ...process.env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString()
+        const match = /Listening on (http:\/\/[0-9.]+:\d+)/.exec(output)
+        if (match) resume(Effect.succeed({ process: child, url: match[1]!, output: () => output, exited }))
+      }
+      child.stdout.on("data", onData)
+      child.stderr.on("data", onData)
+      void exited.then((code) =>
+        resume(Effect.fail(new Error(`server exited with ${code} before listening:\n${output}`)))
+      )
+    }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("server did not start") })),
+    (child) => Effect.sync(() => child.process.exitCode === null && child.process.kill("SIGKILL"))
+  )
+
+/** Holds a row lock on `inventory.prod_1` until `release` is done: a step updating it waits. */
+const holdLock = (release: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    const sql = yield* Sql
+    const locked = yield* Deferred.make<void>()
+    const fiber = yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT quantity FROM ${sql(schema)}.inventory WHERE "productId" = 'prod_1' FOR UPDATE`
+      yield* Deferred.succeed(locked, undefined)
+      yield* Deferred.await(release)
+    })).pipe(Effect.fork)
+    yield* Deferred.await(locked)
+    return fiber
+  })
+
+const operations = (id: number) => [
+  { operation: "insert", from: { type: "database", tag: "db1", entity: "table1" }, data: { id } },
+  {
+    operation: "update",
+    from: { type: "database", tag: "inventory-db", entity: "inventory" },
+    data: { quantity: { $decrement: 1 } },
+    where: { productId: "prod_1" }
+  }
+]
+
+/** Polls `GET /v1/transactions/:id` until `until` holds. */
+const waitFor = (url: string, id: string, until: (record: any) => boolean) =>
+  makeClient(url, undefined).request("GET", `/v1/transactions/${id}`).pipe(
+    Effect.flatMap((r) => r.status === 200 && until(r.body) ? Effect.succeed(r.body) : Effect.fail(r.body)),
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
+  )
+
+const stepRunning = (stepId: string) => (record: any) =>
+  record.steps.some((s: any) => s.id === stepId && s.status === "running")
+
+const row = (id: number) => Effect.flatMap(Sql, (sql) => sql`SELECT id FROM ${sql(schema)}.table1 WHERE id = ${id}`)
+
+const stock = Effect.flatMap(
+  Sql,
+  (sql) => sql`SELECT quantity FROM ${sql(schema)}.inventory WHERE "productId" = 'prod_1'`
+)
+
+layer(Env, { timeout: "120 seconds", excludeTestServices: true })("the server process", (it) => {
+  it.scoped("killed in the middle of a saga: the restarted server's recovery runner compensates it", () =>
+    Effect.gen(function*() {
+      const file = configFile()
+      const before = yield* stock
+      const first = yield* start(file)
+      const release = yield* Deferred.make<void>()
+      const lock = yield* holdLock(release)
+      const id = `crash-${run}`
+      // the request never gets an answer: the server dies while step_1 waits for the lock
+      const request = yield* makeClient(first.url, undefined).request("POST", "/v1/transactions", {
+        body: { operations: operations(501), options: { id } }
+      }).pipe(Effect.fork)
+      yield* waitFor(first.url, id, stepRunning("step_1"))
+      assert.deepStrictEqual(yield* row(501), [{ id: 501 }])
+      first.process.kill("SIGKILL")
+      yield* Effect.promise(() => first.exited)
+      yield* Fiber.interrupt(request)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(lock)
+
+      const second = yield* start(file)
+      const record = yield* waitFor(second.url, id, (r) => r.status !== "running")
+      assert.strictEqual(record.status, "compensated", JSON.stringify(record))
+      assert.deepStrictEqual(record.compensatedSteps, ["step_0"])
+      assert.deepStrictEqual(record.pendingCompensations, [])
+      assert.deepStrictEqual(record.inDoubt, [])
+      assert.strictEqual(record.steps[0].status, "compensated")
+      assert.strictEqual(record.events.at(-1).type, "SagaEnded")
+      // the stores: the insert is undone, the update never happened
+      assert.deepStrictEqual(yield* row(501), [])
+      assert.deepStrictEqual(yield* stock, before)
+    }))
+
+  it.scoped("SIGTERM during a saga: intake stops, the saga finishes and answers, the process exits 0", () =>
+    Effect.gen(function*() {
+      const file = configFile()
+      const before = (yield* stock)[0]!.quantity as number
+      const server = yield* start(file)
+      const release = yield* Deferred.make<void>()
+      const lock = yield* holdLock(release)
+      const id = `drain-${run}`
+      const client = makeClient(server.url, undefined)
+      const request = yield* client.request("POST", "/v1/transactions", {
+        body: { operations: operations(502), options: { id } }
+      }).pipe(Effect.fork)
+      yield* waitFor(server.url, id, stepRunning("step_1"))
+      server.process.kill("SIGTERM")
+      yield* Effect.sleep("500 millis")
+      // no new work: the listener is closed (or a kept-alive connection is answered 503)
+      const refused = yield* Effect.tryPromise(() => fetch(`${server.url}/health`)).pipe(
+        Effect.match({ onFailure: () => "refused", onSuccess: (r) => r.status })
+      )
+      assert.oneOf(refused, ["refused", 503, 200])
+      const late = yield* Effect.tryPromise(() =>
+        fetch(`${server.url}/v1/transactions`, {
+          method: "POST",
+          body: JSON.stringify({ operations: operations(503) })
+        })
+      ).pipe(Effect.match({ onFailure: () => "refused", onSuccess: (r) => r.status }))
+      assert.oneOf(late, ["refused", 503])
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(lock)
+      const answer = yield* Fiber.join(request)
+      assert.strictEqual(answer.status, 200, `${JSON.stringify(answer.body)}\n${server.output()}`)
+      assert.strictEqual(answer.body.status, "completed")
+      const code = yield* Effect.promise(() => server.exited)
+      assert.strictEqual(code, 0, server.output())
+      assert.include(server.output(), "every running transaction finished")
+      assert.deepStrictEqual(yield* row(502), [{ id: 502 }])
+      assert.deepStrictEqual(yield* row(503), [])
+      assert.deepStrictEqual(yield* stock, [{ quantity: before - 1 }])
+    }))
+})

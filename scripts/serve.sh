@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The run command: on a fresh machine it installs everything, starts the four real stores on loopback, creates the
+# demo tables and runs the warehouse service on http://127.0.0.1:8080 (config: apps/server/config/local.json,
+# journal embedded under .stack/server-journal). Prints a curl line that runs the seed's first example.
+# Ctrl-C / SIGTERM stops the server gracefully; the stores keep running (`pnpm stack:down` stops them).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+pnpm stack:up
+set -a
+# shellcheck disable=SC1091
+. .stack/env
+set +a
+url="http://127.0.0.1:8080"
+if curl -fsS "$url/health" >/dev/null 2>&1; then
+  echo "serve: something already answers on $url; stop it first" >&2
+  exit 1
+fi
+pnpm --silent run server --config apps/server/config/local.json --init-demo &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
+for _ in $(seq 1 120); do
+  if curl -fsS "$url/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server" 2>/dev/null; then wait "$server"; exit 1; fi
+  sleep 0.5
+done
+cat <<MSG
+
+serve: the warehouse service runs on $url (OpenAPI: $url/openapi.json, docs: $url/docs).
+serve: the seed's first example (PostgreSQL order, Neo4j event, Chroma vector) — expect "status":"completed":
+
+curl -sS -X POST $url/v1/transactions -H 'content-type: application/json' -d '{"operations":[{"operation":"insert","from":{"type":"database","tag":"orders-postgres","entity":"orders"},"data":{"userId":"user_123","total":99.99,"status":"pending"}},{"operation":"insert","from":{"type":"graph","tag":"activity-neo4j","entity":"OrderEvent"},"data":{"type":"ORDER_PLACED","userId":"user_123","timestamp":"2025-01-15T10:00:00.000Z"}},{"operation":"upsert","from":{"type":"vector","tag":"user-behavior","entity":"behaviors"},"data":{"id":"user_123_purchase","vector":[0.12,0.56,0.33,0.91],"metadata":{"action":"purchase","amount":99.99}}}]}'
+
+MSG
+wait "$server"

@@ -110,10 +110,7 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
     const list = Effect.fn("Transactions.list")(
       function*(options: { readonly status?: SagaStatus | undefined; readonly limit?: number | undefined }) {
         const limit = options.limit ?? 100
-        return yield* Effect.mapError(
-          admin.list({ status: options.status, limit }),
-          (error) => error._tag === "JournalError" ? journalDown(error) : error
-        )
+        return yield* Effect.mapError(admin.list({ status: options.status, limit }), journalDown)
       }
     )
 

@@ -365,6 +365,17 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
       const running = yield* client.request("GET", "/v1/transactions?status=running")
       assert.strictEqual(running.status, 200)
       assert.deepStrictEqual(running.body.transactions, [])
+      const completed = yield* client.request("GET", "/v1/transactions?status=completed&limit=500")
+      assert.strictEqual(completed.status, 200)
+      assert.isAbove(completed.body.transactions.length, 0)
+      assert.isTrue(completed.body.transactions.every((t: { status: string }) => t.status === "completed"))
+      const compensated = yield* client.request("GET", "/v1/transactions?status=compensated&limit=500")
+      assert.isTrue(compensated.body.transactions.every((t: { status: string }) => t.status === "compensated"))
+      const all = yield* client.request("GET", "/v1/transactions?limit=2")
+      assert.strictEqual(all.status, 200)
+      assert.strictEqual(all.body.transactions.length, 2)
+      const [newer, older] = all.body.transactions
+      assert.isTrue(newer.startedAt >= older.startedAt, "newest first")
     }))
 
   it.effect("a client-chosen id is kept, and a second transaction with the same id is refused", () =>

@@ -48,11 +48,31 @@ export interface FailedSaga {
 }
 
 /**
+ * One saga as the journal lists it.
+ *
+ * @since 0.1.0
+ */
+export interface SagaSummary {
+  readonly id: string
+  readonly name: string
+  readonly status: "running" | "completed" | "compensated" | "failed"
+  readonly startedAt: Date
+  readonly endedAt?: Date
+  /** Why it did not complete (the journaled end). */
+  readonly error?: string
+}
+
+/**
  * @since 0.1.0
  */
 export interface JournalService {
   /** This instance's owner id (its leases carry it). */
   readonly owner: string
+  /** Sagas, newest first, optionally of one status (at most `limit`, default 100). */
+  readonly list: (options?: {
+    readonly status?: SagaSummary["status"] | undefined
+    readonly limit?: number | undefined
+  }) => Effect.Effect<ReadonlyArray<SagaSummary>, SagaError.JournalError>
   /** The `failed` sagas, oldest end first (at most `limit`, default 100). */
   readonly failed: (
     options?: { readonly limit?: number | undefined }
@@ -81,6 +101,16 @@ export const failed = (
   options?: { readonly limit?: number | undefined }
 ): Effect.Effect<ReadonlyArray<FailedSaga>, SagaError.JournalError, Journal> =>
   Effect.flatMap(Journal, (journal) => journal.failed(options))
+
+/**
+ * Sagas of the journal in the context, newest first, optionally of one status.
+ *
+ * @since 0.1.0
+ */
+export const list = (
+  options?: { readonly status?: SagaSummary["status"] | undefined; readonly limit?: number | undefined }
+): Effect.Effect<ReadonlyArray<SagaSummary>, SagaError.JournalError, Journal> =>
+  Effect.flatMap(Journal, (journal) => journal.list(options))
 
 /**
  * Manual intervention: retry the compensation of a `failed` saga (`Saga.retryCompensation`). The saga is taken by

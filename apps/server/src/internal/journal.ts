@@ -4,71 +4,31 @@ import { type Source, Warehouse } from "@polysaga/warehouse"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { BadRequest, type SagaStatus, type TransactionSummary } from "../Api.js"
+import type { SagaStatus, TransactionSummary } from "../Api.js"
 import type { JournalConfig, ServerConfig } from "../Config.js"
-import * as record from "./record.js"
 
-/** Listing sagas by status, on what the journal package offers. */
+/** Listing sagas, newest first, optionally by status. */
 export class JournalAdmin extends Context.Tag("@polysaga/server/JournalAdmin")<JournalAdmin, {
   readonly list: (options: {
     readonly status: SagaStatus | undefined
     readonly limit: number
-  }) => Effect.Effect<ReadonlyArray<TransactionSummary>, SagaError.JournalError | BadRequest>
+  }) => Effect.Effect<ReadonlyArray<TransactionSummary>, SagaError.JournalError>
 }>() {}
-
-const unsupported = (status: string | undefined) =>
-  new BadRequest({
-    code: "UNSUPPORTED_FILTER",
-    path: "status",
-    message: `status: the journal lists running and failed transactions only (got ${
-      status === undefined ? "no status" : status
-    }); read any transaction with GET /v1/transactions/:id`
-  })
 
 const adminLayer = Layer.effect(
   JournalAdmin,
-  Effect.gen(function*() {
-    const journal = yield* SagaJournal.SagaJournal
-    const admin = yield* Journal.Journal
-    return {
-      list: ({ limit, status }) => {
-        switch (status) {
-          case "failed":
-            return Effect.map(admin.failed({ limit }), (sagas) =>
-              sagas.map((saga): TransactionSummary => ({
-                id: saga.id,
-                name: saga.name,
-                status: "failed",
-                startedAt: saga.startedAt.toISOString(),
-                ...(saga.endedAt === undefined ? {} : { endedAt: saga.endedAt.toISOString() }),
-                ...(saga.error === undefined ? {} : { error: saga.error })
-              })))
-          case "running":
-            return journal.unfinished.pipe(
-              Effect.flatMap((ids) =>
-                Effect.forEach(
-                  ids.slice(0, limit),
-                  (id) => Effect.map(journal.entries(id), (entries) => record.fromEntries(id, entries)),
-                  { concurrency: 4 }
-                )
-              ),
-              Effect.map((records) =>
-                records.flatMap((r): Array<TransactionSummary> =>
-                  r === undefined || r.status !== "running" ? [] : [{
-                    id: r.id,
-                    name: r.name,
-                    status: r.status,
-                    startedAt: r.startedAt
-                  }]
-                )
-              )
-            )
-          default:
-            return Effect.fail(unsupported(status))
-        }
-      }
-    }
-  })
+  Effect.map(Journal.Journal, (admin) => ({
+    list: ({ limit, status }) =>
+      Effect.map(admin.list({ status, limit }), (sagas) =>
+        sagas.map((saga): TransactionSummary => ({
+          id: saga.id,
+          name: saga.name,
+          status: saga.status,
+          startedAt: saga.startedAt.toISOString(),
+          ...(saga.endedAt === undefined ? {} : { endedAt: saga.endedAt.toISOString() }),
+          ...(saga.error === undefined ? {} : { error: saga.error })
+        })))
+  }))
 )
 
 const journalLayer = (config: JournalConfig) => {

@@ -9,7 +9,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
-import type { FailedSaga, JournalService } from "../Journal.js"
+import type { FailedSaga, JournalService, SagaSummary } from "../Journal.js"
 import { LeaseLost } from "../Journal.js"
 import * as migrations from "./migrations.js"
 
@@ -242,6 +242,34 @@ export const make = (
         )
       }).pipe(Effect.mapError(fail("failed", undefined)))
 
+    const list = (
+      options?: { readonly status?: SagaSummary["status"] | undefined; readonly limit?: number | undefined }
+    ) =>
+      sql<{
+        id: string
+        name: string
+        status: SagaSummary["status"]
+        error: string | null
+        started_at: Date
+        ended_at: Date | null
+      }>`
+        SELECT id, name, status, error, started_at, ended_at FROM ${sagas}
+        WHERE ${options?.status === undefined ? sql`TRUE` : sql`status = ${options.status}`}
+        ORDER BY started_at DESC, id LIMIT ${options?.limit ?? 100}`.pipe(
+        Effect.map((rows) =>
+          rows.map((row): SagaSummary => ({
+            id: row.id,
+            name: row.name,
+            status: row.status,
+            startedAt: row.started_at,
+            ...(row.ended_at === null ? {} : { endedAt: row.ended_at }),
+            ...(row.error === null ? {} : { error: row.error })
+          }))
+        ),
+        Effect.mapError(fail("list", undefined)),
+        Effect.withSpan("PostgresJournal.list")
+      )
+
     const prune = (olderThan: Duration.DurationInput, options?: { readonly failed?: boolean | undefined }) => {
       const ms = Duration.toMillis(Duration.decode(olderThan))
       const statuses = options?.failed === true ? ["completed", "compensated", "failed"] : ["completed", "compensated"]
@@ -266,7 +294,7 @@ export const make = (
     const leases: SagaJournal.SagaJournal.Leases = { owner, duration, claim, renew, release, reopen }
     return {
       journal: { append, entries: readEntries, unfinished, leases },
-      admin: { owner, failed: (options) => failed(options?.limit ?? 100), prune }
+      admin: { owner, list, failed: (options) => failed(options?.limit ?? 100), prune }
     }
   })
 

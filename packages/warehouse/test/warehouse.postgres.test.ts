@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { createWarehouse, Warehouse, WarehouseError } from "../src/index.js"
+import { createWarehouse, Source, Warehouse, WarehouseError } from "../src/index.js"
 import { insertThenDecrement, processOrderOperations } from "./fixtures.js"
 
 const pgUrl = process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga"
@@ -322,6 +322,27 @@ describe("createWarehouse (Promise facade, sources from configuration)", () => {
         assert.strictEqual((thrown as WarehouseError).code, "SOURCE_NOT_FOUND")
         yield* Effect.promise(() => warehouse.close())
         assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 3 }])
+      }))
+  })
+})
+
+describe("sources from configuration", () => {
+  layer(
+    Warehouse.sourcesLayer([
+      { tag: "orders-db", type: "database", engine: "postgres", url: pgUrl },
+      { tag: "inventory-db", type: "database", engine: "postgres", url: pgUrl },
+      { tag: "other-settings", type: "database", engine: "postgres", url: pgUrl, maxRecordsPerOperation: 50 }
+    ]),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("tags configured alike share one store (one pool); different settings do not", () =>
+      Effect.gen(function*() {
+        const sources = yield* Source.Sources
+        const [orders, inventory, other] = yield* Effect.all(
+          ["orders-db", "inventory-db", "other-settings"].map((tag) => sources.get(tag))
+        )
+        assert.strictEqual(orders!.store, inventory!.store)
+        assert.notStrictEqual(orders!.store, other!.store)
       }))
   })
 })

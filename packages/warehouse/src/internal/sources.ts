@@ -51,9 +51,16 @@ const load = (source: SourceConfig, path: string): Effect.Effect<AdapterModule, 
 
 const isDefinition = (u: SourceDefinition | SourceConfig): u is SourceDefinition => "store" in u
 
+/**
+ * Stores of configured sources, by everything that configures them but the tag: tags that name the same database
+ * (the seed's `orders-db`, `inventory-db` and `payments-db`, say) share one store and its connection pool.
+ */
+type Shared = Map<string, Effect.Effect<Store, WarehouseError, Scope.Scope>>
+
 const build = (
   entry: SourceDefinition | SourceConfig,
-  path: string
+  path: string,
+  shared: Shared
 ): Effect.Effect<Source, WarehouseError, Scope.Scope> =>
   Effect.gen(function*() {
     if (isDefinition(entry)) {
@@ -70,9 +77,17 @@ const build = (
         message: `${path}.database: a mongodb source needs a database`
       })
     }
-    const adapter = yield* load(config, path)
-    const store = yield* Effect.mapError(adapter.make(adapterConfig(config)), (e) => unavailable(config.tag, path, e))
-    return { tag: config.tag, type: config.type, store }
+    const { tag, type, ...settings } = config
+    const key = JSON.stringify(settings)
+    const known = shared.get(key)
+    const store = known ?? (yield* Effect.cached(
+      Effect.flatMap(load(config, path), (adapter) =>
+        Effect.mapError(adapter.make(adapterConfig(config)), (e) => unavailable(tag, path, e)))
+    ))
+    if (known === undefined) {
+      shared.set(key, store)
+    }
+    return { tag, type, store: yield* store }
   })
 
 const unavailable = (tag: string, path: string, error: StoreError) =>
@@ -97,7 +112,8 @@ export const make = (
       }
       seen.add(entry.tag)
     }
-    const all = yield* Effect.forEach(entries, (entry, i) => build(entry, `sources[${i}]`), { concurrency: 4 })
+    const shared: Shared = new Map()
+    const all = yield* Effect.forEach(entries, (entry, i) => build(entry, `sources[${i}]`, shared))
     const byTag = new Map(all.map((s) => [s.tag, s]))
     return {
       all,

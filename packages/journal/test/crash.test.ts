@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url"
 import { freshDatabase } from "./utils.js"
 
 const KILLS = 18
+const run = crypto.randomUUID().slice(0, 8)
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const fixture = path.join(packageDir, "test", "fixtures", "crash-worker.ts")
 
@@ -28,7 +29,7 @@ interface Worker {
 const start = (url: string, owner: string, mode: "work" | "recover"): Worker => {
   const child = spawn(process.execPath, ["--import", "tsx", fixture], {
     cwd: packageDir,
-    env: { ...process.env, POLYSAGA_CRASH_URL: url, OWNER: owner, MODE: mode, CONCURRENCY: "4" },
+    env: { ...process.env, POLYSAGA_CRASH_URL: url, RUN: run, OWNER: owner, MODE: mode, CONCURRENCY: "4" },
     stdio: ["ignore", "pipe", "pipe"]
   })
   const lines: Array<string> = []

@@ -50,4 +50,18 @@ layer(Layer.mergeAll(Live), { excludeTestServices: true, timeout: "60 seconds" }
       assert.deepStrictEqual(yield* nodes(driver, "neo4j_barrier"), [{ id: "a", n: 10 }])
       assert.strictEqual((yield* store.resolve!(context))._tag, "None")
     }))
+
+  it.scoped("prune removes barrier records and undo markers past the retention", () =>
+    Effect.gen(function*() {
+      const driver = yield* setup
+      const store = yield* Neo4j.Neo4jStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_5" }
+      const outcome = yield* store.execute(decrement, context)
+      yield* store.undo(outcome.undo)
+      yield* store.prune!("1 hour")
+      assert.strictEqual((yield* store.resolve!(context))._tag, "Some", "a fresh record stays")
+      assert.isAtLeast(yield* store.prune!("0 millis"), 2, "the step's record and the undo's marker")
+      assert.strictEqual((yield* store.resolve!(context))._tag, "None", "the step's record is gone")
+      assert.deepStrictEqual(yield* nodes(driver, "neo4j_barrier"), [{ id: "a", n: 10 }])
+    }))
 })

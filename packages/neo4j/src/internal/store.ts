@@ -20,7 +20,7 @@ import { engine, fromDriver, storeError } from "./errors.js"
 import { execute as executePlan } from "./execute.js"
 import { plan } from "./plan.js"
 import { transaction } from "./transaction.js"
-import { apply, decode, markerConstraint } from "./undo.js"
+import { apply, decode, markerConstraint, markerLabel } from "./undo.js"
 
 export const capabilities = (maxRecordsPerOperation: number): Capabilities.Capabilities =>
   Capabilities.full({ sourceTypes: ["graph"], maxRecordsPerOperation, atomicSteps: true })
@@ -97,7 +97,22 @@ export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
     catch: unavailable("Neo4j is not reachable")
   }).pipe(Effect.asVoid, Effect.withSpan("Neo4jStore.ping"))
 
-  return { engine, capabilities: caps, validate, execute, undo, ping, resolve }
+  const prune = Effect.fn("Neo4jStore.prune")(function*(olderThan: Duration.DurationInput) {
+    const ms = Duration.toMillis(Duration.decode(olderThan))
+    let removed = 0
+    for (const label of [Barrier.stepLabel, markerLabel]) {
+      const [row] = yield* transaction(connection, label, (tx) =>
+        tx.run(
+          `MATCH (m:${label}) WHERE m.at < datetime() - duration({ milliseconds: $ms })
+           WITH m LIMIT 10000 DETACH DELETE m RETURN count(*) AS removed`,
+          { ms: neo4j.int(ms) }
+        ))
+      removed += neo4j.integer.toNumber(row?.removed as number ?? 0)
+    }
+    return removed
+  })
+
+  return { engine, capabilities: caps, validate, execute, undo, ping, resolve, prune }
 }
 
 /**

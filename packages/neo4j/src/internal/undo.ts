@@ -225,15 +225,41 @@ export const apply = (tx: Tx, record: Undo.UndoRecord, actions: ReadonlyArray<Ac
         case "DeleteCreated": {
           if (isRelationshipRef(action.ref)) {
             const id = yield* resolveRelationship(tx, action.ref, created)
-            if (id !== undefined) yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) = $id DELETE r`, { id })
+            if (id === undefined) break
+            const [rel] = yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) = $id RETURN properties(r) AS props`, {
+              id
+            })
+            if (
+              rel !== undefined &&
+              !sameJson(propertiesToJson(rel.props as Record<string, unknown>), action.ref.properties)
+            ) {
+              return yield* conflict(
+                entity,
+                "the relationship this step created no longer holds what the step wrote; it is not deleted"
+              )
+            }
+            yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) = $id DELETE r`, { id })
             break
           }
           const id = yield* resolveNode(tx, action.ref, created)
           if (id === undefined) break
           const [row] = yield* tx.run(
-            `MATCH (n) WHERE elementId(n) = $id ${lock} RETURN COUNT { (n)--() } AS relationships`,
+            `MATCH (n) WHERE elementId(n) = $id ${lock}
+             RETURN COUNT { (n)--() } AS relationships, properties(n) AS props`,
             { id }
           )
+          // Neo4j reuses the element ids of deleted records: a node that no longer holds what this step wrote may be
+          // another record altogether (or one another writer changed). Never delete it; a person decides.
+          if (
+            row !== undefined &&
+            !sameJson(propertiesToJson(row.props as Record<string, unknown>), action.ref.properties)
+          ) {
+            return yield* conflict(
+              entity,
+              "the node this step created no longer holds what the step wrote (another writer changed it, or it is " +
+                "gone and its element id now names another node); it is not deleted"
+            )
+          }
           if (row !== undefined && neo4j.integer.toNumber(row.relationships as number) > 0) {
             return yield* conflict(
               entity,

@@ -64,4 +64,24 @@ layer(Layer.mergeAll(Live), { excludeTestServices: true, timeout: "60 seconds" }
       assert.strictEqual((yield* store.resolve!(context))._tag, "None", "the step's record is gone")
       assert.deepStrictEqual(yield* nodes(driver, "neo4j_barrier"), [{ id: "a", n: 10 }])
     }))
+
+  it.scoped("a step id that comes back with another operation is refused, not answered with the first outcome", () =>
+    Effect.gen(function*() {
+      const driver = yield* setup
+      const store = yield* Neo4j.Neo4jStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_0" }
+      yield* store.execute(decrement, context)
+      const other = yield* Operation.parse({
+        operation: "update",
+        from: decrement.source.type === "graph"
+          ? { type: "graph", tag: "graph", entity: decrement.entity }
+          : { type: "database", tag: "db", entity: decrement.entity },
+        data: { n: { $decrement: 5 } },
+        where: { id: decrement.source.type === "graph" ? "a" : 1 }
+      })
+      const refused = yield* Effect.flip(store.execute(other, context))
+      assert.strictEqual(refused.reason, "Conflict")
+      assert.include(refused.message, "already ran another operation")
+      assert.deepStrictEqual(yield* nodes(driver, "neo4j_barrier"), [{ id: "a", n: 9 }])
+    }))
 })

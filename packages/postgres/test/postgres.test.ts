@@ -197,4 +197,38 @@ layer(Env, { excludeTestServices: true })("postgres step barrier", (it) => {
       assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 10 }])
       assert.strictEqual((yield* store.resolve!(context))._tag, "None")
     }))
+
+  it.effect("prune removes barrier records and undo markers past the retention", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_5" }
+      const outcome = yield* store.execute(decrement, context)
+      yield* store.undo(outcome.undo)
+      yield* store.prune!("1 hour")
+      assert.strictEqual((yield* store.resolve!(context))._tag, "Some", "a fresh record stays")
+      assert.isAtLeast(yield* store.prune!("0 millis"), 2, "the step's record and the undo's marker")
+      assert.strictEqual((yield* store.resolve!(context))._tag, "None", "the step's record is gone")
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 10 }])
+    }))
+
+  it.effect("a step id that comes back with another operation is refused, not answered with the first outcome", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const context = { sagaId: crypto.randomUUID(), stepId: "step_0" }
+      yield* store.execute(decrement, context)
+      const other = yield* Operation.parse({
+        operation: "update",
+        from: decrement.source.type === "graph"
+          ? { type: "graph", tag: "graph", entity: decrement.entity }
+          : { type: "database", tag: "db", entity: decrement.entity },
+        data: { n: { $decrement: 5 } },
+        where: { id: decrement.source.type === "graph" ? "a" : 1 }
+      })
+      const refused = yield* Effect.flip(store.execute(other, context))
+      assert.strictEqual(refused.reason, "Conflict")
+      assert.include(refused.message, "already ran another operation")
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier_t`, [{ n: 9 }])
+    }))
 })

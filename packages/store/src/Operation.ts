@@ -6,6 +6,7 @@
  */
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Hash from "node:crypto"
 import type { Filter } from "./Filter.js"
 import * as internal from "./internal/operation.js"
 import type { StoreError } from "./StoreError.js"
@@ -131,4 +132,42 @@ export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, 
 export const recordPath = (operation: Operation, i: number, path = ""): string => {
   const data = path === "" ? "data" : `${path}.data`
   return "dataIsList" in operation && operation.dataIsList === false ? data : `${data}[${i}]`
+}
+
+const stable = (u: unknown): unknown =>
+  u instanceof Date
+    ? { $date: u.toISOString() }
+    : Array.isArray(u)
+    ? u.map(stable)
+    : typeof u === "object" && u !== null
+    ? Object.fromEntries(Object.keys(u).sort().map((k) => [k, stable((u as Record<string, unknown>)[k])]))
+    : u
+
+/**
+ * A digest of what an operation does (kind, source, entity, records, changes, filter, options), stable across
+ * processes. Step barriers keep it with a step, so a step id that comes back with another operation (a saga id
+ * reused for a different transaction) is refused instead of answered with the other operation's outcome.
+ *
+ * @since 0.1.0
+ */
+export const fingerprint = (operation: Operation): string => {
+  // where an operator came from (`operations[2].where…`) is not what it does
+  const withoutPaths = (filter: Filter): unknown => {
+    switch (filter._tag) {
+      case "And":
+      case "Or":
+        return { _tag: filter._tag, filters: filter.filters.map(withoutPaths) }
+      case "Not":
+        return { _tag: "Not", filter: withoutPaths(filter.filter) }
+      case "Compare":
+        return { field: filter.field, op: filter.op, value: filter.value }
+    }
+  }
+  const { dataIsList: _, ...rest } = operation as Operation & { readonly dataIsList?: boolean }
+  const what = {
+    ...rest,
+    ...("where" in operation && operation.where !== undefined ? { where: withoutPaths(operation.where) } : {}),
+    ...(operation.kind === "update" ? { changes: operation.changes.map(({ path: _, ...change }) => change) } : {})
+  }
+  return Hash.createHash("sha256").update(JSON.stringify(stable(what))).digest("hex")
 }

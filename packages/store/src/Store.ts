@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -62,7 +63,8 @@ export interface Store {
    * The step barrier, for stores that can write a marker atomically with a step (PostgreSQL, Neo4j). When a
    * store has one, `execute` with a `context`:
    * - records `(sagaId, stepId)` and the outcome in the same local transaction as the write;
-   * - called again for a step that already applied, returns the recorded outcome without applying it twice;
+   * - called again for a step that already applied, returns the recorded outcome without applying it twice
+   *   (and fails with `Conflict` when the step comes back with another operation: `Operation.fingerprint`);
    * - called for a step that was fenced (see below), fails with `Conflict` and writes nothing.
    *
    * `resolve(context)` answers, after a crash, whether a step whose outcome the journal does not know applied:
@@ -71,6 +73,12 @@ export interface Store {
    * barrier (their undo is idempotent instead; see each adapter's guarantees).
    */
   readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
+  /**
+   * Retention of the store's own bookkeeping: deletes barrier records and applied-undo markers older than
+   * `olderThan`, and says how many. Keep it at least as long as the journal keeps finished sagas: a step retried
+   * after its barrier record is gone would apply again. Absent on stores without such records.
+   */
+  readonly prune?: ((olderThan: Duration.DurationInput) => Effect.Effect<number, StoreError>) | undefined
 }
 
 /**

@@ -1,9 +1,10 @@
 import { Journal, PostgresJournal, Recovery } from "@polysaga/journal"
 import { type SagaError, SagaJournal } from "@polysaga/saga"
-import { type Source, Warehouse } from "@polysaga/warehouse"
+import { Source, Warehouse } from "@polysaga/warehouse"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type { SagaStatus, TransactionSummary } from "../Api.js"
 import type { JournalConfig, ServerConfig } from "../Config.js"
 
@@ -48,4 +49,31 @@ export const layer = (config: ServerConfig) => Layer.provideMerge(adminLayer, jo
 export const recoveryLayer = (
   config: ServerConfig
 ): Layer.Layer<never, never, Source.Sources | SagaJournal.SagaJournal | Journal.Journal> =>
-  Recovery.layer(Warehouse.registry, { interval: `${config.recoveryIntervalMs} millis` })
+  Layer.merge(
+    Recovery.layer(Warehouse.registry, { interval: `${config.recoveryIntervalMs} millis`, retention }),
+    storeRetention
+  )
+
+/** Finished sagas (and the stores' barrier records and undo markers) are kept this long. */
+const retention = "7 days"
+
+/**
+ * Retention of the stores' own bookkeeping (barrier records, applied-undo markers), as long as the journal keeps
+ * finished sagas: hourly, for every store that has a `prune`.
+ */
+const storeRetention = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const sources = yield* Source.Sources
+    const stores = [...new Set(sources.all.map((source) => source.store))]
+    yield* Effect.forEach(stores, (store) =>
+      store.prune === undefined ? Effect.void : store.prune(retention).pipe(
+        Effect.tap((removed) =>
+          removed > 0 ? Effect.logInfo(`retention: ${removed} ${store.engine} records pruned`) : Effect.void
+        ),
+        Effect.catchAll((error) => Effect.logWarning(`retention: ${store.engine}: ${error.message}`))
+      ), { discard: true }).pipe(
+        Effect.repeat(Schedule.spaced("1 hour")),
+        Effect.forkScoped
+      )
+  })
+)

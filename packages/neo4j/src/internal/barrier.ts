@@ -22,17 +22,24 @@ export interface Claimed {
   readonly mine: boolean
   readonly kind: "action" | "fence"
   readonly outcome: Option.Option<Outcome>
+  /** `Operation.fingerprint` of the step that claimed it (null for a fence). */
+  readonly fingerprint: string | null
 }
 
 /** Merges the step's barrier node, claiming it for `kind` when it did not exist. */
-export const claim = (tx: Tx, context: StepContext, kind: "action" | "fence"): Effect.Effect<Claimed, StoreError> =>
+export const claim = (
+  tx: Tx,
+  context: StepContext,
+  kind: "action" | "fence",
+  fingerprint: string | null
+): Effect.Effect<Claimed, StoreError> =>
   Effect.gen(function*() {
     const token = crypto.randomUUID()
     const [row] = yield* tx.run(
       `MERGE (s:${stepLabel} {key: $key})
-       ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime()
-       RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome`,
-      { key: keyOf(context), kind, token }
+       ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime(), s.fingerprint = $fingerprint
+       RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
+      { key: keyOf(context), kind, token, fingerprint }
     )
     const outcome = typeof row?.outcome === "string"
       ? Option.some(
@@ -41,7 +48,12 @@ export const claim = (tx: Tx, context: StepContext, kind: "action" | "fence"): E
         )
       )
       : Option.none()
-    return { mine: row?.mine === true, kind: row?.kind === "fence" ? "fence" : "action", outcome }
+    return {
+      mine: row?.mine === true,
+      kind: row?.kind === "fence" ? "fence" : "action",
+      outcome,
+      fingerprint: typeof row?.fingerprint === "string" ? row.fingerprint : null
+    }
   })
 
 /** Records the outcome on the step's barrier node, in the step's transaction. */

@@ -1,6 +1,6 @@
 import {
   Capabilities,
-  type Operation,
+  Operation,
   type Outcome,
   type StepContext,
   type Store,
@@ -53,13 +53,21 @@ export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
           if (context === undefined || operation.kind === "select") {
             return yield* executePlan(tx, planned, operation, max)
           }
-          const earlier = yield* Barrier.claim(tx, context, "action")
+          const fingerprint = Operation.fingerprint(operation)
+          const earlier = yield* Barrier.claim(tx, context, "action", fingerprint)
           if (!earlier.mine) {
             if (earlier.kind === "fence") {
               return yield* storeError(
                 "Conflict",
                 operation.entity,
                 `step ${context.stepId} of saga ${context.sagaId} was compensated before it arrived; it is refused`
+              )
+            }
+            if (earlier.fingerprint !== null && earlier.fingerprint !== fingerprint) {
+              return yield* storeError(
+                "Conflict",
+                operation.entity,
+                `step ${context.stepId} of saga ${context.sagaId} already ran another operation (a saga id used twice?)`
               )
             }
             if (Option.isSome(earlier.outcome)) return earlier.outcome.value
@@ -74,7 +82,7 @@ export const makeStore = (driver: Driver, config: Neo4jStoreConfig): Store => {
   const resolve = Effect.fn("Neo4jStore.resolve")(function*(context: StepContext) {
     return yield* transaction(connection, Barrier.stepLabel, (tx) =>
       Effect.map(
-        Barrier.claim(tx, context, "fence"),
+        Barrier.claim(tx, context, "fence", null),
         (claimed) => claimed.mine || claimed.kind === "fence" ? Option.none<Outcome>() : claimed.outcome
       ))
   })

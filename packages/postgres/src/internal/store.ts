@@ -4,7 +4,7 @@ import {
   Capabilities,
   Filter,
   Identifier,
-  type Operation,
+  Operation,
   type Outcome,
   RecordedOutcome,
   type StepContext,
@@ -13,6 +13,7 @@ import {
   Undo
 } from "@polysaga/store"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -41,6 +42,7 @@ export const barrierTable = "polysaga_barrier"
 interface BarrierRow {
   readonly kind: "action" | "fence"
   readonly outcome: unknown
+  readonly fingerprint: string | null
 }
 
 export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Store, StoreError> =>
@@ -57,9 +59,11 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
         step_id text NOT NULL,
         kind text NOT NULL CHECK (kind IN ('action', 'fence')),
         outcome jsonb,
+        fingerprint text,
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (saga_id, step_id)
       )`
+      yield* sql`ALTER TABLE ${sql(options.schema)}.${sql(barrierTable)} ADD COLUMN IF NOT EXISTS fingerprint text`
       yield* sql`CREATE TABLE IF NOT EXISTS ${sql(options.schema)}.${sql(undoLogTable)} (
         undo_id text PRIMARY KEY,
         applied_at timestamptz NOT NULL DEFAULT now()
@@ -258,14 +262,16 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
     const barrier = sql`${sql(options.schema)}.${sql(barrierTable)}`
 
     /** The barrier row of a step, after claiming it for `kind` when there was none. */
-    const claim = (context: StepContext, kind: "action" | "fence") =>
+    const claim = (context: StepContext, kind: "action" | "fence", fingerprint: string | null) =>
       Effect.gen(function*() {
         const claimed = yield* sql`
-          INSERT INTO ${barrier} (saga_id, step_id, kind) VALUES (${context.sagaId}, ${context.stepId}, ${kind})
+          INSERT INTO ${barrier} (saga_id, step_id, kind, fingerprint)
+          VALUES (${context.sagaId}, ${context.stepId}, ${kind}, ${fingerprint})
           ON CONFLICT DO NOTHING RETURNING kind`
         if (claimed.length > 0) return Option.none<BarrierRow>()
         const [row] = yield* sql<BarrierRow>`
-          SELECT kind, outcome FROM ${barrier} WHERE saga_id = ${context.sagaId} AND step_id = ${context.stepId}`
+          SELECT kind, outcome, fingerprint FROM ${barrier}
+          WHERE saga_id = ${context.sagaId} AND step_id = ${context.stepId}`
         return Option.fromNullable(row)
       })
 
@@ -277,13 +283,21 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
         const table = yield* validate(operation)
         const outcome = yield* isolated(sql.withTransaction(Effect.gen(function*() {
           if (context !== undefined && operation.kind !== "select") {
-            const earlier = yield* claim(context, "action")
+            const fingerprint = Operation.fingerprint(operation)
+            const earlier = yield* claim(context, "action", fingerprint)
             if (Option.isSome(earlier)) {
               if (earlier.value.kind === "fence") {
                 return yield* fail(
                   table,
                   "Conflict",
                   `step ${context.stepId} of saga ${context.sagaId} was compensated before it arrived; it is refused`
+                )
+              }
+              if (earlier.value.fingerprint !== null && earlier.value.fingerprint !== fingerprint) {
+                return yield* fail(
+                  table,
+                  "Conflict",
+                  `step ${context.stepId} of saga ${context.sagaId} already ran another operation (a saga id used twice?)`
                 )
               }
               return yield* decodeOutcome(earlier.value)
@@ -312,7 +326,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
 
     const resolve = Effect.fn("PostgresStore.resolve")(function*(context: StepContext) {
       return yield* isolated(sql.withTransaction(Effect.gen(function*() {
-        const earlier = yield* claim(context, "fence")
+        const earlier = yield* claim(context, "fence", null)
         if (Option.isNone(earlier) || earlier.value.kind === "fence") return Option.none<Outcome>()
         return Option.some(yield* decodeOutcome(earlier.value))
       }))).pipe(Effect.mapError(fromSql(undefined)))
@@ -378,6 +392,15 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
 
     const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(fromSql(undefined)))
 
+    const prune = Effect.fn("PostgresStore.prune")(function*(olderThan: Duration.DurationInput) {
+      const ms = Duration.toMillis(Duration.decode(olderThan))
+      const cutoff = sql`now() - ${ms}::double precision * interval '1 millisecond'`
+      const steps = yield* sql`DELETE FROM ${barrier} WHERE created_at < ${cutoff} RETURNING 1`
+      const undos = yield* sql`
+        DELETE FROM ${sql(options.schema)}.${sql(undoLogTable)} WHERE applied_at < ${cutoff} RETURNING 1`
+      return steps.length + undos.length
+    }, (effect) => Effect.mapError(isolated(effect), fromSql(undefined)))
+
     return {
       engine,
       capabilities,
@@ -385,6 +408,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
       execute,
       undo,
       ping,
-      resolve
+      resolve,
+      prune
     } satisfies Store
   })

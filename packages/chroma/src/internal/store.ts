@@ -11,6 +11,7 @@ import {
   Update
 } from "@polysaga/store"
 import type { Collection } from "chromadb"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -592,7 +593,7 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
         yield* conn.post("mark undo applied", markers, collection.id, "add", {
           ids: [record.id],
           embeddings: [[0]],
-          metadatas: [{ engine, entity: record.entity, at: new Date().toISOString() }]
+          metadatas: [{ engine, entity: record.entity, at: new Date().toISOString(), at_ms: Date.now() }]
         })
       })
 
@@ -725,5 +726,15 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       Effect.withSpan("ChromaStore.ping")
     )
 
-    return { engine, capabilities, validate, execute, undo, ping } satisfies Store
+    /** Retention of the companion collection: applied-undo records older than `olderThan` (by `at_ms`). */
+    const prune = Effect.fn("ChromaStore.prune")(function*(olderThan: Duration.DurationInput) {
+      const collection = yield* open(markers)
+      if (Option.isNone(collection)) return 0
+      const cutoff = Date.now() - Duration.toMillis(Duration.decode(olderThan))
+      const old = yield* read(markers, collection.value, { ids: undefined, where: { at_ms: { $lt: cutoff } } })
+      yield* remove(markers, collection.value, old.map((row) => row.record.id))
+      return old.length
+    })
+
+    return { engine, capabilities, validate, execute, undo, ping, prune } satisfies Store
   })

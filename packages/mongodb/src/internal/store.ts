@@ -309,9 +309,18 @@ const makeStore = (env: UndoLog.Env): Store => {
       yield* Effect.annotateCurrentSpan({ "polysaga.entity": record.entity, "polysaga.undo": record.id })
       yield* UndoLog.apply(env, record)
     }),
-    ping: ping(env.db).pipe(Effect.withSpan("MongoStore.ping"))
+    ping: ping(env.db).pipe(Effect.withSpan("MongoStore.ping")),
+    prune: (olderThan) => prune(env, olderThan)
   }
 }
+
+/** Retention of the undo log: entries older than `olderThan`. */
+const prune = (env: UndoLog.Env, olderThan: Duration.DurationInput) =>
+  UndoLog.call(
+    undefined,
+    "deleteMany (undo log)",
+    () => env.log.deleteMany({ at: { $lt: new Date(Date.now() - Duration.toMillis(Duration.decode(olderThan))) } })
+  ).pipe(Effect.map((result) => result.deletedCount), Effect.withSpan("MongoStore.prune"))
 
 const databasePattern = /^[A-Za-z0-9_-]{1,63}$/
 
@@ -358,14 +367,6 @@ export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError,
       lock: serialize ? Lock.perDocument() : Lock.none
     }
     const store = makeStore(env)
-    const retention = Duration.toMillis(Duration.decode(config.undoLogRetention ?? "30 days"))
-    yield* UndoLog.call(
-      undefined,
-      "deleteMany (undo log)",
-      () => env.log.deleteMany({ at: { $lt: new Date(Date.now() - retention) } })
-    ).pipe(
-      Effect.timeout("5 seconds"),
-      Effect.ignore
-    )
+    yield* prune(env, config.undoLogRetention ?? "30 days").pipe(Effect.timeout("5 seconds"), Effect.ignore)
     return store
   })

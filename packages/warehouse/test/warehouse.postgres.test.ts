@@ -75,6 +75,37 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
       assert.strictEqual(yield* count(sql, "wh_table3"), 0)
     }))
 
+  it.effect("a select may appear in a transaction: its rows are in stepResults, it has nothing to undo", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const warehouse = yield* Warehouse.Warehouse
+      yield* sql`INSERT INTO wh_inventory VALUES ('s1', 4), ('s2', 0)`
+      const select = {
+        operation: "select",
+        from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
+        where: { quantity: { $gt: 0 } }
+      }
+      const ok = yield* warehouse.transaction([
+        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 5 } },
+        select
+      ])
+      assert.strictEqual(ok.status, "completed")
+      assert.deepStrictEqual(ok.stepResults.step_1!.data, [{ productId: "s1", quantity: 4 }])
+      assert.strictEqual(ok.stepResults.step_1!.affectedRows, 1)
+      const undone = yield* warehouse.transaction([
+        { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 6 } },
+        select,
+        {
+          operation: "insert",
+          from: { type: "database", tag: "db3", entity: "wh_table3" },
+          data: { invalidData: true }
+        }
+      ])
+      assert.strictEqual(undone.status, "compensated")
+      assert.deepStrictEqual(undone.compensatedSteps, ["step_0"])
+      assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 5 }])
+    }))
+
   it.effect("rejects a transaction whose third operation is bad, naming operations[2] and the field; writes nothing", () =>
     Effect.gen(function*() {
       const sql = yield* setup

@@ -159,6 +159,8 @@ export const transaction = (
       Effect.provideService(Sources, sources),
       Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e
     )
+    const selects = new Set(planned.flatMap(({ operation }, i) => operation.kind === "select" ? [`step_${i}`] : []))
+    const wrote = (stepId: string) => !selects.has(stepId)
     const stepResults: Record<string, TransactionResult["stepResults"][string]> = {}
     for (const [stepId, record] of Object.entries(result.steps)) {
       const outcome = record.result as StepOutcome | undefined
@@ -172,9 +174,10 @@ export const transaction = (
       status: result.status,
       executionTime: result.executionTime,
       stepResults,
-      // the seed lists undone steps in operation order (`['step_0', 'step_1']`); they were undone in reverse
-      compensatedSteps: [...result.compensatedSteps].sort(byStepNumber),
-      ...(result.status === "failed" ? { pendingCompensations: result.pendingCompensations } : {}),
+      // the seed lists undone steps in operation order (`['step_0', 'step_1']`); they were undone in reverse.
+      // A select wrote nothing, so it is not listed as undone (nor as left to undo).
+      compensatedSteps: result.compensatedSteps.filter(wrote).sort(byStepNumber),
+      ...(result.status === "failed" ? { pendingCompensations: result.pendingCompensations.filter(wrote) } : {}),
       ...(result.error === undefined ? {} : {
         error: result.compensationError === undefined
           ? result.error

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what every other script needs on a fresh machine: pnpm (pinned) and the workspace's packages.
-# Sourced by scripts/run.sh and scripts/test.sh; safe to run again.
+# Run by scripts/serve.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 want="$(node -p "require('$root/package.json').packageManager.split('@')[1]")"

@@ -57,21 +57,6 @@ layer(ChromaStore.layer(config({ maxRecordsPerOperation: 50 })), { excludeTestSe
         assert.deepStrictEqual(yield* snapshot(client, "chroma_behaviors"), [])
       }))
 
-    it.effect("prune deletes applied-undo records past the retention", () =>
-      Effect.gen(function*() {
-        const store = yield* ChromaStore.ChromaStore
-        yield* reset(client, "chroma_prune")
-        const inserted = yield* run(store, {
-          operation: "insert",
-          from: from("chroma_prune"),
-          data: { id: "p1", vector: [0.1, 0.2, 0.3], metadata: { n: 1 } }
-        })
-        yield* store.undo(inserted.undo)
-        yield* store.prune!("1 hour")
-        assert.isAtLeast(yield* store.prune!("0 millis"), 1, "the undo's record, older than no time at all")
-        assert.strictEqual(yield* store.prune!("0 millis"), 0, "nothing left to prune")
-      }))
-
     it.effect("numeric filters are exact across integer and non-integer values (Chroma truncates float operands)", () =>
       Effect.gen(function*() {
         const store = yield* ChromaStore.ChromaStore

@@ -125,24 +125,6 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("MongoStore
       assert.deepStrictEqual(yield* docs(entity), [])
     }))
 
-  it.effect("prune deletes undo-log entries past the retention", () =>
-    Effect.gen(function*() {
-      const entity = "mongodb_prune"
-      yield* reset(entity)
-      yield* exec({ operation: "insert", from: from(entity), data: { sku: "p", qty: 1 } })
-      const outcome = yield* exec({
-        operation: "update",
-        from: from(entity),
-        data: { qty: { $increment: 1 } },
-        where: { sku: "p" }
-      })
-      const { store } = yield* Env
-      yield* store.undo(outcome.undo)
-      yield* store.prune!("1 hour")
-      assert.isAtLeast(yield* store.prune!("0 millis"), 1, "the undo's log entry")
-      assert.strictEqual(yield* store.prune!("0 millis"), 0, "nothing left to prune")
-    }))
-
   it.effect("undo of a set on a missing field removes the field (not null)", () =>
     Effect.gen(function*() {
       const entity = "mongodb_absent"

@@ -393,6 +393,87 @@ export const run = (harness: Harness): void => {
           sameRecords(yield* h.snapshot("conf_bound"), before, "nothing written")
         }))
 
+      const barrierEntity = "conf_barrier"
+      const decrement = (by: number) =>
+        Operation.parse({
+          operation: "update",
+          from: from(barrierEntity),
+          data: { qty: { $decrement: by } },
+          where: { id: "b1" }
+        })
+      const qty = Effect.map(fixturesOf(barrierEntity), (fs) => fs.map((f) => f.qty))
+      const seedBarrier = seed(barrierEntity, [{ ...FC.sample(Arb.fixture("b1"), 1)[0]!, qty: 10 }])
+      const freshStep = () => ({ sagaId: `conformance-${crypto.randomUUID()}`, stepId: "step_1" })
+
+      if (harness.barrier) {
+        it.effect("barrier: a step run again, or three times at once, applies once and returns its recorded outcome", () =>
+          Effect.gen(function*() {
+            const h = yield* H
+            yield* seedBarrier
+            const op = yield* decrement(1)
+            const context = freshStep()
+            const outcomes = yield* Effect.all(
+              [h.store.execute(op, context), h.store.execute(op, context), h.store.execute(op, context)],
+              { concurrency: 3 }
+            )
+            assert.deepStrictEqual(yield* qty, [9])
+            assert.isTrue(outcomes.every((o) => o.undo.id === outcomes[0]!.undo.id), "one recorded outcome")
+            const resolved = yield* h.store.resolve!(context)
+            assert.isTrue(resolved._tag === "Some" && resolved.value.undo.id === outcomes[0]!.undo.id)
+            if (resolved._tag === "Some") yield* h.store.undo(resolved.value.undo)
+            assert.deepStrictEqual(yield* qty, [10])
+          }))
+
+        it.effect("barrier: resolving a step that never applied fences it, and its late arrival is refused", () =>
+          Effect.gen(function*() {
+            const h = yield* H
+            yield* seedBarrier
+            const context = freshStep()
+            assert.strictEqual((yield* h.store.resolve!(context))._tag, "None")
+            yield* expectReason(
+              Effect.flatMap(decrement(1), (op) => h.store.execute(op, context)),
+              ["Conflict"],
+              "late"
+            )
+            assert.deepStrictEqual(yield* qty, [10])
+            assert.strictEqual((yield* h.store.resolve!(context))._tag, "None")
+          }))
+
+        it.effect("barrier: a step id that comes back with another operation is refused, not answered", () =>
+          Effect.gen(function*() {
+            const h = yield* H
+            yield* seedBarrier
+            const context = freshStep()
+            yield* h.store.execute(yield* decrement(1), context)
+            yield* expectReason(
+              Effect.flatMap(decrement(5), (op) => h.store.execute(op, context)),
+              ["Conflict"],
+              "another operation"
+            )
+            assert.deepStrictEqual(yield* qty, [9])
+          }))
+      } else {
+        it.effect("declares no barrier: it offers no resolve", () =>
+          Effect.map(H, (h) => assert.isUndefined(h.store.resolve)))
+      }
+
+      it.effect("prune deletes the store's own bookkeeping past the retention", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          assert.isDefined(h.store.prune, "the store offers retention of its undo markers")
+          yield* seedBarrier
+          const context = freshStep()
+          const outcome = yield* h.store.execute(yield* decrement(1), context)
+          yield* h.store.undo(outcome.undo)
+          yield* h.store.prune!("1 hour")
+          if (harness.barrier) {
+            assert.strictEqual((yield* h.store.resolve!(context))._tag, "Some", "a fresh record stays")
+          }
+          assert.isAtLeast(yield* h.store.prune!("0 millis"), harness.barrier ? 2 : 1, "the step's records are old now")
+          assert.strictEqual(yield* h.store.prune!("0 millis"), 0, "nothing left to prune")
+          assert.deepStrictEqual(yield* qty, [10])
+        }))
+
       if (harness.schemaful) {
         it.effect("unknown entities and fields are rejected before any write", () =>
           Effect.gen(function*() {

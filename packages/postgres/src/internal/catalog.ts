@@ -30,9 +30,17 @@ interface Row {
 /** Reads a table's columns and keys from the catalog; `EntityNotFound` when there is no such table. */
 export const table = (sql: SqlClient.SqlClient, schema: string, name: string): Effect.Effect<Table, StoreError> =>
   Effect.gen(function*() {
-    const rows = yield* sql<Row>`
+    // one round trip: columns, primary key, and (on every row) the column sets of the unique indexes
+    const rows = yield* sql<Row & { readonly unique_keys: ReadonlyArray<ReadonlyArray<string>> }>`
       SELECT a.attname AS name, t.typname AS typname, t.typcategory AS category,
-             COALESCE(a.attnum = ANY (p.indkey::int2[]), false) AS pk
+             COALESCE(a.attnum = ANY (p.indkey::int2[]), false) AS pk,
+             (SELECT COALESCE(jsonb_agg(k.columns), '[]'::jsonb) FROM (
+                SELECT array_agg(ua.attname::text ORDER BY u.ord) AS columns
+                FROM pg_index i
+                CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, ord)
+                JOIN pg_attribute ua ON ua.attrelid = i.indrelid AND ua.attnum = u.attnum
+                WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL
+                GROUP BY i.indexrelid) k) AS unique_keys
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -48,21 +56,17 @@ export const table = (sql: SqlClient.SqlClient, schema: string, name: string): E
         message: `postgres: no table ${schema}.${name}`
       })
     }
-    const unique = yield* sql<{ readonly columns: ReadonlyArray<string> }>`
-      SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
-      FROM pg_index i
-      JOIN pg_class c ON c.oid = i.indrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-      WHERE n.nspname = ${schema} AND c.relname = ${name} AND i.indisunique AND i.indpred IS NULL
-      GROUP BY i.indexrelid`
     return {
       schema,
       name,
-      columns: new Map(rows.map((r) => [r.name, { ...r, json: r.typname === "json" || r.typname === "jsonb" }])),
+      columns: new Map(rows.map((r) => [r.name, {
+        name: r.name,
+        typname: r.typname,
+        category: r.category,
+        json: r.typname === "json" || r.typname === "jsonb"
+      }])),
       primaryKey: rows.filter((r) => r.pk).map((r) => r.name),
-      uniqueKeys: unique.map((u) => u.columns)
+      uniqueKeys: rows[0]!.unique_keys
     }
   }).pipe(Effect.mapError(fromSql(name)))
 

@@ -50,45 +50,34 @@ const op: FC.Arbitrary<Op> = FC.oneof(
   FC.record({ kind: FC.constant("vectorUpsert" as const), n: FC.integer({ min: 0, max: 3 }) })
 )
 
+const items = { type: "database", tag: "db1", entity: "atom_items" } as const
+const stock = { ...items, tag: "inventory-db" } as const
+const docs = { type: "database", tag: "profiles-mongo", entity: "atom_docs" } as const
+const nodes = { type: "graph", tag: "social-neo4j", entity: "AtomNode" } as const
+const vectors = { type: "vector", tag: "user-search", entity: "atom_vectors" } as const
+
 const operation = (o: Op, run: number, i: number): unknown => {
   const id = `r${run}_${i}`
   switch (o.kind) {
     case "pgInsert":
-      return {
-        operation: "insert",
-        from: { type: "database", tag: "db1", entity: "atom_items" },
-        data: { id, qty: o.qty }
-      }
+      return { operation: "insert", from: items, data: { id, qty: o.qty } }
     case "pgTake":
       return {
         operation: "update",
-        from: { type: "database", tag: "inventory-db", entity: "atom_items" },
+        from: stock,
         data: { qty: { $decrement: o.k } },
         where: { id: "stock", qty: { $gte: o.k } }
       }
     case "mongoInsert":
-      return {
-        operation: "insert",
-        from: { type: "database", tag: "profiles-mongo", entity: "atom_docs" },
-        data: { key: id, n: o.n }
-      }
+      return { operation: "insert", from: docs, data: { key: id, n: o.n } }
     case "mongoBump":
-      return {
-        operation: "update",
-        from: { type: "database", tag: "profiles-mongo", entity: "atom_docs" },
-        data: { n: { $increment: o.n } },
-        where: { key: "counter" }
-      }
+      return { operation: "update", from: docs, data: { n: { $increment: o.n } }, where: { key: "counter" } }
     case "graphInsert":
-      return {
-        operation: "insert",
-        from: { type: "graph", tag: "social-neo4j", entity: "AtomNode" },
-        data: { key: id, n: o.n }
-      }
+      return { operation: "insert", from: nodes, data: { key: id, n: o.n } }
     case "vectorUpsert":
       return {
         operation: "upsert",
-        from: { type: "vector", tag: "user-search", entity: "atom_vectors" },
+        from: vectors,
         data: { id: `v${o.n}`, vector: [o.n, 1, 0], metadata: { run, step: i } }
       }
   }

@@ -20,7 +20,15 @@ const stackEnv = (): Record<string, string> => {
   return env
 }
 
+/**
+ * Workspace packages resolve to their TypeScript sources through the `@polysaga/source` export condition (the same
+ * one `tsconfig.base.json` and `tsx --conditions` use); without it they resolve to `dist`, as for a user.
+ */
+const conditions = ["@polysaga/source", "module", "node", "development|production"]
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,

@@ -20,11 +20,26 @@ fi
 pnpm --silent run server --config apps/server/config/local.json --init-demo &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
-for _ in $(seq 1 120); do
-  if curl -fsS "$url/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$server" 2>/dev/null; then wait "$server"; exit 1; fi
+wait_seconds=90
+echo "serve: waiting up to ${wait_seconds}s for $url/health (the service first connects to every configured store," \
+  "opens its journal and runs recovery)"
+healthy=false
+for _ in $(seq 1 $((wait_seconds * 2))); do
+  if curl -fsS "$url/health" >/dev/null 2>&1; then healthy=true; break; fi
+  if ! kill -0 "$server" 2>/dev/null; then
+    status=0
+    wait "$server" || status=$?
+    echo "serve: the service exited with status $status before it answered on $url/health (its log is above)" >&2
+    exit 1
+  fi
   sleep 0.5
 done
+if [ "$healthy" != true ]; then
+  echo "serve: the service did not answer on $url/health within ${wait_seconds}s; stopping it" >&2
+  kill -TERM "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  exit 1
+fi
 cat <<MSG
 
 serve: the warehouse service runs on $url (OpenAPI: $url/openapi.json, docs: $url/docs).

@@ -10,5 +10,5 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$w
   npm install --global --no-fund --no-audit "pnpm@$want" >/dev/null
   hash -r
 fi
-echo "setup: pnpm install"
-(cd "$root" && pnpm install --frozen-lockfile --reporter=append-only | tail -n 3)
+echo "setup: pnpm install --frozen-lockfile"
+(cd "$root" && pnpm install --frozen-lockfile)

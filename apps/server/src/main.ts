@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `pnpm server --config <file> [--init-demo]` (or `POLYSAGA_CONFIG=<file>`): runs the warehouse service until
  * SIGTERM / SIGINT. Exits 1 with one line naming the problem when the configuration is invalid or a store or the

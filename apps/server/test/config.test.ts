@@ -57,7 +57,14 @@ it("the command exits 1 with one line naming the bad field", () => {
     JSON.stringify({ journal: { embedded: "j" }, sources: [{ ...base.sources[0], type: "table" }] })
   )
   const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+  const result = spawnSync(process.execPath, [
+    "--conditions=@polysaga/source",
+    "--import",
+    "tsx",
+    "src/main.ts",
+    "--config",
+    file
+  ], {
     cwd: appDir,
     encoding: "utf8",
     timeout: 30_000

@@ -61,7 +61,14 @@ interface Child {
 const start = (file: string) =>
   Effect.acquireRelease(
     Effect.async<Child, Error>((resume) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+      const child = spawn(process.execPath, [
+        "--conditions=@polysaga/source",
+        "--import",
+        "tsx",
+        "src/main.ts",
+        "--config",
+        file
+      ], {
         cwd: appDir,
         env: { ...process.env },
         stdio: ["ignore", "pipe", "pipe"]

@@ -27,7 +27,7 @@ interface Worker {
 }
 
 const start = (url: string, owner: string, mode: "work" | "recover"): Worker => {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+  const child = spawn(process.execPath, ["--conditions=@polysaga/source", "--import", "tsx", fixture], {
     cwd: packageDir,
     env: { ...process.env, POLYSAGA_CRASH_URL: url, RUN: run, OWNER: owner, MODE: mode, CONCURRENCY: "4" },
     stdio: ["ignore", "pipe", "pipe"]

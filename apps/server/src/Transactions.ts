@@ -88,13 +88,6 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
     const run = Effect.fn("Transactions.run")(function*(body: unknown) {
       const request = yield* Effect.mapError(decodeEnvelope(body), badEnvelope)
       const id = typeof request.options?.id === "string" ? request.options.id : undefined
-      if (id !== undefined && (yield* entries(id)).length > 0) {
-        return yield* new BadRequest({
-          code: "DUPLICATE_ID",
-          path: "options.id",
-          message: `options.id: a transaction with the id ${id} is already in the journal`
-        })
-      }
       const exit = yield* intake.run(warehouse.transaction(request.operations, request.options))
       if (Exit.isSuccess(exit)) return exit.value
       const failure = Cause.failureOption(exit.cause)

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Filter from "./Filter.js"
 import * as Identifier from "./Identifier.js"
 import { join } from "./internal/values.js"
+import * as Limits from "./Limits.js"
 import { type Operation, type OperationKind, recordPath, type SourceType } from "./Operation.js"
 import { StoreError } from "./StoreError.js"
 import type { UpdateOperator } from "./Update.js"
@@ -83,6 +84,16 @@ export const check = (
       }
     }
     if ("where" in operation && operation.where !== undefined) {
+      // before any recursive walk over it (the adapters' filter compilers)
+      if (Filter.depth(operation.where) > Limits.maxWhereDepth) {
+        const at = join(path, "where")
+        return yield* new StoreError({
+          reason: "Validation",
+          engine,
+          path: at,
+          message: `${at}: nests deeper than ${Limits.maxWhereDepth} levels (the limit)`
+        })
+      }
       for (const [field, at] of Filter.fields(operation.where)) {
         yield* Identifier.check(field, "field name", join(path, at))
       }

@@ -72,8 +72,9 @@ export interface Compare {
 }
 
 /**
- * Parses a raw `where` object. Field names must be identifiers; unknown `$` operators, wrong operand types
- * and non-finite numbers are rejected with the path of the offending part.
+ * Parses a raw `where` object. Its bounds (`Limits.where`: depth, size, storable text, no prototype keys) are
+ * checked first, without recursion; then field names must be identifiers; unknown `$` operators, wrong operand
+ * types and non-finite numbers are rejected with the path of the offending part.
  *
  * @since 0.1.0
  */
@@ -101,11 +102,19 @@ export const operators: (filter: Filter) => ReadonlyMap<FilterOperator, string> 
 export const fields: (filter: Filter) => ReadonlyMap<string, string> = internal.fields
 
 /**
+ * How deeply the filter nests (a comparison alone is 1, each `And` / `Or` / `Not` around it one more). A parsed
+ * filter is never deeper than `Limits.maxWhereDepth`; `Capabilities.check` refuses a hand-built one that is.
+ *
+ * @since 0.1.0
+ */
+export const depth: (filter: Filter) => number = internal.depth
+
+/**
  * The filter that matches every record (`{}`).
  *
  * @since 0.1.0
  */
-export const all: Filter = { _tag: "And", filters: [] }
+export const all: Filter = internal.all
 
 /**
  * `field = value` for each entry: how adapters select a record by its key.

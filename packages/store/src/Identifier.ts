@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { reservedKeys } from "./internal/values.js"
 import { StoreError } from "./StoreError.js"
 
 /**
@@ -15,13 +16,24 @@ import { StoreError } from "./StoreError.js"
  */
 export const pattern = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
+const rule = "must be letters, digits and underscores, start with a letter or underscore, at most 63 characters"
+const reservedRule = "must not be __proto__, constructor or prototype"
+
+/**
+ * Whether `value` may name a table, collection, label, relationship type or field: it matches {@link pattern}
+ * and is not one of the names of a JavaScript object's prototype chain (`__proto__`, `constructor`,
+ * `prototype`), which a record object could not hold as a plain field.
+ *
+ * @since 0.1.0
+ */
+export const isValid = (value: string): boolean => pattern.test(value) && !reservedKeys.has(value)
+
 /**
  * @since 0.1.0
  */
 export const Identifier = Schema.String.pipe(
-  Schema.pattern(pattern, {
-    message: () => "must be letters, digits and underscores, start with a letter or underscore, at most 63 characters"
-  }),
+  Schema.pattern(pattern, { message: () => rule }),
+  Schema.filter((value) => !reservedKeys.has(value), { message: () => reservedRule }),
   Schema.brand("@polysaga/store/Identifier")
 )
 
@@ -36,14 +48,12 @@ export type Identifier = typeof Identifier.Type
  * @since 0.1.0
  */
 export const check = (value: string, what: string, path: string): Effect.Effect<Identifier, StoreError> =>
-  pattern.test(value)
+  isValid(value)
     ? Effect.succeed(value as Identifier)
     : Effect.fail(
       new StoreError({
         reason: "InvalidIdentifier",
         path,
-        message: `${path}: invalid ${what} ${
-          JSON.stringify(value)
-        }: ${"must be letters, digits and underscores, start with a letter or underscore, at most 63 characters"}`
+        message: `${path}: invalid ${what} ${JSON.stringify(value)}: ${pattern.test(value) ? reservedRule : rule}`
       })
     )

@@ -34,3 +34,7 @@ export * as Update from "./Update.js"
  * @since 0.1.0
  */
 export * as StoreLayer from "./StoreLayer.js"
+/**
+ * @since 0.1.0
+ */
+export * as Limits from "./Limits.js"

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Undo } from "@polysaga/store"
+import { Limits, Undo } from "@polysaga/store"
 import * as Schema from "effect/Schema"
 
 /**
@@ -17,7 +17,12 @@ export const TransactionOptions = Schema.Struct({
   retryOnFailure: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   maxRetries: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100)), { default: () => 3 }),
   compensateOnTimeout: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  id: Schema.optional(Schema.NonEmptyTrimmedString.pipe(Schema.maxLength(200)))
+  id: Schema.optional(
+    Schema.NonEmptyTrimmedString.pipe(
+      Schema.maxLength(200),
+      Schema.filter(Limits.isStorableText, { message: () => "must not hold a NUL character or a lone surrogate" })
+    )
+  )
 })
 
 /**

@@ -3,7 +3,6 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -21,6 +20,7 @@ import { Settings } from "../Settings.js"
 import { Transactions } from "../Transactions.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
+import * as Redact from "./redact.js"
 
 const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers) =>
   Effect.gen(function*() {
@@ -71,7 +71,7 @@ const DecodeErrors = HttpApiBuilder.middleware(Api, (app) =>
 
 /**
  * Around every request: while draining, anything but `/health` is refused with 503 and `Connection: close`; a 401
- * says which scheme it wants; requests are logged.
+ * says which scheme it wants; requests are logged (the query of the URL redacted).
  */
 const edge = (app: HttpApp.Default) =>
   Effect.gen(function*() {
@@ -90,7 +90,7 @@ const edge = (app: HttpApp.Default) =>
       )
     )
     return yield* app
-  }).pipe(HttpMiddleware.logger)
+  }).pipe(Redact.logged)
 
 /** The Node HTTP server object, kept to stop accepting connections at the start of a shutdown. */
 export class NodeServer extends Context.Tag("@polysaga/server/NodeServer")<NodeServer, Http.Server>() {}
@@ -152,6 +152,7 @@ export const layer = (config: ServerConfig) => {
       DecodeErrors
     ]),
     Layer.provide(api),
+    Redact.withRedactedTraces,
     HttpServer.withLogAddress,
     Layer.provideMerge(nodeServer(config))
   )

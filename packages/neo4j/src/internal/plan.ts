@@ -238,7 +238,11 @@ export const plan = (
         return { kind: "upsert", target, rows }
       }
       case "update": {
-        const changes = yield* compileChanges(target, operation.changes)
+        // a change's path is relative to its operation
+        const changes = yield* compileChanges(
+          target,
+          operation.changes.map((c) => ({ ...c, path: join(path, c.path) }))
+        )
         return {
           kind: "update",
           target,

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import type { Compare, CompareOperator, Filter, FilterOperator } from "../Filter.js"
 import * as Identifier from "../Identifier.js"
 import type { StoreError } from "../StoreError.js"
-import { equals, isPlainObject, isScalar, join, validation } from "./values.js"
+import { checkBounds, equals, isPlainObject, isScalar, join, validation, whereBounds } from "./values.js"
 
 type Operand = "scalar" | "ordered" | "list" | "string" | "boolean"
 
@@ -81,10 +81,13 @@ const parseField = (field: string, condition: unknown, path: string): Effect.Eff
 
 const parseList = (u: unknown, path: string): Effect.Effect<ReadonlyArray<Filter>, StoreError> =>
   Array.isArray(u)
-    ? Effect.forEach(u, (f, i) => parse(f, join(path, i)))
+    ? Effect.forEach(u, (f, i) => parseChecked(f, join(path, i)))
     : Effect.fail(validation(path, "takes an array of filters"))
 
-export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> => {
+export const all: Filter = { _tag: "And", filters: [] }
+
+/** Parses a `where` whose bounds were checked (see `parse`). */
+export const parseChecked = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> => {
   if (!isPlainObject(where)) return Effect.fail(validation(path, "a filter is an object"))
   return Effect.forEach(Object.entries(where), ([key, value]): Effect.Effect<Filter, StoreError> => {
     const at = join(path, key)
@@ -94,7 +97,7 @@ export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, Sto
       case "$or":
         return Effect.map(parseList(value, at), (filters) => ({ _tag: "Or", filters }))
       case "$not":
-        return Effect.map(parse(value, at), (filter) => ({ _tag: "Not", filter }))
+        return Effect.map(parseChecked(value, at), (filter) => ({ _tag: "Not", filter }))
       default:
         return key.startsWith("$")
           ? Effect.fail(validation(at, `unknown logical operator ${JSON.stringify(key)}`))
@@ -102,6 +105,9 @@ export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, Sto
     }
   }).pipe(Effect.map((filters): Filter => filters.length === 1 ? filters[0]! : { _tag: "And", filters }))
 }
+
+export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> =>
+  Effect.zipRight(checkBounds(where, path, whereBounds), parseChecked(where, path))
 
 const likeToRegExp = (pattern: string, flags: string): RegExp => {
   let source = ""
@@ -169,10 +175,22 @@ export const matches = (filter: Filter, record: Readonly<Record<string, unknown>
   }
 }
 
-const walk = (filter: Filter, visit: (c: Compare | Filter) => void): void => {
-  visit(filter)
-  if (filter._tag === "And" || filter._tag === "Or") filter.filters.forEach((f) => walk(f, visit))
-  else if (filter._tag === "Not") walk(filter.filter, visit)
+/** Visits every node in document order, with its depth (the root is 1); iterative, so any depth is safe. */
+const walk = (filter: Filter, visit: (f: Filter, depth: number) => void): void => {
+  const stack: Array<readonly [Filter, number]> = [[filter, 1]]
+  while (stack.length > 0) {
+    const [f, depth] = stack.pop()!
+    visit(f, depth)
+    if (f._tag === "And" || f._tag === "Or") {
+      for (let i = f.filters.length - 1; i >= 0; i--) stack.push([f.filters[i]!, depth + 1])
+    } else if (f._tag === "Not") stack.push([f.filter, depth + 1])
+  }
+}
+
+export const depth = (filter: Filter): number => {
+  let deepest = 0
+  walk(filter, (_, d) => void (deepest = Math.max(deepest, d)))
+  return deepest
 }
 
 export const operators = (filter: Filter): ReadonlyMap<FilterOperator, string> => {

@@ -1,11 +1,21 @@
 import * as Effect from "effect/Effect"
-import * as Filter from "../Filter.js"
 import * as Identifier from "../Identifier.js"
 import type { Operation, Row } from "../Operation.js"
 import { OperationInput } from "../Operation.js"
 import type { StoreError } from "../StoreError.js"
-import * as Update from "../Update.js"
-import { checkValue, decodeAt, isPlainObject, join, validation } from "./values.js"
+import * as Filter from "./filter.js"
+import * as Update from "./update.js"
+import {
+  checkBounds,
+  checkValue,
+  dataBounds,
+  decodeAt,
+  isPlainObject,
+  join,
+  validation,
+  whereBounds,
+  within
+} from "./values.js"
 
 const parseRow = (u: unknown, path: string): Effect.Effect<Row, StoreError> =>
   isPlainObject(u)
@@ -36,10 +46,22 @@ const parseRows = (data: unknown, path: string): Effect.Effect<ReadonlyArray<Row
 const absent = (u: unknown, path: string, kind: string): Effect.Effect<void, StoreError> =>
   u === undefined ? Effect.void : Effect.fail(validation(path, `is not allowed in a ${kind}`))
 
+/**
+ * Paths inside the parsed operation (`Compare.path`, `Change.path`) are relative to it (`where.q.$gte`); errors
+ * get `path` in front.
+ */
 export const parse = (input: unknown, path = ""): Effect.Effect<Operation, StoreError> =>
+  Effect.mapError(parseRelative(input), within(path))
+
+const parseRelative = (input: unknown): Effect.Effect<Operation, StoreError> =>
   Effect.gen(function*() {
-    const raw = yield* decodeAt(OperationInput, input, path)
-    const at = (key: string) => join(path, key)
+    // before anything else: the schema decode below copies `data` and `where` (and would drop a `__proto__` key)
+    if (isPlainObject(input)) {
+      yield* checkBounds(input.where, "where", whereBounds)
+      yield* checkBounds(input.data, "data", dataBounds)
+    }
+    const raw = yield* decodeAt(OperationInput, input, "")
+    const at = (key: string) => key
     const entity = yield* Identifier.check(raw.from.entity, "entity name", at("from.entity"))
     const base = { source: { type: raw.from.type, tag: raw.from.tag }, entity, options: raw.options ?? {} }
     switch (raw.operation) {
@@ -49,8 +71,10 @@ export const parse = (input: unknown, path = ""): Effect.Effect<Operation, Store
         return { ...base, kind: "insert", records, dataIsList: Array.isArray(raw.data) } as const
       }
       case "upsert": {
+        yield* Effect.forEach(raw.options?.key ?? [], (field, i) =>
+          Identifier.check(field, "field name", join(at("options.key"), i)))
         const records = yield* parseRows(raw.data, at("data"))
-        const where = raw.where === undefined ? undefined : yield* Filter.parse(raw.where, at("where"))
+        const where = raw.where === undefined ? undefined : yield* Filter.parseChecked(raw.where, at("where"))
         if (where !== undefined && records.length > 1) {
           return yield* Effect.fail(validation(at("where"), "an upsert with where takes exactly one record"))
         }
@@ -60,19 +84,19 @@ export const parse = (input: unknown, path = ""): Effect.Effect<Operation, Store
         if (raw.where === undefined) {
           return yield* Effect.fail(validation(at("where"), "is required for update (use {} to match every record)"))
         }
-        const changes = yield* Update.parse(raw.data, at("data"))
-        return { ...base, kind: "update", changes, where: yield* Filter.parse(raw.where, at("where")) } as const
+        const changes = yield* Update.parseChecked(raw.data, at("data"))
+        return { ...base, kind: "update", changes, where: yield* Filter.parseChecked(raw.where, at("where")) } as const
       }
       case "delete": {
         yield* absent(raw.data, at("data"), "delete")
         if (raw.where === undefined) {
           return yield* Effect.fail(validation(at("where"), "is required for delete (use {} to match every record)"))
         }
-        return { ...base, kind: "delete", where: yield* Filter.parse(raw.where, at("where")) } as const
+        return { ...base, kind: "delete", where: yield* Filter.parseChecked(raw.where, at("where")) } as const
       }
       case "select": {
         yield* absent(raw.data, at("data"), "select")
-        const where = raw.where === undefined ? Filter.all : yield* Filter.parse(raw.where, at("where"))
+        const where = raw.where === undefined ? Filter.all : yield* Filter.parseChecked(raw.where, at("where"))
         return { ...base, kind: "select", where } as const
       }
     }

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Identifier from "../Identifier.js"
 import type { StoreError } from "../StoreError.js"
 import type { Change } from "../Update.js"
-import { checkValue, equals, isPlainObject, join, validation } from "./values.js"
+import { checkBounds, checkValue, dataBounds, equals, isPlainObject, join, validation } from "./values.js"
 
 const operators = ["$increment", "$decrement", "$multiply", "$push", "$pull"] as const
 
@@ -41,7 +41,8 @@ const parseChange = (field: string, value: unknown, path: string): Effect.Effect
   }
 }
 
-export const parse = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> => {
+/** Parses the changes of an update whose bounds were checked (see `parse`). */
+export const parseChecked = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> => {
   if (!isPlainObject(data)) return Effect.fail(validation(path, "the data of an update is one object of changes"))
   const entries = Object.entries(data)
   if (entries.length === 0) return Effect.fail(validation(path, "an update needs at least one change"))
@@ -50,6 +51,9 @@ export const parse = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray
     return Effect.zipRight(Identifier.check(field, "field name", at), parseChange(field, value, at))
   })
 }
+
+export const parse = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> =>
+  Effect.zipRight(checkBounds(data, path, dataBounds), parseChecked(data, path))
 
 export const apply = (
   changes: ReadonlyArray<Change>,

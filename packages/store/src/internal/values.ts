@@ -66,3 +66,90 @@ export const equals = (a: unknown, b: unknown): boolean => {
   }
   return a === b
 }
+
+export const whereBounds = { depth: 32, nodes: 1_000 } as const
+export const dataBounds = { depth: 32, nodes: Number.POSITIVE_INFINITY } as const
+export const maxStringLength = 1_048_576
+export const maxArrayLength = 10_000
+
+/** Keys that name the prototype chain of a JavaScript object. */
+export const reservedKeys: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"])
+
+// a high surrogate not followed by a low one, or a low surrogate not preceded by a high one
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+export const isStorableText = (text: string): boolean => !text.includes("\u0000") && !loneSurrogate.test(text)
+
+/** A key as it appears in a path: escaped when it holds what a path cannot show. */
+const keyInPath = (key: string) => isStorableText(key) && !/\p{Cc}/u.test(key) ? key : JSON.stringify(key)
+
+const textProblem = (text: string, what: string, maxLength: number): string | undefined =>
+  text.length > maxLength
+    ? `${what} of ${text.length} characters exceeds the limit of ${maxLength}`
+    : isStorableText(text)
+    ? undefined
+    : `${what} holds a NUL character (U+0000) or a lone surrogate, which the stores cannot keep`
+
+/**
+ * One iterative pass over a raw value: depth and value count within `bounds`, string and array sizes, storable
+ * text, no reserved key. Fails at the path of the first problem it meets.
+ */
+export const checkBounds = (
+  root: unknown,
+  path: string,
+  bounds: { readonly depth: number; readonly nodes: number }
+): Effect.Effect<void, StoreError> => {
+  const stack: Array<readonly [value: unknown, at: string, depth: number]> = [[root, path, 0]]
+  let nodes = 0
+  while (stack.length > 0) {
+    const [value, at, depth] = stack.pop()!
+    if (++nodes > bounds.nodes) {
+      return Effect.fail(validation(path, `holds more than ${bounds.nodes} values (the limit)`))
+    }
+    if (typeof value === "string") {
+      const problem = textProblem(value, "a string", maxStringLength)
+      if (problem !== undefined) return Effect.fail(validation(at, problem))
+      continue
+    }
+    const isArray = Array.isArray(value)
+    if (!isArray && !isPlainObject(value)) continue
+    if (depth + 1 > bounds.depth) {
+      return Effect.fail(validation(at, `nests deeper than ${bounds.depth} levels (the limit)`))
+    }
+    if (isArray) {
+      if (value.length > maxArrayLength) {
+        return Effect.fail(
+          validation(at, `an array of ${value.length} elements exceeds the limit of ${maxArrayLength}`)
+        )
+      }
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], join(at, i), depth + 1])
+      continue
+    }
+    const keys = Object.keys(value)
+    for (const key of keys) {
+      const problem = reservedKeys.has(key)
+        ? `${JSON.stringify(key)} is not allowed as a field name or key`
+        : textProblem(key, "a key", maxStringLength)
+      if (problem !== undefined) return Effect.fail(validation(join(at, keyInPath(key)), problem))
+    }
+    for (let i = keys.length - 1; i >= 0; i--) stack.push([value[keys[i]!], join(at, keys[i]!), depth + 1])
+  }
+  return Effect.void
+}
+
+/** The same error with `path` in front of its path (errors of a part parsed on its own, e.g. `where`). */
+export const within = (path: string) => (error: StoreError): StoreError => {
+  if (path === "" || error.path === undefined) return error
+  const at = error.path === "" ? path : join(path, error.path)
+  const message = error.message.startsWith(`${error.path}: `)
+    ? error.message.slice(error.path.length + 2)
+    : error.message
+  return new StoreError({
+    reason: error.reason,
+    engine: error.engine,
+    entity: error.entity,
+    path: at,
+    message: `${at}: ${message}`,
+    cause: error.cause
+  })
+}

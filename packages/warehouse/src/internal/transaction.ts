@@ -115,6 +115,25 @@ const decodeOptions = (options: unknown) =>
     )
   )
 
+/**
+ * A saga id the client chose must be new: a saga the journal knows is never answered from its old record, nor run
+ * again under the same id.
+ */
+const unused = (id: string, journal: Option.Option<SagaJournal.SagaJournal.Service>) =>
+  Effect.gen(function*() {
+    if (Option.isNone(journal)) return
+    const entries = yield* journal.value.entries(id).pipe(
+      Effect.mapError((error) => new WarehouseError({ code: "JOURNAL_UNAVAILABLE", message: error.message }))
+    )
+    if (entries.length > 0) {
+      return yield* new WarehouseError({
+        code: "DUPLICATE_ID",
+        path: "options.id",
+        message: `options.id: a transaction with the id ${id} is already in the journal`
+      })
+    }
+  })
+
 /** Retries with exponential backoff and jitter; the saga engine only lets transient errors through to it. */
 const retrySchedule = (maxRetries: number) =>
   Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxRetries)))
@@ -130,6 +149,7 @@ export const transaction = (
   Effect.gen(function*() {
     const options = yield* decodeOptions(rawOptions)
     const planned = yield* plan(sources, operations, maxOperations)
+    if (options.id !== undefined) yield* unused(options.id, journal)
     const id = options.id ?? crypto.randomUUID()
     const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
     const saga = Saga.make(

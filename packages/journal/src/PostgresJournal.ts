@@ -147,6 +147,10 @@ export const embeddedClient = (
       database: "postgres",
       username: "postgres",
       maxConnections: 1,
+      // The socket server takes one connection at a time. A pool that closes its idle connection (pg's default:
+      // after 10 s) opens the next one before the server has seen the old one go, and that one is refused
+      // ("Connection terminated unexpectedly"): keep the one connection for the life of the journal instead.
+      minConnections: 1,
       connectTimeout: "10 seconds",
       applicationName: "polysaga-journal"
     }).pipe(Layer.mapError(connectError))))

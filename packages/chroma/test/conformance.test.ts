@@ -10,7 +10,6 @@ Conformance.run({
   // Chroma has no conditional writes: an undo's relative inverse is a read-modify-write that another process
   // can interleave with (within one Store instance, writes to a collection are serialized)
   atomicRelativeUndo: false,
-  barrier: false,
   make: Effect.gen(function*() {
     const store = yield* ChromaStore.make(config())
     const client = rawClient()

@@ -65,8 +65,7 @@ describe("filter compilation", () => {
     operations: ["select"],
     filterOperators: Capabilities.allFilterOperators,
     updateOperators: [],
-    maxRecordsPerOperation: 20,
-    atomicSteps: false
+    maxRecordsPerOperation: 20
   }
 
   it.effect("produces only plain query operators, never $where / $expr / $function", () =>

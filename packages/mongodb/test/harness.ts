@@ -39,7 +39,6 @@ export const harness: Conformance.Harness = {
   sourceType: "database",
   schemaful: false,
   atomicRelativeUndo: true,
-  barrier: false,
   numRuns: Number(process.env["POLYSAGA_NUM_RUNS"] ?? 25),
   make: Effect.gen(function*() {
     const store = yield* storeOf(20)

@@ -13,16 +13,21 @@
  *
  * @since 0.1.0
  */
-import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/store.js"
+import * as Barrier from "./internal/barrier.js"
+import * as Connection from "./internal/connection.js"
+import { isRelationshipType } from "./internal/cypher.js"
+import * as Execute from "./internal/execute.js"
+import { plan } from "./internal/plan.js"
+import * as Undo from "./internal/undo.js"
 
 /**
  * The Neo4j Store service.
@@ -52,7 +57,7 @@ export interface Neo4jStoreConfig {
    */
   readonly transactionTimeout?: Duration.DurationInput | undefined
   /** The driver's connection pool size (default 20). */
-  readonly maxConnectionPoolSize?: number | undefined
+  readonly maxConnections?: number | undefined
 }
 
 /**
@@ -62,7 +67,41 @@ export interface Neo4jStoreConfig {
  * @since 0.1.0
  * @category constructors
  */
-export const make: (config: Neo4jStoreConfig) => Effect.Effect<Store, StoreError, Scope.Scope> = internal.make
+export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const driver = yield* Connection.open(config)
+    const database = config.database
+    const timeout = Duration.toMillis(Duration.decode(config.transactionTimeout ?? "30 seconds"))
+    const transaction = <A, E>(entity: string | undefined, use: (tx: Connection.Tx) => Effect.Effect<A, E>) =>
+      Connection.transaction({ driver, database, timeout }, entity ?? Barrier.stepLabel, use)
+    const ping = Connection.ping(driver, database)
+    yield* ping
+    // Several processes may create the constraints at once: `IF NOT EXISTS` can still race, so retry a little.
+    for (const constraint of [Undo.markerConstraint, Barrier.stepConstraint]) {
+      yield* transaction(Undo.markerLabel, (tx) => tx.run(constraint)).pipe(Effect.retry({ times: 3 }))
+    }
+    return Store.make({
+      name: Connection.engine,
+      capabilities: Capabilities.full({
+        sourceTypes: ["graph"],
+        maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000
+      }),
+      prepare: plan,
+      transaction,
+      write: Execute.execute,
+      undo: (record) =>
+        Effect.flatMap(
+          Undo.decode(record, isRelationshipType(record.entity)),
+          (actions) =>
+            transaction(record.entity, (tx) => Undo.apply(tx, record, actions)).pipe(
+              Effect.catchTag("AlreadyUndone", () => Effect.void)
+            )
+        ),
+      ping,
+      barrier: Barrier.barrier,
+      prune: Barrier.prune(transaction)
+    })
+  })
 
 const layers = StoreLayer.make(Neo4jStore, make)
 

@@ -8,7 +8,6 @@ Conformance.run({
   sourceType: "graph",
   schemaful: false,
   atomicRelativeUndo: true,
-  barrier: true,
   numRuns: 25,
   make: Effect.gen(function*() {
     const store = yield* Neo4j.make(config(20))

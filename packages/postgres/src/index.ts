@@ -11,7 +11,7 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -19,8 +19,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { fromSql } from "./internal/errors.js"
-import * as internal from "./internal/store.js"
+import * as Barrier from "./internal/barrier.js"
+import * as Catalog from "./internal/catalog.js"
+import * as Connection from "./internal/connection.js"
+import * as Execute from "./internal/execute.js"
+import * as Undo from "./internal/undo.js"
 
 /**
  * @since 0.1.0
@@ -50,9 +53,24 @@ export const fromClient = (
   sql: SqlClient.SqlClient,
   options?: { readonly schema?: string | undefined; readonly maxRecordsPerOperation?: number | undefined }
 ): Effect.Effect<Store, StoreError> =>
-  internal.make(sql, {
-    schema: options?.schema ?? "public",
-    maxRecordsPerOperation: options?.maxRecordsPerOperation ?? 1000
+  Effect.gen(function*() {
+    const schema = yield* Catalog.checkSchema(options?.schema ?? "public")
+    yield* Barrier.ensure(sql, schema)
+    const prepare = Catalog.prepare(sql, schema)
+    return Store.make({
+      name: Connection.engine,
+      capabilities: Capabilities.full({
+        sourceTypes: ["database"],
+        maxRecordsPerOperation: options?.maxRecordsPerOperation ?? 1000
+      }),
+      prepare,
+      transaction: Connection.transaction(sql),
+      write: Execute.write(sql),
+      undo: Undo.apply(sql, schema, (entity) => Catalog.table(sql, schema, entity)),
+      ping: Connection.ping(sql),
+      barrier: Barrier.make(sql, schema),
+      prune: Barrier.prune(sql, schema)
+    })
   })
 
 /**
@@ -69,7 +87,7 @@ export const make = (config: PostgresStoreConfig): Effect.Effect<Store, StoreErr
         connectTimeout: "10 seconds",
         applicationName: "polysaga"
       })
-    ).pipe(Effect.mapError(fromSql(undefined)))
+    ).pipe(Effect.mapError(Connection.fromSql(undefined)))
     const store = yield* fromClient(Context.get(context, PgClient.PgClient), config)
     yield* store.ping
     return store
@@ -94,4 +112,4 @@ export const layerConfig: (
  *
  * @since 0.1.0
  */
-export const undoLogTable: string = internal.undoLogTable
+export const undoLogTable: string = Barrier.undoLogTable

@@ -13,7 +13,6 @@ Conformance.run({
   sourceType: "database",
   schemaful: true,
   atomicRelativeUndo: true,
-  barrier: true,
   numRuns: 40,
   make: Effect.gen(function*() {
     const context = yield* Layer.build(PgClient.layer({ url, maxConnections: 2 }))

@@ -22,10 +22,12 @@ export interface Capabilities {
   readonly operations: ReadonlyArray<OperationKind>
   readonly filterOperators: ReadonlyArray<Filter.FilterOperator>
   readonly updateOperators: ReadonlyArray<UpdateOperator>
-  /** The most records one operation may write (so undo records stay bounded). */
+  /**
+   * The most records one operation may write, match or select (so undo records and results stay bounded): more
+   * records in `data`, or a filter matching more, fail with `TooManyRecords`; a `select` may say `limit` (at most
+   * this bound) to take the first records instead.
+   */
   readonly maxRecordsPerOperation: number
-  /** Is a step applied atomically together with the read of its before-image? */
-  readonly atomicSteps: boolean
 }
 
 /**
@@ -43,7 +45,6 @@ export const allFilterOperators: ReadonlyArray<Filter.FilterOperator> = [...Filt
 export const full = (options: {
   readonly sourceTypes: ReadonlyArray<SourceType>
   readonly maxRecordsPerOperation: number
-  readonly atomicSteps: boolean
 }): Capabilities => ({
   ...options,
   operations: ["insert", "update", "delete", "upsert", "select"],
@@ -58,7 +59,7 @@ const unsupported = (engine: string, path: string, message: string) =>
  * Fails with `UnsupportedOperator` (naming the path) when `operation` uses something `capabilities` lacks,
  * with `Validation` when its source type is not one the store serves, with `InvalidIdentifier` when its entity
  * or any field (in records, changes or the filter) is not an identifier, and with `TooManyRecords` past the
- * bound. It re-checks what `Operation.parse` checked because an `Operation` can be built without it: adapters
+ * bound (records in `data`, a select's `limit`). It re-checks what `Operation.parse` checked because an `Operation` can be built without it: adapters
  * call it at the start of `execute` as well as in `validate`. `path` prefixes error paths.
  *
  * @since 0.1.0
@@ -132,6 +133,16 @@ export const check = (
         engine,
         path: at,
         message: `${at}: ${operation.records.length} records exceed the limit of ${capabilities.maxRecordsPerOperation}`
+      })
+    }
+    const limit = operation.options.limit
+    if (operation.kind === "select" && limit !== undefined && limit > capabilities.maxRecordsPerOperation) {
+      const at = join(path, "options.limit")
+      return yield* new StoreError({
+        reason: "TooManyRecords",
+        engine,
+        path: at,
+        message: `${at}: a limit of ${limit} exceeds the per-operation limit of ${capabilities.maxRecordsPerOperation}`
       })
     }
   })

@@ -39,7 +39,8 @@ export type SourceType = typeof SourceType.Type
  * - `detach`: (graph) a node delete also deletes its relationships, which its undo restores;
  * - `key`: (upsert) the fields that identify the record, when `where` is not given and the store's own key
  *   is not in `data`;
- * - `limit`: (select) at most this many records.
+ * - `limit`: (select) the first this many records (at most the store's `maxRecordsPerOperation`). A select
+ *   without `limit` whose filter matches more than the bound fails with `TooManyRecords`.
  *
  * @since 0.1.0
  */
@@ -117,7 +118,7 @@ export type Operation =
  * Rules: `insert` and `upsert` need `data` (one record or a non-empty array) and `upsert` takes plain values
  * only; `update` needs `data` (one object of changes) and `where`; `delete` needs `where` and no `data`;
  * `select` takes an optional `where` and no `data`. `where: {}` matches every record (bounded by the store's
- * per-operation limit).
+ * per-operation limit: past it a select fails with `TooManyRecords` unless it says `options.limit`).
  *
  * @since 0.1.0
  */

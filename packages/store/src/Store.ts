@@ -9,9 +9,10 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Capabilities } from "./Capabilities.js"
+import * as internal from "./internal/kernel.js"
 import type { Operation } from "./Operation.js"
-import type { StoreError } from "./StoreError.js"
-import { UndoRecord } from "./Undo.js"
+import type { StoreError, StoreErrorReason } from "./StoreError.js"
+import { type UndoAction, UndoRecord } from "./Undo.js"
 
 /**
  * Where a store call comes from: the saga and step it belongs to (adapters with a barrier use them).
@@ -60,9 +61,10 @@ export interface Store {
   /** Checks the store is reachable. */
   readonly ping: Effect.Effect<void, StoreError>
   /**
-   * The step barrier, for stores that can write a marker atomically with a step (PostgreSQL, Neo4j). When a
-   * store has one, `execute` with a `context`:
-   * - records `(sagaId, stepId)` and the outcome in the same local transaction as the write;
+   * The step barrier, present exactly when the engine gives `Store.make` a {@link Barrier}. When a store has
+   * one, `execute` with a `context`:
+   * - records `(sagaId, stepId)` (and the outcome, where the store can hold it) in the same atomic unit as the
+   *   write: the step's local transaction (PostgreSQL, Neo4j) or each record's single write (a marker);
    * - called again for a step that already applied, returns the recorded outcome without applying it twice
    *   (and fails with `Conflict` when the step comes back with another operation: `Operation.fingerprint`);
    * - called for a step that was fenced (see below), fails with `Conflict` and writes nothing.
@@ -92,3 +94,174 @@ export const RecordedOutcome = Schema.Struct({
   affected: Schema.Number,
   undo: UndoRecord
 })
+
+/**
+ * What an engine's write produced: the records (see {@link Outcome}), how many were affected (default: the number
+ * of records) and the undo actions that revert it. `Store.make` wraps the actions in the undo record.
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Written {
+  readonly records: ReadonlyArray<Readonly<Record<string, unknown>>>
+  readonly affected?: number | undefined
+  readonly actions: ReadonlyArray<UndoAction>
+}
+
+/**
+ * Where an error happened, for {@link Kernel.fail}: the kernel fills in the engine (and the entity of the call).
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface ErrorOptions {
+  readonly entity?: string | undefined
+  readonly path?: string | undefined
+  readonly cause?: unknown
+}
+
+/**
+ * What the kernel hands an engine's `write`: the step (with the fingerprint of its operation) when the call has
+ * one and the store has a barrier, the one bound rule, and the error constructor.
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface WriteContext {
+  /** The step this write belongs to; a store whose barrier is a marker in each record writes it with the record. */
+  readonly step: Step | undefined
+  /**
+   * How many matching records to read at most: the bound plus one for `update`, `delete` and a `select` without
+   * `limit` (so {@link matched} can tell "too many"), the `limit` of a `select` that has one.
+   */
+  readonly readLimit: number
+  /**
+   * Call with the number of records a filter matched, before writing: fails with `TooManyRecords` past the
+   * bound, with `NoMatch` when nothing matched an `update` / `delete` without `allowNoMatch`.
+   */
+  readonly matched: (count: number) => Effect.Effect<void, StoreError>
+  /** The kernel's error constructor, with the engine and the operation's entity filled in. */
+  readonly fail: (reason: StoreErrorReason, message: string, options?: ErrorOptions) => StoreError
+}
+
+/**
+ * A step as the kernel hands it to an engine: its context and `Operation.fingerprint` of its operation.
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Step extends StepContext {
+  readonly fingerprint: string
+}
+
+/**
+ * What a barrier holds for a step: claimed by the step's write (`action`, with the operation's fingerprint) or
+ * by `resolve` when it found nothing (`fence`), and the outcome when the store recorded one.
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Mark {
+  readonly kind: "action" | "fence"
+  readonly fingerprint: string | null
+  readonly outcome: Option.Option<Outcome>
+}
+
+/**
+ * How an engine stores barrier records. It says how, never what they mean: the kernel decides (a fenced step is
+ * refused, a step id with another operation is refused, an applied step answers with its recorded outcome).
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Barrier<Unit> {
+  /**
+   * In `unit`, makes the step's mark `kind` when it has none (atomically: two claims never both find nothing)
+   * and returns what it held before. A store whose marker lives in each record's write claims `action` by
+   * reading the markers (the write then carries them, see {@link WriteContext.step}) and `fence` by writing a
+   * fence record that writes carrying a marker respect.
+   */
+  readonly claim: (
+    unit: Unit,
+    step: StepContext,
+    kind: "action" | "fence",
+    fingerprint: string | null
+  ) => Effect.Effect<Option.Option<Mark>, StoreError>
+  /** In `unit`, after the write: keeps the outcome with the step's mark (a no-op where the store cannot). */
+  readonly record: (unit: Unit, step: StepContext, outcome: Outcome) => Effect.Effect<void, StoreError>
+}
+
+/**
+ * An engine's primitives, from which {@link Store.make} builds the `Store`. `Prepared` is what the engine's
+ * catalog check yields for a write (a table, a compiled plan); `Unit` is its local atomic unit (a transaction).
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Engine<Prepared, Unit> {
+  /** The engine's name (`postgres`); undo records carry it. */
+  readonly name: string
+  readonly capabilities: Capabilities
+  /**
+   * Checks what the model cannot (the entity and its fields exist, the shape the engine needs) after the kernel's
+   * own checks, and prepares the write. `path` prefixes error paths.
+   */
+  readonly prepare: (operation: Operation, path: string) => Effect.Effect<Prepared, StoreError>
+  /** Runs `use` as one local atomic unit (a transaction; as is on a store without one). */
+  readonly transaction: <A>(
+    entity: string | undefined,
+    use: (unit: Unit) => Effect.Effect<A, StoreError>
+  ) => Effect.Effect<A, StoreError>
+  /** Runs the operation in `unit`, reading the before-images it needs there. */
+  readonly write: (
+    unit: Unit,
+    prepared: Prepared,
+    operation: Operation,
+    context: WriteContext
+  ) => Effect.Effect<Written, StoreError>
+  /** Applies a non-empty undo record of this engine, idempotently (see {@link Store.undo}). */
+  readonly undo: (
+    undo: UndoRecord,
+    fail: (reason: StoreErrorReason, message: string, options?: ErrorOptions) => StoreError
+  ) => Effect.Effect<void, StoreError>
+  readonly ping: Effect.Effect<void, StoreError>
+  /** The step barrier, where the engine can keep one. */
+  readonly barrier?: Barrier<Unit> | undefined
+  /** Retention of the engine's bookkeeping (see {@link Store.prune}). */
+  readonly prune?: ((olderThan: Duration.DurationInput) => Effect.Effect<number, StoreError>) | undefined
+}
+
+/**
+ * The store kernel, as `@effect/sql`'s `Client.make`: an adapter hands it its engine's primitives and it owns,
+ * once, what every store shares.
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export interface Kernel {
+  /**
+   * Builds a `Store` from an engine's primitives. The kernel owns: the capability, identifier and bound checks
+   * (`Capabilities.check`); one error constructor ({@link Kernel.fail}); the undo record's engine check and the
+   * empty-undo shortcut; the spans `Store.execute`, `Store.undo`, `Store.resolve` with the attributes
+   * `store.engine`, `store.entity`, `store.operation`, `store.affected`, `saga.id`, `step.id`; the select bound;
+   * and the barrier protocol (the engine only stores barrier marks).
+   */
+  readonly make: <Prepared, Unit>(engine: Engine<Prepared, Unit>) => Store
+  /**
+   * The one error constructor: `path` (when given) prefixes the message, otherwise the engine and entity do.
+   */
+  readonly fail: (
+    engine: string,
+    reason: StoreErrorReason,
+    message: string,
+    options?: ErrorOptions
+  ) => StoreError
+}
+
+/**
+ * The store kernel: `Store.make(engine)` (see {@link Kernel}).
+ *
+ * @since 0.1.0
+ * @category kernel
+ */
+export const Store: Kernel = { make: internal.make, fail: internal.fail }

@@ -8,6 +8,11 @@
  * - `Revert`: on the record with this key, apply the inverse of each relative change, and restore each
  *   absolutely changed field to `before` only if it still equals `after` (otherwise a `Conflict`).
  *
+ * Absence is exact: a field the record did not have before the step has no `before` in its `Restore`, and its
+ * relative inverse says `absent: true`; the undo then removes the field (for an inverse: when it brings the field
+ * back to `0` / an empty list, i.e. when no other writer changed it since), instead of leaving `null`, `0` or `[]`
+ * where nothing was.
+ *
  * Applying an undo record twice has the effect of applying it once (adapters guarantee it; the conformance
  * suite checks it).
  *
@@ -51,8 +56,16 @@ export type Image = typeof Image.Type
  * @since 0.1.0
  */
 export const Inverse = Schema.Union(
-  Schema.TaggedStruct("Increment", { field: Schema.String, by: Schema.Finite }),
-  Schema.TaggedStruct("RemoveLast", { field: Schema.String, value: Json })
+  Schema.TaggedStruct("Increment", {
+    field: Schema.String,
+    by: Schema.Finite,
+    absent: Schema.optional(Schema.Literal(true))
+  }),
+  Schema.TaggedStruct("RemoveLast", {
+    field: Schema.String,
+    value: Json,
+    absent: Schema.optional(Schema.Literal(true))
+  })
 )
 
 /**
@@ -61,11 +74,17 @@ export const Inverse = Schema.Union(
 export type Inverse = typeof Inverse.Type
 
 /**
- * A field to restore: to `before`, only if it still holds `after`.
+ * A field to restore: to `before`, only if it still holds `after`. A missing `before` means the field was absent
+ * before the step.
  *
  * @since 0.1.0
  */
-export const Restore = Schema.Struct({ before: Json, after: Json })
+export const Restore = Schema.Struct({ before: Schema.optional(Json), after: Json })
+
+/**
+ * @since 0.1.0
+ */
+export type Restore = typeof Restore.Type
 
 /**
  * @since 0.1.0
@@ -117,12 +136,16 @@ export const revert = (
   after: Image
 ): Extract<UndoAction, { _tag: "Revert" }> => {
   const inverse: Array<Inverse> = []
-  const restore: Record<string, typeof Restore.Type> = {}
+  const restore: Record<string, Restore> = {}
   for (const change of changes) {
-    if (change.op === "increment") inverse.push({ _tag: "Increment", field: change.field, by: -change.by })
+    const absent = before[change.field] === undefined ? { absent: true as const } : {}
+    if (change.op === "increment") inverse.push({ _tag: "Increment", field: change.field, by: -change.by, ...absent })
     else if (change.op === "push") {
-      inverse.push({ _tag: "RemoveLast", field: change.field, value: toJson(change.value) })
-    } else restore[change.field] = { before: before[change.field] ?? null, after: after[change.field] ?? null }
+      inverse.push({ _tag: "RemoveLast", field: change.field, value: toJson(change.value), ...absent })
+    } else {
+      const was = before[change.field]
+      restore[change.field] = { ...(was === undefined ? {} : { before: was }), after: after[change.field] ?? null }
+    }
   }
   return { _tag: "Revert", key, inverse, restore }
 }
@@ -152,3 +175,14 @@ export const make = (
   actions: ReadonlyArray<UndoAction>,
   id: string = crypto.randomUUID()
 ): UndoRecord => ({ id, engine, entity, actions })
+
+/**
+ * A JSON form of a value with sorted object keys, so images compare whatever their key order.
+ *
+ * @since 0.1.0
+ */
+export const canonical = (u: unknown): string =>
+  JSON.stringify(u, (_, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+      : v)

@@ -11,3 +11,10 @@ export * as Conformance from "./conformance/index.js"
  * @since 0.1.0
  */
 export * from "./saga/index.js"
+
+/**
+ * An in-memory store on `Store.make`, for unit tests of your own sagas (never for adapter or integration tests).
+ *
+ * @since 0.1.0
+ */
+export * as TestStore from "./TestStore.js"

@@ -107,8 +107,7 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       operations: ["insert", "update", "delete", "upsert", "select"],
       filterOperators: ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "and", "or"],
       updateOperators: ["set", "increment", "multiply"],
-      maxRecordsPerOperation: max,
-      atomicSteps: false
+      maxRecordsPerOperation: max
     }
 
     // Writes to one collection are serialized within this Store, so read-modify-write is atomic against
@@ -551,7 +550,15 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       Effect.gen(function*() {
         const collection = yield* open(operation.entity)
         if (Option.isNone(collection) || compiled.none) return outcome(operation.entity, [], [])
-        const rows = yield* scan(operation.entity, collection.value, compiled, operation.options.limit)
+        // the one select bound: past it without a limit, TooManyRecords
+        const limit = operation.options.limit
+        const rows = yield* scan(operation.entity, collection.value, compiled, limit ?? max + 1)
+        if (limit === undefined && rows.length > max) {
+          return yield* storeError("TooManyRecords", `where matches more than ${max} records`, {
+            entity: operation.entity,
+            path: "where"
+          })
+        }
         return outcome(operation.entity, rows.map((r) => r.record), [])
       })
 
@@ -676,13 +683,17 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
                   }
                   const value = flat[inverse.field]
                   if (typeof value !== "number") return yield* conflict(id, `holds no number in ${inverse.field}`)
-                  flat[inverse.field] = value + inverse.by
+                  // a field the step created goes away when nothing else changed it since
+                  if (inverse.absent === true && value + inverse.by === 0) delete flat[inverse.field]
+                  else flat[inverse.field] = value + inverse.by
                 }
               }
               for (const [field, { after, before }] of Object.entries(action.restore)) {
                 const value = flat[field] ?? null
-                if (sameField(field, value, after)) flat[field] = before
-                else if (!sameField(field, value, before)) {
+                if (sameField(field, value, after)) {
+                  if (before === undefined) delete flat[field]
+                  else flat[field] = before
+                } else if (before === undefined ? field in flat : !sameField(field, value, before)) {
                   return yield* conflict(id, `no longer holds this step's value of ${field}`)
                 }
               }

@@ -37,7 +37,7 @@ import { apply as applyChanges, compile as compileUpdate } from "./update.js"
 type Row = Record<string, unknown>
 
 const capabilitiesOf = (max: number): Capabilities.Capabilities =>
-  Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: max, atomicSteps: false })
+  Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: max })
 
 const ping = (db: Db): Effect.Effect<void, StoreError> =>
   Effect.asVoid(UndoLog.call(undefined, "ping", () => db.command({ ping: 1 })))

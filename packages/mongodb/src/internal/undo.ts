@@ -27,7 +27,7 @@ import type { Collection, Db, Document } from "mongodb"
 import { checkField, engine, join, locate, markerField, storeError } from "./check.js"
 import { fromDriver, isDuplicateKey } from "./errors.js"
 import { and, type Query } from "./filter.js"
-import { canonical, decode, decodeValue, encode, encodeField, isAbsent, same } from "./image.js"
+import { absent, canonical, decode, decodeValue, encode, encodeField, isAbsent, same } from "./image.js"
 import type { Lock } from "./lock.js"
 
 /** An entry of the undo log: this undo record's `Revert` was applied to this document. */
@@ -116,7 +116,8 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
   const unset: Record<string, ""> = {}
   const inc: Record<string, number> = {}
   const pins: Array<Query> = []
-  for (const [field, { after, before }] of Object.entries(action.restore)) {
+  for (const [field, restore] of Object.entries(action.restore)) {
+    const { after } = restore, before = restore.before === undefined ? absent : restore.before
     const current = encodeField(doc, field)
     if (same(current, after)) {
       if (same(before, after)) continue
@@ -144,7 +145,9 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
       if (typeof current !== "number") {
         return Effect.fail(storeError("Conflict", entity, at, `${inverse.field} no longer holds a number`))
       }
-      inc[inverse.field] = inverse.by
+      // a field the step created goes away when nothing else changed it since
+      if (inverse.absent === true && current + inverse.by === 0) unset[inverse.field] = ""
+      else inc[inverse.field] = inverse.by
       pins.push(pin(doc, inverse.field))
     } else {
       if (current === undefined) continue
@@ -154,7 +157,9 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
       let index = current.length - 1
       while (index >= 0 && !same(encodeField({ v: current[index] }, "v"), inverse.value)) index--
       if (index < 0) continue
-      set[inverse.field] = current.filter((_, i) => i !== index)
+      const rest = current.filter((_, i) => i !== index)
+      if (inverse.absent === true && rest.length === 0) unset[inverse.field] = ""
+      else set[inverse.field] = rest
       pins.push(pin(doc, inverse.field))
     }
   }

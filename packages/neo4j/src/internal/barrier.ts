@@ -3,12 +3,15 @@
  * the step's own transaction together with its writes and its outcome. A step run again finds it and returns the
  * recorded outcome; `resolve` merges a `fence` when the step never applied, which refuses a late arrival.
  */
-import { type Outcome, RecordedOutcome, type StepContext, type StoreError } from "@polysaga/store"
+import { type Barrier, type Mark, RecordedOutcome, type StepContext, type StoreError } from "@polysaga/store"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { storeError } from "./errors.js"
-import type { Tx } from "./transaction.js"
+import neo4j from "neo4j-driver"
+import { storeError } from "./connection.js"
+import type { Tx } from "./connection.js"
+import { markerLabel } from "./undo.js"
 
 export const stepLabel = "_PolysagaStep"
 
@@ -17,48 +20,56 @@ export const stepConstraint =
 
 const keyOf = (context: StepContext) => JSON.stringify([context.sagaId, context.stepId])
 
-export interface Claimed {
-  /** True when this transaction created the barrier node (the step is new here). */
-  readonly mine: boolean
-  readonly kind: "action" | "fence"
-  readonly outcome: Option.Option<Outcome>
-  /** `Operation.fingerprint` of the step that claimed it (null for a fence). */
-  readonly fingerprint: string | null
+/**
+ * The barrier primitives: `claim` merges the step's node, claiming it for `kind` when it did not exist; `record`
+ * keeps the outcome on it, in the step's transaction.
+ */
+export const barrier: Barrier<Tx> = {
+  claim: (tx, step, kind, fingerprint) =>
+    Effect.gen(function*() {
+      const token = crypto.randomUUID()
+      const [row] = yield* tx.run(
+        `MERGE (s:${stepLabel} {key: $key})
+         ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime(), s.fingerprint = $fingerprint
+         RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
+        { key: keyOf(step), kind, token, fingerprint }
+      )
+      if (row === undefined || row.mine === true) return Option.none()
+      const outcome = typeof row.outcome === "string"
+        ? Option.some(
+          yield* Schema.decodeUnknown(Schema.parseJson(RecordedOutcome))(row.outcome).pipe(
+            Effect.mapError((e) => storeError("Unknown", undefined, `unreadable step barrier: ${e.message}`))
+          )
+        )
+        : Option.none()
+      return Option.some<Mark>({
+        kind: row.kind === "fence" ? "fence" : "action",
+        outcome,
+        fingerprint: typeof row.fingerprint === "string" ? row.fingerprint : null
+      })
+    }),
+  record: (tx, step, outcome) =>
+    Effect.asVoid(tx.run(`MATCH (s:${stepLabel} {key: $key}) SET s.outcome = $outcome`, {
+      key: keyOf(step),
+      outcome: Schema.encodeSync(Schema.parseJson(RecordedOutcome))(outcome)
+    }))
 }
 
-/** Merges the step's barrier node, claiming it for `kind` when it did not exist. */
-export const claim = (
-  tx: Tx,
-  context: StepContext,
-  kind: "action" | "fence",
-  fingerprint: string | null
-): Effect.Effect<Claimed, StoreError> =>
-  Effect.gen(function*() {
-    const token = crypto.randomUUID()
-    const [row] = yield* tx.run(
-      `MERGE (s:${stepLabel} {key: $key})
-       ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime(), s.fingerprint = $fingerprint
-       RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
-      { key: keyOf(context), kind, token, fingerprint }
-    )
-    const outcome = typeof row?.outcome === "string"
-      ? Option.some(
-        yield* Schema.decodeUnknown(Schema.parseJson(RecordedOutcome))(row.outcome).pipe(
-          Effect.mapError((e) => storeError("Unknown", undefined, `unreadable step barrier: ${e.message}`))
-        )
-      )
-      : Option.none()
-    return {
-      mine: row?.mine === true,
-      kind: row?.kind === "fence" ? "fence" : "action",
-      outcome,
-      fingerprint: typeof row?.fingerprint === "string" ? row.fingerprint : null
+/** Deletes barrier nodes and undo markers older than `olderThan` (at most 10,000 of each per call). */
+export const prune = (
+  transaction: <A>(entity: string, use: (tx: Tx) => Effect.Effect<A, StoreError>) => Effect.Effect<A, StoreError>
+) =>
+  Effect.fn("Neo4jStore.prune")(function*(olderThan: Duration.DurationInput) {
+    const ms = Duration.toMillis(Duration.decode(olderThan))
+    let removed = 0
+    for (const label of [stepLabel, markerLabel]) {
+      const [row] = yield* transaction(label, (tx) =>
+        tx.run(
+          `MATCH (m:${label}) WHERE m.at < datetime() - duration({ milliseconds: $ms })
+           WITH m LIMIT 10000 DETACH DELETE m RETURN count(*) AS removed`,
+          { ms: neo4j.int(ms) }
+        ))
+      removed += neo4j.integer.toNumber(row?.removed as number ?? 0)
     }
-  })
-
-/** Records the outcome on the step's barrier node, in the step's transaction. */
-export const record = (tx: Tx, context: StepContext, outcome: Outcome) =>
-  tx.run(`MATCH (s:${stepLabel} {key: $key}) SET s.outcome = $outcome`, {
-    key: keyOf(context),
-    outcome: Schema.encodeSync(Schema.parseJson(RecordedOutcome))(outcome)
+    return removed
   })

@@ -2,14 +2,22 @@
  * `execute`: one operation in one transaction that also takes the write locks of the records it changes and
  * reads their before-images under those locks.
  */
-import { Identifier, type Operation, type Outcome, type StoreError, Undo, type Update } from "@polysaga/store"
+import {
+  Identifier,
+  type Operation,
+  type StoreError,
+  Undo,
+  type Update,
+  type WriteContext,
+  type Written
+} from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import neo4j from "neo4j-driver"
+import { storeError } from "./connection.js"
+import type { Tx } from "./connection.js"
 import { labelsOf, lock, nodeTarget, relationshipColumns, type Target } from "./cypher.js"
-import { engine, storeError } from "./errors.js"
 import type { Changes, Compiled, Matcher, Plan, Row } from "./plan.js"
 import { type Item, itemOf, type NodeImage, nodeRef, refOf, type RelationshipRef, relationshipRef } from "./refs.js"
-import type { Tx } from "./transaction.js"
 import { driverToPlain, propertiesToJson, ValueError } from "./values.js"
 
 type Json = Undo.Json
@@ -111,18 +119,9 @@ const applyChanges = (tx: Tx, target: Target, changes: Changes, items: ReadonlyA
     return { after, actions }
   })
 
-const tooMany = (target: Target, max: number, path: string) =>
-  storeError("TooManyRecords", target.entity, `matches more than ${max} records, the per-operation limit`, { path })
-
-const noMatch = (target: Target) =>
-  storeError("NoMatch", target.entity, `no ${target.kind === "node" ? "node" : "relationship"} matches where`, {
-    path: "where"
-  })
-
-const outcome = (entity: string, items: ReadonlyArray<Item>, actions: ReadonlyArray<Undo.UndoAction>): Outcome => ({
+const outcome = (_entity: string, items: ReadonlyArray<Item>, actions: ReadonlyArray<Undo.UndoAction>): Written => ({
   records: items.map(recordOf),
-  affected: items.length,
-  undo: Undo.make(engine, entity, actions)
+  actions
 })
 
 /** The one node `matcher` selects. */
@@ -225,13 +224,12 @@ const nodeImages = (tx: Tx, target: Target, items: ReadonlyArray<Item>, detach: 
     return { images, relationships: rels.map((r) => r.id) }
   })
 
-const remove = (tx: Tx, target: Target, filter: Compiled, options: Operation.OperationOptions, max: number) =>
+const remove = (tx: Tx, target: Target, filter: Compiled, options: Operation.OperationOptions, context: WriteContext) =>
   Effect.gen(function*() {
-    const items = yield* lockMatching(tx, target, filter, max)
-    if (items.length > max) return yield* tooMany(target, max, "where")
-    if (items.length === 0) {
-      return options.allowNoMatch === true ? outcome(target.entity, [], []) : yield* noMatch(target)
-    }
+    const items = yield* lockMatching(tx, target, filter, context.readLimit - 1)
+    yield* context.matched(items.length)
+    if (items.length === 0) return outcome(target.entity, [], [])
+    const max = context.readLimit - 1
     const ids = items.map((i) => i.id)
     if (target.kind === "relationship") {
       const actions = yield* json(
@@ -280,7 +278,7 @@ const upsert = (tx: Tx, target: Target, rows: Extract<Plan, { kind: "upsert" }>[
   })
 
 /** Runs a planned operation inside `tx`. */
-export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, max: number) =>
+export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, context: WriteContext) =>
   Effect.gen(function*() {
     const target = plan.target
     switch (plan.kind) {
@@ -289,26 +287,19 @@ export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, max:
       case "upsert":
         return yield* upsert(tx, target, plan.rows)
       case "delete":
-        return yield* remove(tx, target, plan.filter, operation.options, max)
+        return yield* remove(tx, target, plan.filter, operation.options, context)
       case "select": {
-        const limit = operation.options.limit
         const items = yield* run(
           tx,
           `${target.match} WHERE ${plan.filter.text} RETURN ${target.returns} LIMIT $limit`,
-          {
-            ...plan.filter.params,
-            limit: neo4j.int(limit === undefined ? max + 1 : Math.min(limit, max))
-          }
+          { ...plan.filter.params, limit: neo4j.int(context.readLimit) }
         )
-        if (items.length > max) return yield* tooMany(target, max, "where")
         return outcome(target.entity, items, [])
       }
       case "update": {
-        const items = yield* lockMatching(tx, target, plan.filter, max)
-        if (items.length > max) return yield* tooMany(target, max, "where")
-        if (items.length === 0) {
-          return operation.options.allowNoMatch === true ? outcome(target.entity, [], []) : yield* noMatch(target)
-        }
+        const items = yield* lockMatching(tx, target, plan.filter, context.readLimit - 1)
+        yield* context.matched(items.length)
+        if (items.length === 0) return outcome(target.entity, [], [])
         const { actions, after } = yield* applyChanges(tx, target, plan.changes, items)
         return outcome(target.entity, after, actions)
       }

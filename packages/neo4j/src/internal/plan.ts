@@ -2,8 +2,9 @@
  * `validate`: an operation checked against the capabilities and turned into Cypher fragments, with every
  * identifier checked and every value converted to a driver parameter. Nothing here touches the database.
  */
-import { Capabilities, Filter, Identifier, type Operation, type StoreError, type Update } from "@polysaga/store"
+import { Filter, Identifier, type Operation, type StoreError, type Update } from "@polysaga/store"
 import * as Effect from "effect/Effect"
+import { storeError } from "./connection.js"
 import {
   isRelationshipType,
   isReserved,
@@ -14,7 +15,6 @@ import {
   type Target,
   where
 } from "./cypher.js"
-import { engine, storeError } from "./errors.js"
 import { scalarToDriver, userToDriver, ValueError } from "./values.js"
 
 export interface Compiled {
@@ -166,12 +166,11 @@ const compileChanges = (target: Target, changes: ReadonlyArray<Update.Change>): 
     return { changes, sets: sets.join(", "), params: params.values }
   })
 
-/** Checks `operation` and compiles it; fails with the reason and path of the first problem. */
-export const plan = (
-  capabilities: Capabilities.Capabilities,
-  operation: Operation.Operation,
-  path = ""
-): Effect.Effect<Plan, StoreError> =>
+/**
+ * Checks what the kernel cannot (reserved names, relationship shapes) and compiles `operation`; fails with the
+ * reason and path of the first problem.
+ */
+export const plan = (operation: Operation.Operation, path = ""): Effect.Effect<Plan, StoreError> =>
   Effect.gen(function*() {
     const entity = yield* checkName(operation.entity, operation.entity, "entity name", join(path, "from.entity"))
     if (entity.startsWith("_Polysaga")) {
@@ -179,9 +178,6 @@ export const plan = (
         path: join(path, "from.entity")
       })
     }
-    yield* Capabilities.check(engine, capabilities, operation, path).pipe(
-      Effect.mapError((e) => storeError(e.reason, entity, e.message, { path: e.path }))
-    )
     const target = isRelationshipType(entity) ? relationshipTarget(entity) : nodeTarget(entity)
     const dataPath = (i: number, n: number) => n === 1 ? join(path, "data") : join(join(path, "data"), i)
     switch (operation.kind) {

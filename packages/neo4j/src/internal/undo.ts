@@ -8,11 +8,11 @@ import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import neo4j from "neo4j-driver"
+import { AlreadyUndone, isConstraintViolation, storeError } from "./connection.js"
+import type { Tx } from "./connection.js"
 import { labelsOf, lock, quote } from "./cypher.js"
-import { AlreadyUndone, isConstraintViolation, storeError } from "./errors.js"
 import { checkName } from "./plan.js"
 import { NodeImage, NodeRef, RelationshipRef } from "./refs.js"
-import type { Tx } from "./transaction.js"
 import { jsonToDriver, jsonToProperties, propertiesToJson, sameJson } from "./values.js"
 
 type Json = Undo.Json
@@ -31,7 +31,7 @@ type Action =
     readonly _tag: "Revert"
     readonly ref: NodeRef | RelationshipRef
     readonly inverse: ReadonlyArray<Undo.Inverse>
-    readonly restore: Readonly<Record<string, { readonly before: Json; readonly after: Json }>>
+    readonly restore: Readonly<Record<string, Undo.Restore>>
   }
 
 /** Checks an undo record's images and field names before anything is written. */
@@ -173,7 +173,9 @@ const revert = (tx: Tx, entity: string, action: Extract<Action, { _tag: "Revert"
       params[name] = value
       return `$${name}`
     }
-    for (const [field, { after, before }] of Object.entries(action.restore)) {
+    for (const [field, restore] of Object.entries(action.restore)) {
+      // an absent property is null in Cypher: setting null removes it
+      const { after } = restore, before = restore.before ?? null
       const now = current[field] ?? null
       if (sameJson(now, after)) sets.push(`n.${quote(field)} = ${param(jsonToDriver(before))}`)
       else if (!sameJson(now, before)) {
@@ -189,14 +191,22 @@ const revert = (tx: Tx, entity: string, action: Extract<Action, { _tag: "Revert"
       const now = current[inverse.field]
       if (inverse._tag === "Increment") {
         if (!isNumber(now)) return yield* conflict(entity, `${inverse.field} no longer holds a number`, inverse.field)
-        sets.push(`${f} = ${f} + ${param(jsonToDriver(inverse.by))}`)
+        const by = param(jsonToDriver(inverse.by))
+        // a property the step created goes away when nothing else changed it since
+        sets.push(
+          inverse.absent === true
+            ? `${f} = CASE WHEN ${f} + ${by} = 0 THEN null ELSE ${f} + ${by} END`
+            : `${f} = ${f} + ${by}`
+        )
       } else if (Array.isArray(now)) {
         // Removes the last element equal to the pushed value (none left: another writer pulled it; nothing to do).
         const v = param(jsonToDriver(inverse.value))
+        const removed =
+          `[i IN range(0, size(${f}) - 1) WHERE i <> last([j IN range(0, size(${f}) - 1) WHERE ${f}[j] = ${v}]) | ${f}[i]]`
         sets.push(
-          `${f} = CASE WHEN ${v} IN ${f} THEN ` +
-            `[i IN range(0, size(${f}) - 1) WHERE i <> last([j IN range(0, size(${f}) - 1) WHERE ${f}[j] = ${v}]) | ${f}[i]] ` +
-            `ELSE ${f} END`
+          inverse.absent === true
+            ? `${f} = CASE WHEN ${v} IN ${f} THEN CASE WHEN size(${f}) = 1 THEN null ELSE ${removed} END ELSE ${f} END`
+            : `${f} = CASE WHEN ${v} IN ${f} THEN ${removed} ELSE ${f} END`
         )
       } else if (now !== undefined) {
         return yield* conflict(entity, `${inverse.field} no longer holds a list`, inverse.field)

@@ -1,7 +1,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Filter, Operation, StoreError } from "@polysaga/store"
+import { Filter, Identifier, Operation, Store, type StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
-import { fromSql } from "./errors.js"
+import { engine, fromSql } from "./connection.js"
 
 export interface Column {
   readonly name: string
@@ -49,12 +49,7 @@ export const table = (sql: SqlClient.SqlClient, schema: string, name: string): E
       WHERE n.nspname = ${schema} AND c.relname = ${name} AND c.relkind IN ('r', 'p')
       ORDER BY a.attnum`
     if (rows.length === 0) {
-      return yield* new StoreError({
-        reason: "EntityNotFound",
-        engine: "postgres",
-        entity: name,
-        message: `postgres: no table ${schema}.${name}`
-      })
+      return yield* Store.fail(engine, "EntityNotFound", `no table ${schema}.${name}`, { entity: name })
     }
     return {
       schema,
@@ -71,12 +66,9 @@ export const table = (sql: SqlClient.SqlClient, schema: string, name: string): E
   }).pipe(Effect.mapError(fromSql(name)))
 
 const fieldNotFound = (table: Table, field: string, path: string) =>
-  new StoreError({
-    reason: "FieldNotFound",
-    engine: "postgres",
+  Store.fail(engine, "FieldNotFound", `table ${table.name} has no column ${JSON.stringify(field)}`, {
     entity: table.name,
-    path,
-    message: `${path}: table ${table.name} has no column ${JSON.stringify(field)}`
+    path
   })
 
 /** Every field the operation names must be a column of the table. */
@@ -97,13 +89,12 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
         if (!table.columns.has(change.field)) return yield* fieldNotFound(table, change.field, at(change.path))
         const column = table.columns.get(change.field)!
         if ((change.op === "push" || change.op === "pull") && column.category !== "A") {
-          return yield* new StoreError({
-            reason: "Validation",
-            engine: "postgres",
-            entity: table.name,
-            path: at(change.path),
-            message: `${at(change.path)}: $${change.op} needs an array column; ${change.field} is ${column.typname}`
-          })
+          return yield* Store.fail(
+            engine,
+            "Validation",
+            `$${change.op} needs an array column; ${change.field} is ${column.typname}`,
+            { entity: table.name, path: at(change.path) }
+          )
         }
       }
     }
@@ -113,14 +104,30 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
       }
     }
     if ((operation.kind === "update" || operation.kind === "delete") && table.primaryKey.length === 0) {
-      return yield* new StoreError({
-        reason: "Validation",
-        engine: "postgres",
-        entity: table.name,
-        path: at("from.entity"),
-        message: `${
-          at("from.entity")
-        }: table ${table.name} has no primary key, so a ${operation.kind} could not be undone`
-      })
+      return yield* Store.fail(
+        engine,
+        "Validation",
+        `table ${table.name} has no primary key, so a ${operation.kind} could not be undone`,
+        { entity: table.name, path: at("from.entity") }
+      )
     }
   })
+
+/**
+ * The kernel's `prepare`: the operation's table from the catalog (`EntityNotFound` at `from.entity`), with every
+ * field it names checked against the columns.
+ */
+export const prepare =
+  (sql: SqlClient.SqlClient, schema: string) =>
+  (operation: Operation.Operation, path: string): Effect.Effect<Table, StoreError> =>
+    Effect.gen(function*() {
+      const found = yield* Effect.mapError(table(sql, schema, operation.entity), (e) => {
+        const at = path === "" ? "from.entity" : `${path}.from.entity`
+        return Store.fail(engine, e.reason, e.message, { entity: operation.entity, path: at, cause: e.cause })
+      })
+      yield* checkFields(found, operation, path)
+      return found
+    })
+
+/** The schema name, checked once when the store is made. */
+export const checkSchema = (schema: string) => Identifier.check(schema, "schema name", "schema")

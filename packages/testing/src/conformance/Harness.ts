@@ -60,12 +60,6 @@ export interface Harness {
    * for stores with atomic per-record updates; adapters where it is false must say so in their README.
    */
   readonly atomicRelativeUndo: boolean
-  /**
-   * Does the store have a step barrier (`execute` with a context records the step atomically, `resolve`)? The
-   * suite then checks it: a step applied once however often it runs, fencing, a step id reused for another
-   * operation refused.
-   */
-  readonly barrier: boolean
   /** Property runs per store-backed property (default 25). */
   readonly numRuns?: number
 }

@@ -1,0 +1,138 @@
+/**
+ * The connection: the driver (opened and closed with the store's scope), one explicit write transaction per step
+ * or undo, and driver faults as classified `StoreError`s.
+ */
+import { Store, StoreError, type StoreErrorReason } from "@polysaga/store"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { Driver } from "neo4j-driver"
+import neo4j from "neo4j-driver"
+
+/** Runs Cypher inside one transaction; each row is returned as an object of its columns. */
+export interface Tx {
+  readonly run: (
+    query: string,
+    params?: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, StoreError>
+}
+
+/**
+ * Runs `use` in one explicit write transaction: committed when `use` succeeds, rolled back when it fails or is
+ * interrupted. The session is always closed (bounded).
+ */
+export const transaction = <A, E>(
+  { database, driver, timeout }: {
+    readonly driver: Driver
+    readonly database: string | undefined
+    /** Milliseconds; Neo4j fails a transaction running longer (a `Timeout`, transient). */
+    readonly timeout: number
+  },
+  entity: string,
+  use: (tx: Tx) => Effect.Effect<A, E>
+): Effect.Effect<A, E | StoreError> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const session = driver.session({
+        defaultAccessMode: neo4j.session.WRITE,
+        ...(database === undefined ? {} : { database })
+      })
+      return { session, tx: session.beginTransaction({ timeout }) }
+    }),
+    ({ tx }) =>
+      use({
+        run: (query, params = {}) =>
+          Effect.tryPromise({
+            try: () => tx.run(query, params).then((result) => result.records.map((record) => record.toObject())),
+            catch: fromDriver(entity, "Neo4j query failed")
+          })
+      }).pipe(
+        Effect.tap(() =>
+          Effect.tryPromise({ try: () => tx.commit(), catch: fromDriver(entity, "Neo4j commit failed") })
+        )
+      ),
+    ({ session, tx }, exit) =>
+      Effect.promise(async () => {
+        if (Exit.isFailure(exit) && tx.isOpen()) await tx.rollback().catch(() => undefined)
+        await session.close().catch(() => undefined)
+      }).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+  )
+
+export const engine = "neo4j"
+
+/** Raised inside an undo transaction whose marker says it was already applied: the transaction rolls back. */
+export class AlreadyUndone extends Data.TaggedError("AlreadyUndone")<{}> {}
+
+export const storeError = (
+  reason: StoreErrorReason,
+  entity: string | undefined,
+  message: string,
+  extra: { readonly path?: string | undefined; readonly cause?: unknown } = {}
+): StoreError => Store.fail(engine, reason, message, { entity, ...extra })
+
+const codeOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
+    ? (error as { code: string }).code
+    : ""
+
+/** Is this the unique-constraint violation Neo4j raises when a node with the same key already exists? */
+export const isConstraintViolation = (error: unknown): boolean =>
+  codeOf(error) === "Neo.ClientError.Schema.ConstraintValidationFailed"
+
+const reasonOf = (error: unknown): StoreErrorReason => {
+  const code = codeOf(error)
+  if (code === "ServiceUnavailable" || code === "SessionExpired") return "Unavailable"
+  if (code.includes("DeadlockDetected")) return "Deadlock"
+  if (code.includes("TransactionTimedOut") || code.includes("Timeout")) return "Timeout"
+  if (code.startsWith("Neo.TransientError.")) return "Unavailable"
+  if (code.startsWith("Neo.ClientError.Schema.Constraint")) return "Constraint"
+  if (
+    code === "Neo.ClientError.Statement.TypeError" || code === "Neo.ClientError.Statement.ArgumentError" ||
+    code === "Neo.ClientError.Statement.ArithmeticError"
+  ) return "Validation"
+  if (error instanceof Error && /connect|ECONNREFUSED|ECONNRESET|socket/i.test(error.message)) return "Unavailable"
+  return "Unknown"
+}
+
+/** A driver fault as a `StoreError`: connection, deadlock and timeout faults are transient, the rest are not. */
+export const fromDriver = (entity: string | undefined, what: string) => (error: unknown): StoreError =>
+  error instanceof StoreError
+    ? error
+    : storeError(reasonOf(error), entity, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error
+    })
+
+const unavailable = (what: string) => (error: unknown): StoreError => {
+  const e = fromDriver(undefined, what)(error)
+  return e.reason === "Unknown" ? storeError("Unavailable", undefined, e.message, { cause: error }) : e
+}
+
+/** Opens the driver, closed within 5 seconds when the scope closes. */
+export const open = (config: {
+  readonly url: Redacted.Redacted<string>
+  readonly user?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+  readonly maxConnections?: number | undefined
+}): Effect.Effect<Driver, StoreError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () =>
+        neo4j.driver(
+          Redacted.value(config.url),
+          config.user === undefined
+            ? undefined
+            : neo4j.auth.basic(config.user, config.password === undefined ? "" : Redacted.value(config.password)),
+          { disableLosslessIntegers: false, maxConnectionPoolSize: config.maxConnections ?? 20 }
+        ),
+      catch: (cause) => storeError("Validation", undefined, `invalid Neo4j configuration: ${String(cause)}`, { cause })
+    }),
+    (driver) => Effect.promise(() => driver.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+  )
+
+export const ping = (driver: Driver, database: string | undefined): Effect.Effect<void, StoreError> =>
+  Effect.tryPromise({
+    try: () => driver.verifyConnectivity(database === undefined ? {} : { database }),
+    catch: unavailable("Neo4j is not reachable")
+  }).pipe(Effect.asVoid)

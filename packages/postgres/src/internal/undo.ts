@@ -1,0 +1,83 @@
+/**
+ * Applying an undo record: in one transaction together with a row in `polysaga_undo_log` keyed by the undo id,
+ * which makes it atomic and idempotent. A restore applies only over this step's after-image (else `Conflict`).
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { type ErrorOptions, Filter, type StoreError, type StoreErrorReason, type Undo } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import { undoLogTable } from "./barrier.js"
+import type * as Catalog from "./catalog.js"
+import * as Compile from "./compile.js"
+import { transaction } from "./connection.js"
+import { lock } from "./execute.js"
+
+type Image = Record<string, string | null>
+
+const same = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k])
+
+export const apply = (
+  sql: SqlClient.SqlClient,
+  schema: string,
+  tableOf: (entity: string) => Effect.Effect<Catalog.Table, StoreError>
+) =>
+(
+  record: Undo.UndoRecord,
+  fail: (reason: StoreErrorReason, message: string, options?: ErrorOptions) => StoreError
+): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const table = yield* tableOf(record.entity)
+    const t = Compile.qualified(sql, table)
+    const conflict = (message: string) => Effect.fail(fail("Conflict", message))
+
+    const action = (action: Undo.UndoAction) =>
+      Effect.gen(function*() {
+        switch (action._tag) {
+          case "DeleteCreated":
+            yield* sql`DELETE FROM ${t} WHERE ${Compile.byKeys(sql, table, [action.key])}`
+            return
+          case "Reinsert": {
+            const current = yield* lock(sql, table, Filter.byKey(Compile.keyOf(table, action.image as Image)), 1)
+            if (current.length > 0) {
+              if (same(current[0]!.image, action.image)) return
+              return yield* conflict(`a different record now holds key ${JSON.stringify(action.image)}`)
+            }
+            const columns = Object.keys(action.image).filter((c) => table.columns.has(c))
+            yield* sql`INSERT INTO ${t} (${sql.csv(columns.map((c) => sql`${sql(c)}`))})
+              VALUES (${sql.csv(columns.map((c) => sql`${action.image[c] as string | null}`))})`
+            return
+          }
+          case "Revert": {
+            const [current] = yield* lock(sql, table, Filter.byKey(action.key), 1)
+            if (current === undefined) return yield* conflict(`record ${JSON.stringify(action.key)} no longer exists`)
+            // a column always exists: a field absent before the step was NULL
+            const fields = Object.entries(action.restore).map(([f, r]) =>
+              [f, { before: r.before ?? null, after: r.after }] as const
+            )
+            const isAfter = fields.every(([f, r]) => current.image[f] === r.after)
+            const isBefore = fields.every(([f, r]) => current.image[f] === r.before)
+            if (!isAfter && !isBefore) {
+              const changed = fields.filter(([f, r]) => current.image[f] !== r.after).map(([f]) => f)
+              return yield* conflict(
+                `record ${JSON.stringify(action.key)} was changed by another writer (${changed.join(", ")})`
+              )
+            }
+            const sets = [
+              ...(isAfter ? fields.map(([f, r]) => sql`${sql(f)} = ${r.before as string | null}`) : []),
+              ...Compile.inverse(sql, action.inverse)
+            ]
+            if (sets.length === 0) return
+            yield* sql`UPDATE ${t} AS t SET ${sql.csv(sets)} WHERE ${Compile.byKeys(sql, table, [action.key])}`
+          }
+        }
+      })
+
+    yield* transaction(sql)(record.entity, () =>
+      Effect.gen(function*() {
+        const fresh = yield* sql`
+          INSERT INTO ${sql(schema)}.${sql(undoLogTable)} (undo_id) VALUES (${record.id})
+          ON CONFLICT DO NOTHING RETURNING undo_id`
+        if (fresh.length === 0) return
+        for (const a of [...record.actions].reverse()) yield* action(a)
+      }))
+  })

@@ -1,0 +1,53 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Capabilities, Store } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+
+// the example of "Writing an adapter" in the README
+const store = Store.make({
+  name: "example",
+  capabilities: Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: 100 }),
+  prepare: () => Effect.void,
+  transaction: (_entity, use) => use(undefined),
+  write: (_unit, _prepared, operation, context) =>
+    operation.kind === "select"
+      ? Effect.succeed({ records: [], actions: [] })
+      : Effect.fail(context.fail("UnsupportedOperator", "read-only")),
+  undo: () => Effect.void,
+  ping: Effect.void
+})
+
+const select = { kind: "select", source: { type: "database", tag: "t" }, entity: "items", options: {} } as const
+
+describe("Store.make", () => {
+  it.effect("builds a store from primitives; the kernel owns the checks and the error convention", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(store.engine, "example")
+      assert.isUndefined(store.resolve, "no barrier primitives, no resolve")
+      const outcome = yield* store.execute({ ...select, where: { _tag: "And", filters: [] } })
+      assert.strictEqual(outcome.affected, 0)
+      assert.strictEqual(outcome.undo.engine, "example")
+      const refused = yield* Effect.either(
+        store.execute({ ...select, kind: "delete", where: { _tag: "And", filters: [] } })
+      )
+      assert.isTrue(Either.isLeft(refused) && refused.left.message === "example items: read-only")
+      const limit = yield* Effect.either(
+        store.validate({ ...select, where: { _tag: "And", filters: [] }, options: { limit: 101 } })
+      )
+      assert.isTrue(
+        Either.isLeft(limit) && limit.left.reason === "TooManyRecords" && limit.left.path === "options.limit"
+      )
+    }))
+
+  it.effect("refuses an undo record of another engine, naming the path", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.either(store.undo({ id: "u1", engine: "postgres", entity: "items", actions: [] }))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left.reason, "Validation")
+        assert.strictEqual(result.left.path, "engine")
+        assert.strictEqual(result.left.message, "engine: an undo record of postgres given to example")
+      }
+      yield* store.undo({ id: "u2", engine: "example", entity: "items", actions: [] })
+    }))
+})

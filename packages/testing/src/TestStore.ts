@@ -1,0 +1,307 @@
+/**
+ * An in-memory store built on `Store.make`: the worked example of an adapter (its primitives are the whole of
+ * it) and a store for unit tests of your own sagas. It passes the conformance suite, barrier included. It never
+ * stands in for a real store in an adapter or integration test.
+ *
+ * Records are JSON objects keyed by their `id` field (an insert without one gets a random UUID). Every step and
+ * every undo runs on a copy of the state that replaces it when it succeeds, one at a time: a failed step leaves
+ * nothing behind.
+ *
+ * @since 0.1.0
+ */
+import {
+  Capabilities,
+  Filter,
+  type Mark,
+  type Operation,
+  type Outcome,
+  type StepContext,
+  Store,
+  type Store as StoreService,
+  type StoreError,
+  Undo,
+  Update,
+  type WriteContext,
+  type Written
+} from "@polysaga/store"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+
+type Json = Undo.Json
+type Row = Record<string, Json>
+
+interface State {
+  readonly entities: Map<string, Map<string, Row>>
+  /** Barrier marks by `[sagaId, stepId]`. */
+  readonly marks: Map<string, Mark & { readonly at: number }>
+  /** Applied undo ids, when. */
+  readonly undone: Map<string, number>
+}
+
+const copy = (state: State): State => ({
+  entities: new Map([...state.entities].map(([entity, rows]) => [entity, new Map(rows)])),
+  marks: new Map(state.marks),
+  undone: new Map(state.undone)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestStore extends StoreService {
+  /** Makes `entity` exist and be empty. */
+  readonly reset: (entity: string) => Effect.Effect<void>
+  /** Every record of `entity`, ordered by `id`. */
+  readonly snapshot: (entity: string) => Effect.Effect<ReadonlyArray<Readonly<Record<string, Json>>>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestStoreOptions {
+  /** The most records one operation may write, match or select (default 100). */
+  readonly maxRecordsPerOperation?: number | undefined
+  /** The source types it serves (default all three). */
+  readonly sourceTypes?: ReadonlyArray<Operation.SourceType> | undefined
+}
+
+const engine = "test"
+
+/**
+ * A new, empty in-memory store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =>
+  Effect.gen(function*() {
+    let state: State = { entities: new Map(), marks: new Map(), undone: new Map() }
+    const lock = yield* Effect.makeSemaphore(1)
+
+    /** One local unit: a copy of the state, put in place when `use` succeeds. */
+    const transaction = <A>(_entity: string | undefined, use: (unit: State) => Effect.Effect<A, StoreError>) =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        const draft = copy(state)
+        return Effect.tap(use(draft), () => Effect.sync(() => state = draft))
+      }))
+
+    const rowsOf = (unit: State, entity: string) => {
+      const rows = unit.entities.get(entity) ?? new Map<string, Row>()
+      unit.entities.set(entity, rows)
+      return rows
+    }
+    const rowOf = (record: Readonly<Record<string, unknown>>): Row => Undo.toJson(record) as Row
+    const matching = (unit: State, entity: string, where: Filter.Filter) =>
+      [...rowsOf(unit, entity).values()].filter((row) => Filter.matches(where, row))
+    const same = (a: Json | undefined, b: Json | undefined) => Undo.canonical(a) === Undo.canonical(b)
+
+    const write = (
+      unit: State,
+      _prepared: void,
+      operation: Operation.Operation,
+      context: WriteContext
+    ): Effect.Effect<Written, StoreError> =>
+      Effect.gen(function*() {
+        const rows = rowsOf(unit, operation.entity)
+        const insert = (record: Readonly<Record<string, unknown>>, path: string) => {
+          const row = rowOf({ id: crypto.randomUUID(), ...record })
+          if (typeof row.id !== "string" && typeof row.id !== "number") {
+            return Effect.fail(context.fail("Validation", "id must be a string or a number", { path: `${path}.id` }))
+          }
+          if (rows.has(String(row.id))) {
+            return Effect.fail(
+              context.fail("Constraint", `a record with id ${JSON.stringify(row.id)} exists`, { path })
+            )
+          }
+          rows.set(String(row.id), row)
+          return Effect.succeed(row)
+        }
+        const update = (row: Row, changes: ReadonlyArray<Update.Change>) => {
+          const after = rowOf(Update.apply(changes, row))
+          rows.set(String(row.id), after)
+          return { record: after, action: Undo.revert({ id: row.id! }, changes, row, after) }
+        }
+        switch (operation.kind) {
+          case "select": {
+            const found = matching(unit, operation.entity, operation.where).slice(0, context.readLimit)
+            return { records: found, actions: [] }
+          }
+          case "insert": {
+            const inserted = yield* Effect.forEach(operation.records, (r, i) => insert(r, `data[${i}]`))
+            return {
+              records: inserted,
+              actions: inserted.map((row): Undo.UndoAction => ({ _tag: "DeleteCreated", key: { id: row.id! } }))
+            }
+          }
+          case "update": {
+            const found = matching(unit, operation.entity, operation.where)
+            yield* context.matched(found.length)
+            const updated = found.map((row) => update(row, operation.changes))
+            return { records: updated.map((u) => u.record), actions: updated.map((u) => u.action) }
+          }
+          case "delete": {
+            const found = matching(unit, operation.entity, operation.where)
+            yield* context.matched(found.length)
+            for (const row of found) rows.delete(String(row.id))
+            return { records: found, actions: found.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image })) }
+          }
+          case "upsert": {
+            const written = yield* Effect.forEach(operation.records, (record, i) =>
+              Effect.gen(function*() {
+                const fields = operation.options.key ?? (record.id === undefined ? undefined : ["id"])
+                const where = operation.where ??
+                  (fields === undefined
+                    ? undefined
+                    : Filter.byKey(Object.fromEntries(fields.map((f) => [f, record[f]]))))
+                if (where === undefined) {
+                  return yield* context.fail("Validation", "an upsert needs where, options.key or an id in data", {
+                    path: "data"
+                  })
+                }
+                const found = matching(unit, operation.entity, where)
+                if (found.length > 1) {
+                  return yield* context.fail("Validation", "the upsert key matches more than one record", {
+                    path: "where"
+                  })
+                }
+                if (found.length === 1) {
+                  return update(
+                    found[0]!,
+                    Object.entries(record).map(([field, value]) => ({ op: "set", field, value, path: field }))
+                  )
+                }
+                const row = yield* insert(record, `data[${i}]`)
+                return { record: row, action: { _tag: "DeleteCreated", key: { id: row.id! } } as Undo.UndoAction }
+              }))
+            return { records: written.map((w) => w.record), actions: written.map((w) => w.action) }
+          }
+        }
+      })
+
+    const revert = (
+      row: Row,
+      action: Extract<Undo.UndoAction, { _tag: "Revert" }>,
+      fail: (message: string) => StoreError
+    ) =>
+      Effect.gen(function*() {
+        const next: Record<string, Json> = { ...row }
+        for (const [field, { after, before }] of Object.entries(action.restore)) {
+          const now = row[field] ?? null
+          if (same(now, after)) {
+            if (before === undefined) delete next[field]
+            else next[field] = before
+          } else if (!(before === undefined ? !(field in row) : same(now, before))) {
+            return yield* fail(`${field} was changed by another writer`)
+          }
+        }
+        for (const inverse of action.inverse) {
+          const now = next[inverse.field]
+          if (inverse._tag === "Increment") {
+            if (typeof now !== "number") return yield* fail(`${inverse.field} no longer holds a number`)
+            const value = now + inverse.by
+            if (inverse.absent === true && value === 0) delete next[inverse.field]
+            else next[inverse.field] = value
+          } else if (Array.isArray(now)) {
+            const at = now.map((v) => same(v, inverse.value)).lastIndexOf(true)
+            const value = at < 0 ? now : [...now.slice(0, at), ...now.slice(at + 1)]
+            if (inverse.absent === true && value.length === 0) delete next[inverse.field]
+            else next[inverse.field] = value
+          }
+        }
+        return next
+      })
+
+    const undo = (
+      record: Undo.UndoRecord,
+      fail: (reason: "Conflict", message: string) => StoreError
+    ): Effect.Effect<void, StoreError> =>
+      transaction(record.entity, (unit) =>
+        Effect.gen(function*() {
+          if (unit.undone.has(record.id)) return
+          unit.undone.set(record.id, yield* Clock.currentTimeMillis)
+          const rows = rowsOf(unit, record.entity)
+          for (const action of [...record.actions].reverse()) {
+            switch (action._tag) {
+              case "DeleteCreated":
+                rows.delete(String(action.key.id))
+                break
+              case "Reinsert": {
+                const current = rows.get(String(action.image.id))
+                if (current !== undefined && !same(current, action.image)) {
+                  return yield* fail("Conflict", `a different record now holds id ${JSON.stringify(action.image.id)}`)
+                }
+                rows.set(String(action.image.id), action.image)
+                break
+              }
+              case "Revert": {
+                const current = rows.get(String(action.key.id))
+                if (current === undefined) {
+                  return yield* fail("Conflict", `record ${JSON.stringify(action.key)} no longer exists`)
+                }
+                rows.set(String(action.key.id), yield* revert(current, action, (m) => fail("Conflict", m)))
+              }
+            }
+          }
+        }))
+
+    const keyOf = (step: StepContext) => JSON.stringify([step.sagaId, step.stepId])
+
+    const store = Store.make<void, State>({
+      name: engine,
+      capabilities: Capabilities.full({
+        sourceTypes: options.sourceTypes ?? ["database", "graph", "vector"],
+        maxRecordsPerOperation: options.maxRecordsPerOperation ?? 100
+      }),
+      prepare: () => Effect.void,
+      transaction,
+      write,
+      undo,
+      ping: Effect.void,
+      barrier: {
+        claim: (unit, step, kind, fingerprint) =>
+          Effect.gen(function*() {
+            const earlier = unit.marks.get(keyOf(step))
+            if (earlier !== undefined) return Option.some<Mark>(earlier)
+            unit.marks.set(keyOf(step), {
+              kind,
+              fingerprint,
+              outcome: Option.none(),
+              at: yield* Clock.currentTimeMillis
+            })
+            return Option.none()
+          }),
+        record: (unit, step, outcome: Outcome) =>
+          Effect.sync(() => {
+            const mark = unit.marks.get(keyOf(step))!
+            unit.marks.set(keyOf(step), { ...mark, outcome: Option.some(outcome) })
+          })
+      },
+      prune: (olderThan) =>
+        transaction(undefined, (unit) =>
+          Effect.gen(function*() {
+            const cutoff = (yield* Clock.currentTimeMillis) - Duration.toMillis(Duration.decode(olderThan))
+            let removed = 0
+            for (const bookkeeping of [unit.marks, unit.undone] as const) {
+              for (const [key, value] of bookkeeping) {
+                if ((typeof value === "number" ? value : value.at) <= cutoff) {
+                  bookkeeping.delete(key)
+                  removed++
+                }
+              }
+            }
+            return removed
+          }))
+    })
+
+    return {
+      ...store,
+      reset: (entity) => lock.withPermits(1)(Effect.sync(() => void state.entities.set(entity, new Map()))),
+      snapshot: (entity) =>
+        Effect.sync(() =>
+          [...(state.entities.get(entity)?.values() ?? [])].sort((a, b) => String(a.id) < String(b.id) ? -1 : 1)
+        )
+    }
+  })

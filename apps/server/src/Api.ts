@@ -176,11 +176,19 @@ export const StepRecord = Schema.Struct({
   /** Milliseconds from the first attempt to the outcome. */
   duration: Schema.optional(Schema.Number),
   tag: Schema.optional(Schema.String),
+  /** The store engine of the step's source (`postgres`, `mongodb`, `neo4j`, `chroma`). */
+  engine: Schema.optional(Schema.String),
+  /** The table, collection, label or vector collection the step wrote to. */
+  entity: Schema.optional(Schema.String),
+  /** `insert`, `update`, `delete` or `upsert`. */
+  operation: Schema.optional(Schema.String),
   data: Schema.optional(Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
   affectedRows: Schema.optional(Schema.Number),
   error: Schema.optional(Schema.String),
   /** Set when recovery settled a step whose outcome the journal did not know. */
   resolved: Schema.optional(Schema.Boolean),
+  /** What the step's undo record will do, one line per action, in the order they are applied. */
+  undo: Schema.optional(Schema.Array(Schema.String)),
   compensation: Schema.optional(Schema.Struct({
     status: Schema.Literal("running", "succeeded", "failed"),
     startedAt: Schema.String,
@@ -206,8 +214,20 @@ export const JournalEvent = Schema.Struct({
   stepId: Schema.optional(Schema.String),
   attempt: Schema.optional(Schema.Number),
   status: Schema.optional(Schema.String),
-  error: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.String),
+  /** Why a person resolved the saga by hand (`SagaResolved`). */
+  reason: Schema.optional(Schema.String)
 }).annotations({ identifier: "JournalEvent" })
+
+/**
+ * A `failed` saga a person marked resolved by hand: when, and why.
+ *
+ * @since 0.1.0
+ */
+export const Resolution = Schema.Struct({
+  at: Schema.String,
+  reason: Schema.String
+}).annotations({ identifier: "Resolution" })
 
 /**
  * A transaction as its journal tells it: steps, timings, errors and the compensation record.
@@ -223,6 +243,8 @@ export const TransactionRecord = Schema.Struct({
   /** Milliseconds from start to end (compensation and recovery included). */
   executionTime: Schema.optional(Schema.Number),
   error: Schema.optional(Schema.String),
+  /** Set when a person marked the `failed` saga resolved by hand: it no longer waits for one. */
+  resolution: Schema.optional(Resolution),
   steps: Schema.Array(StepRecord),
   /** Step ids undone, in the order they were undone. */
   compensatedSteps: Schema.Array(Schema.String),
@@ -244,7 +266,7 @@ export type TransactionRecord = typeof TransactionRecord.Type
  * @since 0.1.0
  */
 export const TransactionSummary = TransactionRecord.pipe(
-  Schema.pick("id", "name", "status", "startedAt", "endedAt", "error")
+  Schema.pick("id", "name", "status", "startedAt", "endedAt", "error", "resolution")
 ).annotations({ identifier: "TransactionSummary" })
 
 /**
@@ -271,6 +293,81 @@ export const CompensationResult = Schema.Struct({
  */
 export type CompensationResult = typeof CompensationResult.Type
 
+/**
+ * The query of `GET /v1/transactions`.
+ *
+ * @since 0.1.0
+ */
+export const ListQuery = Schema.Struct({
+  status: Schema.optional(SagaStatus),
+  /** Only sagas resolved by hand (`true`) or not (`false`). */
+  resolved: Schema.optional(Schema.BooleanFromString),
+  /** Started at or after this instant (ISO 8601). */
+  from: Schema.optional(Schema.Date),
+  /** Started before this instant (ISO 8601). */
+  to: Schema.optional(Schema.Date),
+  /** The id contains this text. */
+  id: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
+  /** The `next` of the previous page. */
+  cursor: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(600)))
+})
+
+/**
+ * A page of `GET /v1/transactions`; `next` is absent on the last page.
+ *
+ * @since 0.1.0
+ */
+export const TransactionPage = Schema.Struct({
+  transactions: Schema.Array(TransactionSummary),
+  next: Schema.optional(Schema.String)
+}).annotations({ identifier: "TransactionPage" })
+
+/**
+ * `GET /v1/overview`: the journal at a glance.
+ *
+ * @since 0.1.0
+ */
+export const Overview = Schema.Struct({
+  counts: Schema.Struct({
+    running: Schema.Number,
+    completed: Schema.Number,
+    compensated: Schema.Number,
+    failed: Schema.Number
+  }),
+  /** `failed` sagas not resolved by hand. */
+  needsPerson: Schema.Number,
+  lastHour: Schema.Struct({
+    /** Sagas started in each of the last 60 minutes, oldest first (the last is the current minute). */
+    startedPerMinute: Schema.Array(Schema.Number),
+    /** Sagas that ended in the last hour. */
+    ended: Schema.Number,
+    /** Start-to-end milliseconds of the sagas that ended in the last hour (absent when none did). */
+    latency: Schema.optional(Schema.Struct({
+      p50: Schema.Number,
+      p95: Schema.Number,
+      p99: Schema.Number,
+      max: Schema.Number
+    }))
+  })
+}).annotations({ identifier: "Overview" })
+
+/**
+ * @since 0.1.0
+ */
+export type Overview = typeof Overview.Type
+
+/**
+ * The body of `POST /v1/transactions/:id/resolve`.
+ *
+ * @since 0.1.0
+ */
+export const ResolveRequest = Schema.Struct({
+  reason: Schema.Trim.pipe(Schema.minLength(1), Schema.maxLength(2000)).annotations({
+    description: "What the person did about it (kept in the journal)"
+  })
+}).annotations({ identifier: "ResolveRequest" })
+
 const id = HttpApiSchema.param("id", Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)))
 
 /**
@@ -293,14 +390,17 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/transactions")
-      .setUrlParams(Schema.Struct({
-        status: Schema.optional(SagaStatus),
-        limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
-      }))
-      .addSuccess(Schema.Struct({ transactions: Schema.Array(TransactionSummary) }))
+      .setUrlParams(ListQuery)
+      .addSuccess(TransactionPage)
       .addError(BadRequestResponse)
       .addError(UnavailableResponse)
-      .annotate(OpenApi.Summary, "List transactions, newest first, optionally by status")
+      .annotate(OpenApi.Summary, "List transactions, newest first, filtered, one page at a time")
+  )
+  .add(
+    HttpApiEndpoint.get("overview", "/v1/overview")
+      .addSuccess(Overview)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "Counts by status, the failed ones waiting for a person, the last hour")
   )
   .add(
     HttpApiEndpoint.get("get")`/v1/transactions/${id}`
@@ -316,6 +416,15 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(ConflictResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "Retry the compensation of a failed transaction")
+  )
+  .add(
+    HttpApiEndpoint.post("resolve")`/v1/transactions/${id}/resolve`
+      .setPayload(ResolveRequest)
+      .addSuccess(TransactionRecord)
+      .addError(NotFoundResponse)
+      .addError(ConflictResponse)
+      .addError(UnavailableResponse)
+      .annotate(OpenApi.Summary, "Mark a failed transaction resolved by hand, with the reason")
   )
   .addError(BadRequestResponse)
   .addError(UnauthorizedResponse)

@@ -17,8 +17,8 @@ import {
   BadRequest,
   type CompensationResult,
   Conflict,
+  type ListQuery,
   NotFound,
-  type SagaStatus,
   type TransactionRecord,
   Unavailable
 } from "./Api.js"
@@ -77,9 +77,10 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
 
     const entries = (id: string) => Effect.mapError(journal.entries(id), journalDown)
 
+    const engines = new Map(sources.all.map((source) => [source.tag, source.store.engine]))
     const read = (id: string) =>
       Effect.flatMap(entries(id), (all) => {
-        const found = record.fromEntries(id, all)
+        const found = record.fromEntries(id, all, (tag) => engines.get(tag))
         return found === undefined
           ? Effect.fail(new NotFound({ code: "TRANSACTION_NOT_FOUND", message: `no transaction ${id} in the journal` }))
           : Effect.succeed(found)
@@ -100,12 +101,37 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
       return yield* read(id)
     })
 
-    const list = Effect.fn("Transactions.list")(
-      function*(options: { readonly status?: SagaStatus | undefined; readonly limit?: number | undefined }) {
-        const limit = options.limit ?? 100
-        return yield* Effect.mapError(admin.list({ status: options.status, limit }), journalDown)
+    const list = Effect.fn("Transactions.list")(function*(query: typeof ListQuery.Type) {
+      return yield* admin.page(query).pipe(
+        Effect.catchTag(
+          "InvalidCursor",
+          (error) => Effect.fail(new BadRequest({ code: "VALIDATION_ERROR", message: error.message, path: "cursor" }))
+        ),
+        Effect.catchTag("JournalError", (error) => Effect.fail(journalDown(error)))
+      )
+    })
+
+    const overview = Effect.fn("Transactions.overview")(function*() {
+      return yield* Effect.mapError(admin.overview, journalDown)
+    })
+
+    const resolve = Effect.fn("Transactions.resolve")(function*(id: string, reason: string) {
+      const current = yield* read(id)
+      if (current.status !== "failed") {
+        return yield* new Conflict({
+          code: "NOT_FAILED",
+          message: `transaction ${id} is ${current.status}: only a failed transaction waits for a person`
+        })
       }
-    )
+      if (current.resolution !== undefined || !(yield* Effect.mapError(admin.resolve(id, reason), journalDown))) {
+        return yield* new Conflict({
+          code: "ALREADY_RESOLVED",
+          message: `transaction ${id} was already resolved by hand or is no longer failed`
+        })
+      }
+      yield* Effect.logInfo("transaction resolved by hand").pipe(Effect.annotateLogs({ "saga.id": id, reason }))
+      return yield* read(id)
+    })
 
     const compensate = Effect.fn("Transactions.compensate")(function*(id: string) {
       const current: TransactionRecord = yield* read(id)
@@ -113,6 +139,13 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
         return yield* new Conflict({
           code: "NOT_FAILED",
           message: `transaction ${id} is ${current.status}: only a failed transaction has a compensation to retry`
+        })
+      }
+      if (current.resolution !== undefined) {
+        return yield* new Conflict({
+          code: "ALREADY_RESOLVED",
+          message: `transaction ${id} was resolved by hand (${current.resolution.reason}): its compensation is ` +
+            `not retried`
         })
       }
       const exit = yield* intake.run(
@@ -167,6 +200,6 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
       return Object.fromEntries(checks) as Record<string, string>
     })
 
-    return { run, get, list, compensate, readiness, isDraining: intake.isDraining } as const
+    return { run, get, list, overview, resolve, compensate, readiness, isDraining: intake.isDraining } as const
   })
 }) {}

@@ -2,9 +2,12 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { ChromaClient } from "chromadb"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { MongoClient } from "mongodb"
 import neo4j from "neo4j-driver"
 import * as fs from "node:fs"
@@ -182,3 +185,62 @@ export const serverLayer = (overrides: Record<string, unknown> = {}, key: string
     const address = server.address as HttpServer.TcpAddress
     return Layer.succeed(Client, makeClient(`http://127.0.0.1:${address.port}`, key))
   }))
+
+/**
+ * A `failed` saga, provoked for real: step_0 sets an order's status to `paid` (an absolute update), step_1 inserts a
+ * row whose key an open transaction of the test holds, so it waits; meanwhile another writer sets the order to
+ * `shipped`; then the test commits its row, step_1 fails on the duplicate key, and the undo of step_0 (set `paid`
+ * back to `pending` only if it is still `paid`) conflicts. `removeConflict` puts `paid` back, as the saga left it.
+ */
+export const provokeFailedSaga = (client: Client["Type"], label: string) =>
+  Effect.gen(function*() {
+    const sql = yield* Sql
+    const orderId = `order-${label}-${run}`
+    const key = Math.floor(Math.random() * 1_000_000_000)
+    yield* sql`INSERT INTO ${sql(schema)}.orders (id, "userId", total, status)
+      VALUES (${orderId}, 'user_console', 10, 'pending')`
+    const holding = yield* Deferred.make<void>()
+    const commit = yield* Deferred.make<void>()
+    const holder = yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`INSERT INTO ${sql(schema)}.table1 (id) VALUES (${key})`
+      yield* Deferred.succeed(holding, undefined)
+      yield* Deferred.await(commit)
+    })).pipe(Effect.orDie, Effect.fork)
+    yield* Deferred.await(holding)
+    const id = `console-${label}-${run}`
+    const saga = yield* client.request("POST", "/v1/transactions", {
+      body: {
+        operations: [
+          {
+            operation: "update",
+            from: { type: "database", tag: "orders-db", entity: "orders" },
+            where: { id: orderId },
+            data: { status: "paid" }
+          },
+          { operation: "insert", from: { type: "database", tag: "db1", entity: "table1" }, data: { id: key } }
+        ],
+        options: { id }
+      }
+    }).pipe(Effect.fork)
+    const status = sql<{ status: string }>`SELECT status FROM ${sql(schema)}.orders WHERE id = ${orderId}`.pipe(
+      Effect.map((rows) => rows[0]?.status),
+      Effect.orDie
+    )
+    yield* status.pipe(
+      Effect.repeat({ until: (s) => s === "paid", schedule: Schedule.spaced("20 millis") }),
+      Effect.timeout("20 seconds"),
+      Effect.orDie
+    )
+    // another writer changes the record before the undo
+    yield* sql`UPDATE ${sql(schema)}.orders SET status = 'shipped' WHERE id = ${orderId}`.pipe(Effect.orDie)
+    yield* Deferred.succeed(commit, undefined)
+    yield* Fiber.join(holder)
+    const response = yield* Fiber.join(saga)
+    return {
+      id,
+      orderId,
+      response,
+      status,
+      removeConflict: sql`UPDATE ${sql(schema)}.orders SET status = 'paid' WHERE id = ${orderId}`.pipe(Effect.orDie)
+    }
+  })

@@ -48,6 +48,16 @@ export interface FailedSaga {
 }
 
 /**
+ * A `failed` saga a person marked resolved by hand: when, and why.
+ *
+ * @since 0.1.0
+ */
+export interface Resolution {
+  readonly at: Date
+  readonly reason: string
+}
+
+/**
  * One saga as the journal lists it.
  *
  * @since 0.1.0
@@ -60,6 +70,70 @@ export interface SagaSummary {
   readonly endedAt?: Date
   /** Why it did not complete (the journaled end). */
   readonly error?: string
+  /** Set when a person marked the `failed` saga resolved by hand. */
+  readonly resolution?: Resolution
+}
+
+/**
+ * Which sagas to list, newest first (by start, then id).
+ *
+ * @since 0.1.0
+ */
+export interface ListOptions {
+  readonly status?: SagaSummary["status"] | undefined
+  /** At most this many (default 100). */
+  readonly limit?: number | undefined
+  /** Started at or after. */
+  readonly from?: Date | undefined
+  /** Started before. */
+  readonly to?: Date | undefined
+  /** The saga id contains this text. */
+  readonly id?: string | undefined
+  /** Only sagas resolved by hand (`true`) or not (`false`). */
+  readonly resolved?: boolean | undefined
+  /** The `next` cursor of the previous page. */
+  readonly cursor?: string | undefined
+}
+
+/**
+ * One page of sagas; `next` (absent on the last page) continues after its last one.
+ *
+ * @since 0.1.0
+ */
+export interface SagaPage {
+  readonly sagas: ReadonlyArray<SagaSummary>
+  readonly next?: string
+}
+
+/**
+ * The journal at a glance: sagas by status, how many wait for a person, and the last hour's throughput and
+ * latency.
+ *
+ * @since 0.1.0
+ */
+export interface Overview {
+  readonly counts: { readonly [Status in SagaSummary["status"]]: number }
+  /** `failed` sagas not resolved by hand. */
+  readonly needsPerson: number
+  readonly lastHour: {
+    /** Sagas started in each of the last 60 minutes, oldest first (the last is the current minute). */
+    readonly startedPerMinute: ReadonlyArray<number>
+    /** Sagas that ended in the last hour. */
+    readonly ended: number
+    /** Start-to-end milliseconds of the sagas that ended in the last hour (absent when none did). */
+    readonly latency?: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number }
+  }
+}
+
+/**
+ * A `cursor` that no page of this journal returned.
+ *
+ * @since 0.1.0
+ */
+export class InvalidCursor extends Data.TaggedError("InvalidCursor")<{ readonly cursor: string }> {
+  override get message(): string {
+    return `cursor: "${this.cursor}" is not a cursor this journal returned`
+  }
 }
 
 /**
@@ -73,7 +147,16 @@ export interface JournalService {
     readonly status?: SagaSummary["status"] | undefined
     readonly limit?: number | undefined
   }) => Effect.Effect<ReadonlyArray<SagaSummary>, SagaError.JournalError>
-  /** The `failed` sagas, oldest end first (at most `limit`, default 100). */
+  /** One page of sagas, newest first, filtered (keyset paging: stable while new sagas start). */
+  readonly page: (options: ListOptions) => Effect.Effect<SagaPage, SagaError.JournalError | InvalidCursor>
+  /** Counts by status, the sagas waiting for a person, and the last hour's throughput and latency. */
+  readonly overview: Effect.Effect<Overview, SagaError.JournalError>
+  /**
+   * Mark a `failed` saga resolved by hand, with the reason (journaled as `SagaResolved`): it leaves `failed()`
+   * and its compensation is no longer retried. `false` when the saga is not `failed` or already resolved.
+   */
+  readonly resolve: (sagaId: string, reason: string) => Effect.Effect<boolean, SagaError.JournalError>
+  /** The `failed` sagas not resolved by hand, oldest end first (at most `limit`, default 100). */
   readonly failed: (
     options?: { readonly limit?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<FailedSaga>, SagaError.JournalError>

@@ -137,6 +137,76 @@ const suite = (
         assert.isUndefined((yield* admin.failed()).find((f) => f.id === id))
       }))
 
+    it.effect("console: filtered keyset pages, the overview, and a failed saga resolved by hand", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const admin = yield* Journal.Journal
+        const tag = randomUUID().slice(0, 8)
+        const statuses = ["completed", "compensated", "failed"] as const
+        const ids = Array.from({ length: 25 }, (_, i) => `${tag}-${String(i).padStart(2, "0")}`)
+        const before = yield* admin.overview
+        for (const [i, sagaId] of ids.entries()) {
+          yield* journal.append(SagaJournal.SagaStarted.make({ sagaId, name: "console", at: i }))
+          const status = statuses[i % 3]!
+          yield* journal.append(
+            SagaJournal.SagaEnded.make({ sagaId, at: i, status, ...(status === "failed" ? { error: "boom" } : {}) })
+          )
+        }
+        // every saga once, newest first, through pages of 4
+        const seen: Array<string> = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = yield* admin.page({ id: tag, limit: 4, cursor })
+          seen.push(...page.sagas.map((saga) => saga.id))
+          cursor = page.next
+          pages++
+        } while (cursor !== undefined)
+        assert.deepStrictEqual(seen, [...ids].reverse())
+        assert.strictEqual(pages, 7)
+        const failedIds = ids.filter((_, i) => i % 3 === 2)
+        const failedPage = yield* admin.page({ id: tag, status: "failed" })
+        assert.deepStrictEqual(failedPage.sagas.map((saga) => saga.id), [...failedIds].reverse())
+        assert.isUndefined(failedPage.next)
+        assert.strictEqual(failedPage.sagas[0]!.error, "boom")
+        const first = (yield* admin.page({ id: ids[0]!, limit: 1 })).sagas[0]!
+        assert.strictEqual((yield* admin.page({ id: tag, from: first.startedAt })).sagas.length, 25)
+        assert.strictEqual((yield* admin.page({ id: tag, to: first.startedAt })).sagas.length, 0)
+        const bad = yield* Effect.flip(admin.page({ cursor: "not-a-cursor" }))
+        assert.strictEqual(bad._tag, "InvalidCursor")
+
+        // resolved by hand: journaled, listed with its reason, out of `failed()`, not retried
+        const target = failedIds[0]!
+        assert.isTrue(yield* admin.resolve(target, "refunded by hand, ticket 42"))
+        assert.isFalse(yield* admin.resolve(target, "again"))
+        assert.isFalse(yield* admin.resolve(ids[0]!, "a completed saga is not resolved"))
+        const entries = yield* journal.entries(target)
+        assert.deepInclude(entries.at(-1), { _tag: "SagaResolved", reason: "refunded by hand, ticket 42" })
+        const resolved = yield* admin.page({ id: tag, resolved: true })
+        assert.deepStrictEqual(resolved.sagas.map((saga) => [saga.id, saga.status, saga.resolution?.reason]), [
+          [target, "failed", "refunded by hand, ticket 42"]
+        ])
+        const open = yield* admin.page({ id: tag, status: "failed", resolved: false })
+        assert.notInclude(open.sagas.map((saga) => saga.id), target)
+        assert.strictEqual(open.sagas.length, failedIds.length - 1)
+        assert.notInclude((yield* admin.failed({ limit: 10_000 })).map((f) => f.id), target)
+        const retry = yield* Effect.flip(Saga.retryCompensation(target, registry))
+        assert.strictEqual(retry._tag, "RecoveryError")
+
+        const after = yield* admin.overview
+        assert.strictEqual(after.counts.completed - before.counts.completed, 9)
+        assert.strictEqual(after.counts.compensated - before.counts.compensated, 8)
+        assert.strictEqual(after.counts.failed - before.counts.failed, 8)
+        assert.strictEqual(after.needsPerson - before.needsPerson, 7)
+        const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
+        assert.strictEqual(after.lastHour.startedPerMinute.length, 60)
+        assert.isAtLeast(sum(after.lastHour.startedPerMinute) - sum(before.lastHour.startedPerMinute), 25)
+        assert.isAtLeast(after.lastHour.ended - before.lastHour.ended, 25)
+        const latency = after.lastHour.latency!
+        assert.isTrue(latency.p50 >= 0 && latency.p50 <= latency.p95 && latency.p95 <= latency.p99)
+        assert.isTrue(latency.p99 <= latency.max)
+      }))
+
     it.effect("retention prunes finished sagas older than the given age, entries included", () =>
       Effect.gen(function*() {
         const journal = yield* SagaJournal.SagaJournal

@@ -128,6 +128,14 @@ export const SagaEnded = Schema.TaggedStruct("SagaEnded", {
 export const SagaReopened = Schema.TaggedStruct("SagaReopened", { ...base, reason: Schema.String })
 
 /**
+ * A person marked a `failed` saga resolved by hand (they repaired what its compensation could not undo), with
+ * their reason. It stays `failed` — its compensation did not run — but no longer waits for a person, and its
+ * compensation is not retried any more.
+ * @since 0.1.0
+ */
+export const SagaResolved = Schema.TaggedStruct("SagaResolved", { ...base, reason: Schema.String })
+
+/**
  * Every journal entry.
  * @since 0.1.0
  */
@@ -140,7 +148,8 @@ export const JournalEntry = Schema.Union(
   CompensationSucceeded,
   CompensationFailed,
   SagaEnded,
-  SagaReopened
+  SagaReopened,
+  SagaResolved
 )
 
 /**

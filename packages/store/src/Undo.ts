@@ -186,3 +186,39 @@ export const canonical = (u: unknown): string =>
     v && typeof v === "object" && !Array.isArray(v)
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
       : v)
+
+const show = (value: unknown, max = 160): string => {
+  const text = JSON.stringify(value) ?? "null"
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+/**
+ * What an undo action will do, in one line for a person (e.g. the operator console):
+ * `on {"id":"o1"}: set status back to "pending" if it is still "paid"; add -2 to quantity`.
+ *
+ * @since 0.1.0
+ */
+export const describe = (action: UndoAction): string => {
+  switch (action._tag) {
+    case "DeleteCreated":
+      return `delete the record it created, ${show(action.key)}`
+    case "Reinsert":
+      return `re-insert the record it deleted, ${show(action.image)}`
+    case "Revert": {
+      const parts = [
+        ...Object.entries(action.restore).map(([field, restore]) =>
+          `${
+            restore.before === undefined ? `remove ${field}` : `set ${field} back to ${show(restore.before, 80)}`
+          } if it is still ${show(restore.after, 80)}`
+        ),
+        ...action.inverse.map((inverse) =>
+          (inverse._tag === "Increment"
+            ? `add ${inverse.by} to ${inverse.field}`
+            : `remove the last ${show(inverse.value, 80)} from ${inverse.field}`) +
+          (inverse.absent === true ? ", then remove it if that leaves 0 or [] (it was absent before)" : "")
+        )
+      ]
+      return `on ${show(action.key)}: ${parts.length === 0 ? "nothing to revert" : parts.join("; ")}`
+    }
+  }
+}

@@ -20,6 +20,7 @@ import { Settings } from "../Settings.js"
 import { Transactions } from "../Transactions.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
+import * as Console from "./console.js"
 import * as Redact from "./redact.js"
 
 const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers) =>
@@ -30,9 +31,11 @@ const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers
       .handleRaw("run", ({ request }) =>
         Effect.flatMap(Body.readJson(request, settings.limits.maxBodyBytes), transactions.run))
       .handle("list", ({ urlParams }) =>
-        Effect.map(transactions.list(urlParams), (list) => ({ transactions: list })))
+        transactions.list(urlParams))
+      .handle("overview", () => transactions.overview())
       .handle("get", ({ path }) => transactions.get(path.id))
       .handle("compensate", ({ path }) => transactions.compensate(path.id))
+      .handle("resolve", ({ path, payload }) => transactions.resolve(path.id, payload.reason))
   }))
 
 const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
@@ -137,8 +140,8 @@ const drain = Layer.scopedDiscard(Effect.gen(function*() {
 }))
 
 /**
- * The HTTP side: the API with its handlers, middleware, `/openapi.json` and `/docs`, on a Node server, with the
- * graceful shutdown. Needs the transactions service, the intake and the settings.
+ * The HTTP side: the API with its handlers, middleware, `/openapi.json`, `/docs` and the console at `/`, on a Node
+ * server, with the graceful shutdown. Needs the transactions service, the intake and the settings.
  */
 export const layer = (config: ServerConfig) => {
   const api = HttpApiBuilder.api(Api).pipe(
@@ -148,6 +151,7 @@ export const layer = (config: ServerConfig) => {
   const http = HttpApiBuilder.serve(edge).pipe(
     Layer.provide([
       HttpApiSwagger.layer({ path: "/docs" }),
+      Console.layer,
       HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
       DecodeErrors
     ]),

@@ -5,30 +5,40 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import type { SagaStatus, TransactionSummary } from "../Api.js"
+import type { Overview, TransactionPage, TransactionSummary } from "../Api.js"
 import type { JournalConfig, ServerConfig } from "../Config.js"
 
-/** Listing sagas, newest first, optionally by status. */
+/** The journal's views for the endpoints: pages of summaries, the overview, resolving by hand. */
 export class JournalAdmin extends Context.Tag("@polysaga/server/JournalAdmin")<JournalAdmin, {
-  readonly list: (options: {
-    readonly status: SagaStatus | undefined
-    readonly limit: number
-  }) => Effect.Effect<ReadonlyArray<TransactionSummary>, SagaError.JournalError>
+  readonly page: (
+    options: Journal.ListOptions
+  ) => Effect.Effect<typeof TransactionPage.Type, SagaError.JournalError | Journal.InvalidCursor>
+  readonly overview: Effect.Effect<Overview, SagaError.JournalError>
+  readonly resolve: (sagaId: string, reason: string) => Effect.Effect<boolean, SagaError.JournalError>
 }>() {}
+
+const summary = (saga: Journal.SagaSummary): TransactionSummary => ({
+  id: saga.id,
+  name: saga.name,
+  status: saga.status,
+  startedAt: saga.startedAt.toISOString(),
+  ...(saga.endedAt === undefined ? {} : { endedAt: saga.endedAt.toISOString() }),
+  ...(saga.error === undefined ? {} : { error: saga.error }),
+  ...(saga.resolution === undefined
+    ? {}
+    : { resolution: { at: saga.resolution.at.toISOString(), reason: saga.resolution.reason } })
+})
 
 const adminLayer = Layer.effect(
   JournalAdmin,
   Effect.map(Journal.Journal, (admin) => ({
-    list: ({ limit, status }) =>
-      Effect.map(admin.list({ status, limit }), (sagas) =>
-        sagas.map((saga): TransactionSummary => ({
-          id: saga.id,
-          name: saga.name,
-          status: saga.status,
-          startedAt: saga.startedAt.toISOString(),
-          ...(saga.endedAt === undefined ? {} : { endedAt: saga.endedAt.toISOString() }),
-          ...(saga.error === undefined ? {} : { error: saga.error })
-        })))
+    page: (options) =>
+      Effect.map(admin.page(options), (page) => ({
+        transactions: page.sagas.map(summary),
+        ...(page.next === undefined ? {} : { next: page.next })
+      })),
+    overview: admin.overview,
+    resolve: admin.resolve
   }))
 )
 

@@ -1,4 +1,5 @@
 import { Saga, type SagaJournal } from "@polysaga/saga"
+import { Undo } from "@polysaga/store"
 import { Transaction } from "@polysaga/warehouse"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -12,11 +13,24 @@ const iso = (at: number) => new Date(at).toISOString()
 
 const decodeOutcome = Schema.decodeUnknownOption(Transaction.StepOutcome)
 
+/** The part of a warehouse step's journaled input the console shows: the source tag and the operation. */
+const decodeInput = Schema.decodeUnknownOption(Schema.Struct({
+  tag: Schema.String,
+  operation: Schema.Struct({
+    operation: Schema.String,
+    from: Schema.Struct({ entity: Schema.String })
+  })
+}))
+
 /**
  * A saga as its journal tells it: the steps (attempts, timings, results, errors, compensation), the end, and what
  * is left to undo. `undefined` when the journal holds nothing for `sagaId`.
  */
-export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): TransactionRecord | undefined => {
+export const fromEntries = (
+  sagaId: string,
+  entries: ReadonlyArray<Entry>,
+  engineOf: (tag: string) => string | undefined = () => undefined
+): TransactionRecord | undefined => {
   const started = entries.find((entry): entry is Extract<Entry, { _tag: "SagaStarted" }> =>
     entry._tag === "SagaStarted"
   )
@@ -27,6 +41,7 @@ export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): Tran
   let status: TransactionRecord["status"] = "running"
   let endedAt: number | undefined
   let error: string | undefined
+  let resolution: TransactionRecord["resolution"]
   for (const entry of entries) {
     switch (entry._tag) {
       case "SagaStarted":
@@ -35,13 +50,23 @@ export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): Tran
       case "StepIntent": {
         const step = steps.get(entry.stepId)
         if (step === undefined) {
+          const input = decodeInput(entry.input)
+          const engine = Option.isSome(input) ? engineOf(input.value.tag) : undefined
           steps.set(entry.stepId, {
             id: entry.stepId,
             name: entry.name,
             status: "running",
             attempts: entry.attempt,
             startedAt: iso(entry.at),
-            firstAt: entry.at
+            firstAt: entry.at,
+            ...(Option.isSome(input)
+              ? {
+                tag: input.value.tag,
+                ...(engine === undefined ? {} : { engine }),
+                entity: input.value.operation.from.entity,
+                operation: input.value.operation.operation
+              }
+              : {})
           })
         } else {
           step.attempts = entry.attempt
@@ -63,8 +88,11 @@ export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): Tran
           const outcome = ok ? decodeOutcome(entry.result) : Option.none()
           if (Option.isSome(outcome)) {
             step.tag = outcome.value.tag
+            step.engine = outcome.value.undo.engine
+            step.entity = outcome.value.undo.entity
             step.data = outcome.value.records
             step.affectedRows = outcome.value.affected
+            step.undo = outcome.value.undo.actions.map(Undo.describe)
           }
           if (!ok) step.error = entry.error
         }
@@ -124,7 +152,12 @@ export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): Tran
       case "SagaReopened":
         status = "running"
         endedAt = undefined
+        resolution = undefined
         events.push({ at: iso(entry.at), type: entry._tag, error: entry.reason })
+        break
+      case "SagaResolved":
+        resolution = { at: iso(entry.at), reason: entry.reason }
+        events.push({ at: iso(entry.at), type: entry._tag, reason: entry.reason })
         break
     }
   }
@@ -136,6 +169,7 @@ export const fromEntries = (sagaId: string, entries: ReadonlyArray<Entry>): Tran
     startedAt: iso(started.at),
     ...(endedAt === undefined ? {} : { endedAt: iso(endedAt), executionTime: endedAt - started.at }),
     ...(error === undefined ? {} : { error }),
+    ...(resolution === undefined ? {} : { resolution }),
     steps: Array.from(steps.values(), ({ firstAt: _, ...step }) => step),
     compensatedSteps,
     pendingCompensations: status === "failed" || (status === "running" && plan.undoing)

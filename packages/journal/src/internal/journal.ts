@@ -9,8 +9,8 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
-import type { FailedSaga, JournalService, SagaSummary } from "../Journal.js"
-import { LeaseLost } from "../Journal.js"
+import type { FailedSaga, JournalService, ListOptions, Overview, SagaSummary } from "../Journal.js"
+import { InvalidCursor, LeaseLost } from "../Journal.js"
 import * as migrations from "./migrations.js"
 
 /** @internal */
@@ -206,7 +206,7 @@ export const make = (
           WITH saga AS (
             UPDATE ${sagas} SET status = 'running', owner = ${owner}, lease_until = ${lease}, error = NULL,
               ended_at = NULL, claims = claims + 1
-            WHERE id = ${sagaId} AND status = 'failed'
+            WHERE id = ${sagaId} AND status = 'failed' AND resolved_at IS NULL
             RETURNING id
           )
           INSERT INTO ${entries} (saga_id, kind, step_id, entry)
@@ -227,7 +227,9 @@ export const make = (
           entry: unknown
         }>`
           SELECT s.id, s.name, s.error, s.started_at, s.ended_at, e.entry
-          FROM (SELECT * FROM ${sagas} WHERE status = 'failed' ORDER BY ended_at, id LIMIT ${limit}) AS s
+          FROM (
+            SELECT * FROM ${sagas} WHERE status = 'failed' AND resolved_at IS NULL ORDER BY ended_at, id LIMIT ${limit}
+          ) AS s
           JOIN ${entries} AS e ON e.saga_id = s.id
           ORDER BY s.ended_at, s.id, e.seq`
         const bySaga = new Map<string, { row: (typeof rows)[number]; entries: Array<unknown> }>()
@@ -242,33 +244,115 @@ export const make = (
         )
       }).pipe(Effect.mapError(fail("failed", undefined)))
 
-    const list = (
-      options?: { readonly status?: SagaSummary["status"] | undefined; readonly limit?: number | undefined }
-    ) =>
-      sql<{
-        id: string
-        name: string
-        status: SagaSummary["status"]
-        error: string | null
-        started_at: Date
-        ended_at: Date | null
-      }>`
-        SELECT id, name, status, error, started_at, ended_at FROM ${sagas}
-        WHERE ${options?.status === undefined ? sql`TRUE` : sql`status = ${options.status}`}
-        ORDER BY started_at DESC, id LIMIT ${options?.limit ?? 100}`.pipe(
-        Effect.map((rows) =>
-          rows.map((row): SagaSummary => ({
+    const page = (options: ListOptions) =>
+      Effect.gen(function*() {
+        const limit = options.limit ?? 100
+        const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor)
+        if (after === undefined && options.cursor !== undefined) {
+          return yield* new InvalidCursor({ cursor: options.cursor })
+        }
+        const where = sql.and([
+          ...(options.status === undefined ? [] : [sql`status = ${options.status}`]),
+          ...(options.from === undefined ? [] : [sql`started_at >= ${options.from}`]),
+          ...(options.to === undefined ? [] : [sql`started_at < ${options.to}`]),
+          ...(options.id === undefined ? [] : [sql`strpos(id, ${options.id}) > 0`]),
+          ...(options.resolved === undefined
+            ? []
+            : [options.resolved ? sql`resolved_at IS NOT NULL` : sql`resolved_at IS NULL`]),
+          ...(after === undefined ? [] : [
+            sql`(started_at, id) < (timestamptz 'epoch' + ${after.micros}::bigint * interval '1 microsecond', ${after.id})`
+          ])
+        ])
+        const rows = yield* sql<{
+          id: string
+          name: string
+          status: SagaSummary["status"]
+          error: string | null
+          started_at: Date
+          ended_at: Date | null
+          resolved_at: Date | null
+          resolution: string | null
+          micros: string
+        }>`
+          SELECT id, name, status, error, started_at, ended_at, resolved_at, resolution,
+            (extract(epoch FROM started_at) * 1000000)::bigint::text AS micros
+          FROM ${sagas} WHERE ${where}
+          ORDER BY started_at DESC, id DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(fail("list", undefined)))
+        const last = rows.length > limit ? rows[limit - 1] : undefined
+        return {
+          sagas: rows.slice(0, limit).map((row): SagaSummary => ({
             id: row.id,
             name: row.name,
             status: row.status,
             startedAt: row.started_at,
             ...(row.ended_at === null ? {} : { endedAt: row.ended_at }),
-            ...(row.error === null ? {} : { error: row.error })
-          }))
-        ),
-        Effect.mapError(fail("list", undefined)),
-        Effect.withSpan("PostgresJournal.list")
+            ...(row.error === null ? {} : { error: row.error }),
+            ...(row.resolved_at === null ? {} : { resolution: { at: row.resolved_at, reason: row.resolution ?? "" } })
+          })),
+          ...(last === undefined ? {} : { next: encodeCursor(last.micros, last.id) })
+        }
+      }).pipe(Effect.withSpan("PostgresJournal.page"))
+
+    const list = (
+      options?: { readonly status?: SagaSummary["status"] | undefined; readonly limit?: number | undefined }
+    ) =>
+      page({ status: options?.status, limit: options?.limit }).pipe(
+        Effect.map((result) => result.sagas),
+        Effect.catchTag("InvalidCursor", Effect.die)
       )
+
+    const overview = Effect.gen(function*() {
+      const counts = yield* sql<{ status: SagaSummary["status"]; n: number; open: number }>`
+        SELECT status, count(*)::int AS n,
+          count(*) FILTER (WHERE status = 'failed' AND resolved_at IS NULL)::int AS open
+        FROM ${sagas} GROUP BY status`
+      const minutes = yield* sql<{ ago: number; n: number }>`
+        SELECT floor(extract(epoch FROM now() - started_at) / 60)::int AS ago, count(*)::int AS n
+        FROM ${sagas} WHERE started_at > now() - interval '1 hour' GROUP BY 1`
+      const [latency] = yield* sql<{ n: number; p: ReadonlyArray<number> | null; max: number | null }>`
+        SELECT count(*)::int AS n,
+          percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM ended_at - started_at) * 1000) AS p,
+          (max(extract(epoch FROM ended_at - started_at)) * 1000)::double precision AS max
+        FROM ${sagas} WHERE status <> 'running' AND ended_at > now() - interval '1 hour'`
+      const byStatus = { running: 0, completed: 0, compensated: 0, failed: 0 }
+      let needsPerson = 0
+      for (const row of counts) {
+        byStatus[row.status] = row.n
+        needsPerson += row.open
+      }
+      const startedPerMinute = Array.from({ length: 60 }, () => 0)
+      for (const row of minutes) {
+        if (row.ago >= 0 && row.ago < 60) startedPerMinute[59 - row.ago] = row.n
+      }
+      const p = latency?.p
+      return {
+        counts: byStatus,
+        needsPerson,
+        lastHour: {
+          startedPerMinute,
+          ended: latency?.n ?? 0,
+          ...(p === null || p === undefined || latency?.max == null
+            ? {}
+            : { latency: { p50: Number(p[0]), p95: Number(p[1]), p99: Number(p[2]), max: Number(latency.max) } })
+        }
+      } satisfies Overview
+    }).pipe(Effect.mapError(fail("overview", undefined)), Effect.withSpan("PostgresJournal.overview"))
+
+    const resolve = (sagaId: string, reason: string) =>
+      Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        const json = JSON.stringify(yield* encode(SagaJournal.SagaResolved.make({ sagaId, at, reason })))
+        const rows = yield* sql`
+          WITH saga AS (
+            UPDATE ${sagas} SET resolved_at = now(), resolution = ${reason}
+            WHERE id = ${sagaId} AND status = 'failed' AND resolved_at IS NULL
+            RETURNING id
+          )
+          INSERT INTO ${entries} (saga_id, kind, step_id, entry)
+          SELECT saga.id, 'SagaResolved', NULL, ${json}::jsonb FROM saga
+          RETURNING seq`
+        return rows.length > 0
+      }).pipe(Effect.mapError(fail("resolve", sagaId)), Effect.withSpan("PostgresJournal.resolve"))
 
     const prune = (olderThan: Duration.DurationInput, options?: { readonly failed?: boolean | undefined }) => {
       const ms = Duration.toMillis(Duration.decode(olderThan))
@@ -294,9 +378,17 @@ export const make = (
     const leases: SagaJournal.SagaJournal.Leases = { owner, duration, claim, renew, release, reopen }
     return {
       journal: { append, entries: readEntries, unfinished, leases },
-      admin: { owner, list, failed: (options) => failed(options?.limit ?? 100), prune }
+      admin: { owner, list, page, overview, resolve, failed: (options) => failed(options?.limit ?? 100), prune }
     }
   })
+
+/** A page's continuation: its last saga's start (epoch microseconds, exact) and id, as base64url. */
+const encodeCursor = (micros: string, id: string) => Buffer.from(`${micros}:${id}`, "utf8").toString("base64url")
+
+const decodeCursor = (cursor: string): { readonly micros: string; readonly id: string } | undefined => {
+  const match = /^(-?\d{1,19}):([\s\S]+)$/.exec(Buffer.from(cursor, "base64url").toString("utf8"))
+  return match === null ? undefined : { micros: match[1]!, id: match[2]! }
+}
 
 const describeFailed = (
   row: {

@@ -35,8 +35,21 @@ const initial = Effect.gen(function*() {
   yield* sql`CREATE INDEX polysaga_journal_entries_saga ON ${sql(entriesTable)} (saga_id, seq)`
 })
 
+/**
+ * The operator console: a saga resolved by hand (when, why), and indexes for listing newest first, overall and by
+ * status (keyset paging on `(started_at, id)`).
+ */
+const console_ = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ${sql(sagasTable)} ADD COLUMN resolved_at timestamptz, ADD COLUMN resolution text`
+  yield* sql`CREATE INDEX polysaga_journal_sagas_started ON ${sql(sagasTable)} (started_at DESC, id DESC)`
+  yield* sql`CREATE INDEX polysaga_journal_sagas_status_started ON ${
+    sql(sagasTable)
+  } (status, started_at DESC, id DESC)`
+})
+
 const migrate = PgMigrator.make({})({
-  loader: PgMigrator.fromRecord({ "1_initial": initial }),
+  loader: PgMigrator.fromRecord({ "1_initial": initial, "2_console": console_ }),
   table: migrationsTable
 })
 

@@ -47,6 +47,8 @@ export interface CompensationPlan {
   readonly succeeded: ReadonlyArray<string>
   /** Whether the saga had started undoing itself (a compensation was journaled). */
   readonly undoing: boolean
+  /** Whether a person marked the (failed) saga resolved by hand since its last end. */
+  readonly resolved: boolean
 }
 
 /** @internal */
@@ -60,6 +62,7 @@ export const compensationPlan = (
   let ended: SagaStatus | undefined
   let declared: ReadonlyArray<string> | undefined
   let undoing = false
+  let resolved = false
   for (const entry of entries) {
     if (entry.sagaId !== sagaId) continue
     switch (entry._tag) {
@@ -94,6 +97,10 @@ export const compensationPlan = (
         break
       case "SagaReopened":
         ended = undefined
+        resolved = false
+        break
+      case "SagaResolved":
+        resolved = true
         break
     }
   }
@@ -106,7 +113,8 @@ export const compensationPlan = (
     doubts,
     declared,
     succeeded: succeeded.map((step) => step.stepId),
-    undoing
+    undoing,
+    resolved
   }
 }
 
@@ -283,6 +291,9 @@ export const retryCompensation: <R>(
           ? "it is unfinished, not failed (recovery drives it to an end)"
           : `it is not failed: it ended ${before.ended}`
       })
+    }
+    if (before.resolved) {
+      return yield* new RecoveryError({ sagaId, reason: "it was resolved by hand: its compensation is not retried" })
     }
     const reason = "retry of its compensation"
     if (journal.leases !== undefined) {

@@ -106,10 +106,12 @@ export type ServerConfig = typeof ServerConfig.Type
  *
  * @since 0.1.0
  */
-export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
-  path: Schema.String,
-  message: Schema.String
-}) {}
+export const ConfigError: typeof internal.ConfigError = internal.ConfigError
+
+/**
+ * @since 0.1.0
+ */
+export type ConfigError = internal.ConfigError
 
 /**
  * Decode a configuration from its JSON text: `${VAR}` references in strings are replaced by the variables of the
@@ -117,21 +119,24 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
  *
  * @since 0.1.0
  */
-export const parse: (text: string, origin?: string) => Effect.Effect<ServerConfig, ConfigError> = internal.parse
+export const parse: (text: string, origin?: string) => Effect.Effect<ServerConfig, ConfigError> = internal.parse(
+  ServerConfig
+)
 
 /**
  * Read and decode a configuration file.
  *
  * @since 0.1.0
  */
-export const load: (file: string) => Effect.Effect<ServerConfig, ConfigError> = internal.load
+export const load: (file: string) => Effect.Effect<ServerConfig, ConfigError> = internal.load(ServerConfig)
 
 /**
  * Decode a configuration given as a value (tests, embedding), with the same `${VAR}` expansion.
  *
  * @since 0.1.0
  */
-export const decode = (input: unknown): Effect.Effect<ServerConfig, ConfigError> => internal.decode(input, "config")
+export const decode = (input: unknown): Effect.Effect<ServerConfig, ConfigError> =>
+  internal.decode(ServerConfig)(input, "config")
 
 /**
  * The command line: `--config <file>` (else `POLYSAGA_CONFIG`), `--init-demo` (create the demo tables before

@@ -228,15 +228,15 @@ export class SagaJournal extends Context.Tag("@polysaga/saga/SagaJournal")<SagaJ
  */
 export const makeMemory: (
   initial?: ReadonlyArray<JournalEntry>
-) => Effect.Effect<SagaJournal.Service & { readonly all: Effect.Effect<ReadonlyArray<JournalEntry>> }> =
-  internal.makeMemory
+) => Effect.Effect<SagaJournal.Service & { readonly all: Effect.Effect<ReadonlyArray<JournalEntry>> }> = internal
+  .makeMemory(JournalEntry)
 
 /**
  * A layer of a fresh in-memory journal.
  *
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<SagaJournal> = internal.layerMemory(SagaJournal)
+export const layerMemory: Layer.Layer<SagaJournal> = internal.layerMemory(SagaJournal, JournalEntry)
 
 /**
  * A journal that records nothing (what `Saga.execute` uses when no `SagaJournal` is provided).

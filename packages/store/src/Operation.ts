@@ -122,7 +122,9 @@ export type Operation =
  *
  * @since 0.1.0
  */
-export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, StoreError> = internal.parse
+export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, StoreError> = internal.parse(
+  OperationInput
+)
 
 /**
  * The path of the `i`-th record of an insert or upsert, as the user wrote it: `data` when `data` was one

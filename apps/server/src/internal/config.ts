@@ -5,8 +5,16 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { ConfigError, ServerConfig } from "../Config.js"
+import type { ServerConfig } from "../Config.js"
 import { format as formatPath } from "./path.js"
+
+/** The public `ConfigError` (re-exported by `Config.ts`, documented there). */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+type Decoder = typeof ServerConfig
 
 /** `${NAME}` or `${NAME:-default}`. */
 const reference = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
@@ -54,11 +62,11 @@ const expand = (value: unknown, segments: ReadonlyArray<PropertyKey>): Effect.Ef
   return Effect.succeed(value)
 }
 
-export const decode = (input: unknown, origin: string): Effect.Effect<ServerConfig, ConfigError> =>
+export const decode = (schema: Decoder) => (input: unknown, origin: string): Effect.Effect<ServerConfig, ConfigError> =>
   expand(input, []).pipe(
     Effect.flatMap((expanded) =>
       Effect.mapError(
-        Schema.decodeUnknown(ServerConfig, { onExcessProperty: "error", errors: "all" })(expanded),
+        Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "all" })(expanded),
         (error) => {
           const all = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
             path: issue.path,
@@ -81,11 +89,11 @@ export const decode = (input: unknown, origin: string): Effect.Effect<ServerConf
     )
   )
 
-export const parse = (text: string, origin = "config"): Effect.Effect<ServerConfig, ConfigError> =>
+export const parse = (schema: Decoder) => (text: string, origin = "config"): Effect.Effect<ServerConfig, ConfigError> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (cause) => new ConfigError({ path: "", message: `${origin}: not valid JSON (${(cause as Error).message})` })
-  }).pipe(Effect.flatMap((json) => decode(json, origin)))
+  }).pipe(Effect.flatMap((json) => decode(schema)(json, origin)))
 
 /** Relative paths in a file (the embedded journal folder) are relative to the file's folder. */
 const resolvePaths = (config: ServerConfig, base: string): ServerConfig =>
@@ -93,13 +101,13 @@ const resolvePaths = (config: ServerConfig, base: string): ServerConfig =>
     ? { ...config, journal: { ...config.journal, embedded: path.resolve(base, config.journal.embedded) } }
     : config
 
-export const load = (file: string): Effect.Effect<ServerConfig, ConfigError> =>
+export const load = (schema: Decoder) => (file: string): Effect.Effect<ServerConfig, ConfigError> =>
   Effect.tryPromise({
     try: () => fs.readFile(file, "utf8"),
     catch: (cause) =>
       new ConfigError({ path: "", message: `cannot read the configuration file ${file}: ${(cause as Error).message}` })
   }).pipe(
-    Effect.flatMap((text) => parse(text, file)),
+    Effect.flatMap((text) => parse(schema)(text, file)),
     Effect.map((config) => resolvePaths(config, path.dirname(path.resolve(file))))
   )
 

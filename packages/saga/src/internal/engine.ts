@@ -9,6 +9,7 @@ import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import type { ExecuteOptions } from "../Saga.js"
 import {
   CompensationFailed,
   SagaDefinitionError,
@@ -293,14 +294,6 @@ export const runNested = <A, E, R>(
         return yield* exit
       })
     ).pipe(Effect.withSpan("Saga.nested", { attributes: { "saga.id": parent.ledger.sagaId, "saga.name": name } })))
-
-/** @internal */
-export interface ExecuteOptions {
-  readonly id?: string | undefined
-  readonly timeout?: Duration.DurationInput | undefined
-  readonly compensateOnTimeout?: boolean | undefined
-  readonly steps?: ReadonlyArray<string> | undefined
-}
 
 /** @internal */
 export interface Outcome<A> {

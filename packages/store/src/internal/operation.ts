@@ -1,7 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as Identifier from "../Identifier.js"
-import type { Operation, Row } from "../Operation.js"
-import { OperationInput } from "../Operation.js"
+import type { Operation, OperationInput, Row } from "../Operation.js"
 import type { StoreError } from "../StoreError.js"
 import * as Filter from "./filter.js"
 import * as Update from "./update.js"
@@ -50,17 +49,18 @@ const absent = (u: unknown, path: string, kind: string): Effect.Effect<void, Sto
  * Paths inside the parsed operation (`Compare.path`, `Change.path`) are relative to it (`where.q.$gte`); errors
  * get `path` in front.
  */
-export const parse = (input: unknown, path = ""): Effect.Effect<Operation, StoreError> =>
-  Effect.mapError(parseRelative(input), within(path))
+export const parse =
+  (schema: typeof OperationInput) => (input: unknown, path = ""): Effect.Effect<Operation, StoreError> =>
+    Effect.mapError(parseRelative(schema, input), within(path))
 
-const parseRelative = (input: unknown): Effect.Effect<Operation, StoreError> =>
+const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Effect<Operation, StoreError> =>
   Effect.gen(function*() {
     // before anything else: the schema decode below copies `data` and `where` (and would drop a `__proto__` key)
     if (isPlainObject(input)) {
       yield* checkBounds(input.where, "where", whereBounds)
       yield* checkBounds(input.data, "data", dataBounds)
     }
-    const raw = yield* decodeAt(OperationInput, input, "")
+    const raw = yield* decodeAt(schema, input, "")
     const at = (key: string) => key
     const entity = yield* Identifier.check(raw.from.entity, "entity name", at("from.entity"))
     const base = { source: { type: raw.from.type, tag: raw.from.tag }, entity, options: raw.options ?? {} }
@@ -71,8 +71,10 @@ const parseRelative = (input: unknown): Effect.Effect<Operation, StoreError> =>
         return { ...base, kind: "insert", records, dataIsList: Array.isArray(raw.data) } as const
       }
       case "upsert": {
-        yield* Effect.forEach(raw.options?.key ?? [], (field, i) =>
-          Identifier.check(field, "field name", join(at("options.key"), i)))
+        yield* Effect.forEach(
+          raw.options?.key ?? [],
+          (field, i) => Identifier.check(field, "field name", join(at("options.key"), i))
+        )
         const records = yield* parseRows(raw.data, at("data"))
         const where = raw.where === undefined ? undefined : yield* Filter.parseChecked(raw.where, at("where"))
         if (where !== undefined && records.length > 1) {

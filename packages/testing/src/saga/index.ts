@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import type { RecoveryResult, Saga, SagaError, SagaJournal, SagaResult, Step } from "@polysaga/saga"
-import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as FC from "effect/FastCheck"
 import type * as Schedule from "effect/Schedule"
@@ -124,15 +123,12 @@ export const faultPlan: (stepIds: ReadonlyArray<string>, options?: FaultOptions)
  *
  * @since 0.1.0
  */
-export class InjectedFailure extends Data.TaggedError("InjectedFailure")<{
-  readonly stepId: string
-  readonly phase: "action" | "compensation"
-  readonly attempt: number
-}> {
-  override get message(): string {
-    return `injected failure: ${this.phase} of step "${this.stepId}", attempt ${this.attempt}`
-  }
-}
+export const InjectedFailure: typeof faults.InjectedFailure = faults.InjectedFailure
+
+/**
+ * @since 0.1.0
+ */
+export type InjectedFailure = faults.InjectedFailure
 
 /**
  * @since 0.1.0
@@ -174,16 +170,12 @@ export const injectFaults: (
  *
  * @since 0.1.0
  */
-export class AtomicityViolation extends Data.TaggedError("AtomicityViolation")<{
-  readonly reason: string
-  readonly result: SagaResult<unknown>
-  readonly before: unknown
-  readonly after: unknown
-}> {
-  override get message(): string {
-    return `Saga "${this.result.name}" (${this.result.status}) is not atomic: ${this.reason}`
-  }
-}
+export const AtomicityViolation: typeof atomicity.AtomicityViolation = atomicity.AtomicityViolation
+
+/**
+ * @since 0.1.0
+ */
+export type AtomicityViolation = atomicity.AtomicityViolation
 
 /**
  * @since 0.1.0

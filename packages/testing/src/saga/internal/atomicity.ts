@@ -1,8 +1,20 @@
 import { Saga, type SagaResult } from "@polysaga/saga"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { isDeepStrictEqual } from "node:util"
 import type { AtomicityOptions } from "../index.js"
-import { AtomicityViolation } from "../index.js"
+
+/** The public `AtomicityViolation` (re-exported and documented by the index). */
+export class AtomicityViolation extends Data.TaggedError("AtomicityViolation")<{
+  readonly reason: string
+  readonly result: SagaResult<unknown>
+  readonly before: unknown
+  readonly after: unknown
+}> {
+  override get message(): string {
+    return `Saga "${this.result.name}" (${this.result.status}) is not atomic: ${this.reason}`
+  }
+}
 
 /** @internal */
 export const checkAtomicity = <A, E, R, S, R2>(

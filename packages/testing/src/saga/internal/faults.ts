@@ -1,8 +1,19 @@
 import { SagaError, type Step } from "@polysaga/saga"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as FC from "effect/FastCheck"
 import type { FaultOptions, FaultPlan, InjectOptions, StepFaults } from "../index.js"
-import { InjectedFailure } from "../index.js"
+
+/** The public `InjectedFailure` (re-exported and documented by the index). */
+export class InjectedFailure extends Data.TaggedError("InjectedFailure")<{
+  readonly stepId: string
+  readonly phase: "action" | "compensation"
+  readonly attempt: number
+}> {
+  override get message(): string {
+    return `injected failure: ${this.phase} of step "${this.stepId}", attempt ${this.attempt}`
+  }
+}
 
 /** @internal */
 export const noFaults: StepFaults = {

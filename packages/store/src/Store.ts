@@ -76,6 +76,12 @@ export interface Store {
    */
   readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
   /**
+   * Whether the step barrier holds a record of any step of saga `sagaId` (a step that ran, or a fence): the saga
+   * id was used before, even when the journal no longer knows it. A client-chosen id found here is refused before
+   * anything runs, instead of being answered from the old record. Present when the engine's barrier can tell.
+   */
+  readonly used?: ((sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
+  /**
    * Retention of the store's own bookkeeping: deletes barrier records and applied-undo markers older than
    * `olderThan`, and says how many. Keep it at least as long as the journal keeps finished sagas: a step retried
    * after its barrier record is gone would apply again. Absent on stores without such records.
@@ -189,6 +195,8 @@ export interface Barrier<Unit> {
   ) => Effect.Effect<Option.Option<Mark>, StoreError>
   /** In `unit`, after the write: keeps the outcome with the step's mark (a no-op where the store cannot). */
   readonly record: (unit: Unit, step: StepContext, outcome: Outcome) => Effect.Effect<void, StoreError>
+  /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
+  readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
 }
 
 /**

@@ -277,6 +277,12 @@ export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =
           Effect.sync(() => {
             const mark = unit.marks.get(keyOf(step))!
             unit.marks.set(keyOf(step), { ...mark, outcome: Option.some(outcome) })
+          }),
+        // the keys of a saga's steps start with `["<sagaId>",`
+        used: (unit, sagaId) =>
+          Effect.sync(() => {
+            const prefix = `${JSON.stringify([sagaId]).slice(0, -1)},`
+            return [...unit.marks.keys()].some((key) => key.startsWith(prefix))
           })
       },
       prune: (olderThan) =>

@@ -1,6 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Postgres from "@polysaga/postgres"
+import { SagaError, SagaJournal } from "@polysaga/saga"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -353,6 +354,77 @@ describe("createWarehouse (Promise facade, sources from configuration)", () => {
         assert.strictEqual((thrown as WarehouseError).code, "SOURCE_NOT_FOUND")
         yield* Effect.promise(() => warehouse.close())
         assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 3 }])
+      }))
+  })
+})
+
+describe("a journal that cannot record", () => {
+  const down = Layer.effect(
+    SagaJournal.SagaJournal,
+    Effect.map(SagaJournal.makeMemory(), (memory): SagaJournal.SagaJournal.Service => ({
+      ...memory,
+      append: (entry) =>
+        Effect.fail(new SagaError.JournalError({ operation: "append", sagaId: entry.sagaId, cause: "disk full" }))
+    }))
+  )
+  layer(SqlLive, { excludeTestServices: true })((it) => {
+    it.effect("refuses the transaction with JOURNAL_UNAVAILABLE: nothing runs unjournaled", () =>
+      Effect.gen(function*() {
+        const sql = yield* setup
+        const warehouse = yield* Effect.promise(() =>
+          createWarehouse({
+            sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }],
+            journal: down
+          })
+        )
+        const thrown = yield* Effect.promise(() =>
+          warehouse.transaction([{
+            operation: "insert",
+            from: { type: "database", tag: "db1", entity: "wh_table1" },
+            data: { id: 41 }
+          }], { id: "unjournaled-1" }).then(() => undefined, (e: unknown) => e)
+        )
+        yield* Effect.promise(() => warehouse.close())
+        assert.instanceOf(thrown, WarehouseError)
+        assert.strictEqual((thrown as WarehouseError).code, "JOURNAL_UNAVAILABLE")
+        assert.include((thrown as WarehouseError).message, "none of it ran")
+        assert.strictEqual(yield* count(sql, "wh_table1"), 0)
+      }))
+  })
+})
+
+describe("a saga id used before", () => {
+  layer(SqlLive, { excludeTestServices: true })((it) => {
+    it.effect("is refused when the journal no longer knows it but a store's barrier does", () =>
+      Effect.gen(function*() {
+        const sql = yield* setup
+        const id = `reused-${crypto.randomUUID()}`
+        const insert = (n: number) => [{
+          operation: "insert",
+          from: { type: "database", tag: "db1", entity: "wh_table1" },
+          data: { id: n }
+        }]
+        const run = (n: number) =>
+          Effect.promise(async () => {
+            // a fresh journal each time: the first saga's record is gone, as after a journal reset
+            const warehouse = await createWarehouse({
+              sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }],
+              journal: SagaJournal.layerMemory
+            })
+            try {
+              return await warehouse.transaction(insert(n), { id }).then((r) => r.status, (e: unknown) => e)
+            } finally {
+              await warehouse.close()
+            }
+          })
+        assert.strictEqual(yield* run(1), "completed")
+        const again = yield* run(1)
+        assert.instanceOf(again, WarehouseError)
+        assert.strictEqual((again as WarehouseError).code, "DUPLICATE_ID")
+        assert.include((again as WarehouseError).message, "source db1 holds its steps")
+        const other = yield* run(2)
+        assert.strictEqual((other as WarehouseError).code, "DUPLICATE_ID")
+        assert.deepStrictEqual(yield* sql`SELECT id FROM wh_table1`, [{ id: 1 }])
       }))
   })
 })

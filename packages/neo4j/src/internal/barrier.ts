@@ -52,7 +52,15 @@ export const barrier: Barrier<Tx> = {
     Effect.asVoid(tx.run(`MATCH (s:${stepLabel} {key: $key}) SET s.outcome = $outcome`, {
       key: keyOf(step),
       outcome: Schema.encodeSync(Schema.parseJson(RecordedOutcome))(outcome)
-    }))
+    })),
+  // the keys of a saga's steps start with the saga id's part of the key (`["<sagaId>",`)
+  used: (tx, sagaId) =>
+    Effect.map(
+      tx.run(`MATCH (s:${stepLabel}) WHERE s.key STARTS WITH $prefix RETURN s.key AS key LIMIT 1`, {
+        prefix: `${JSON.stringify([sagaId]).slice(0, -1)},`
+      }),
+      (rows) => rows.length > 0
+    )
 }
 
 /** Deletes barrier nodes and undo markers older than `olderThan` (at most 10,000 of each per call). */

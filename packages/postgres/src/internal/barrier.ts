@@ -70,6 +70,11 @@ export const make = (sql: SqlClient.SqlClient, schema: string): Barrier<void> =>
         WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId}`.pipe(
         Effect.asVoid,
         Effect.mapError(fromSql(undefined))
+      ),
+    used: (_, sagaId) =>
+      sql`SELECT 1 FROM ${table} WHERE saga_id = ${sagaId} LIMIT 1`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        Effect.mapError(fromSql(undefined))
       )
   }
 }

@@ -150,6 +150,13 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
           attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId }
         }))
 
+  const used = barrier?.used === undefined ?
+    undefined :
+    (sagaId: string) =>
+      engine.transaction(undefined, (unit) => barrier.used!(unit, sagaId)).pipe(
+        Effect.withSpan("Store.used", { attributes: { "store.engine": name, "saga.id": sagaId } })
+      )
+
   return {
     engine: name,
     capabilities,
@@ -158,6 +165,7 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
     undo,
     ping: engine.ping,
     resolve,
+    used,
     prune: engine.prune
   }
 }

@@ -557,6 +557,27 @@ export const run = (harness: Harness): void => {
               assert.deepStrictEqual(yield* qty, [9])
             })
           )(ctx))
+
+        it.effect("barrier: a saga id with a step recorded (run or fenced) is known as used; a new one is not", (ctx) =>
+          withBarrier((h) =>
+            Effect.gen(function*() {
+              if (h.store.used === undefined) {
+                // a reused saga id is then caught by the journal only
+                return ctx.skip(`${harness.name}'s barrier cannot tell whether a saga id was used`)
+              }
+              yield* seedBarrier
+              const ran = freshStep()
+              const fenced = freshStep()
+              assert.isFalse(yield* h.store.used(ran.sagaId))
+              yield* h.store.execute(yield* decrement(1), ran)
+              yield* h.store.resolve!(fenced)
+              assert.isTrue(yield* h.store.used(ran.sagaId))
+              assert.isTrue(yield* h.store.used(fenced.sagaId))
+              // an id that is a prefix of a used one is new
+              assert.isFalse(yield* h.store.used(ran.sagaId.slice(0, -1)))
+              assert.isFalse(yield* h.store.used(freshStep().sagaId))
+            })
+          )(ctx))
       }
 
       it.effect("prune deletes the store's own bookkeeping past the retention", () =>

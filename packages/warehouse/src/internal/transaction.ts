@@ -115,23 +115,60 @@ const decodeOptions = (options: unknown) =>
     )
   )
 
+const journaled = (journal: SagaJournal.SagaJournal.Service, id: string) =>
+  journal.entries(id).pipe(
+    Effect.mapError((error) => new WarehouseError({ code: "JOURNAL_UNAVAILABLE", message: error.message }))
+  )
+
+/**
+ * A saga the journal could not record: when the journal holds nothing of it, not even the intent of a step, none
+ * of it ran (a step journals its intent before it acts). The transaction is refused as the journal's failure
+ * (`JOURNAL_UNAVAILABLE`), never answered as a result the journal does not know.
+ */
+const refuseUnjournaled = (
+  id: string,
+  journal: Option.Option<SagaJournal.SagaJournal.Service>,
+  error: string | undefined
+) =>
+  Effect.gen(function*() {
+    if (Option.isNone(journal)) return
+    if ((yield* journaled(journal.value, id)).length > 0) return
+    return yield* new WarehouseError({
+      code: "JOURNAL_UNAVAILABLE",
+      message: `the journal could not record transaction ${id}, so none of it ran${
+        error === undefined ? "" : `: ${error}`
+      }`
+    })
+  })
+
 /**
  * A saga id the client chose must be new: a saga the journal knows is never answered from its old record, nor run
  * again under the same id.
  */
-const unused = (id: string, journal: Option.Option<SagaJournal.SagaJournal.Service>) =>
+const unused = (
+  id: string,
+  journal: Option.Option<SagaJournal.SagaJournal.Service>,
+  planned: ReadonlyArray<Planned>
+) =>
   Effect.gen(function*() {
-    if (Option.isNone(journal)) return
-    const entries = yield* journal.value.entries(id).pipe(
-      Effect.mapError((error) => new WarehouseError({ code: "JOURNAL_UNAVAILABLE", message: error.message }))
-    )
-    if (entries.length > 0) {
-      return yield* new WarehouseError({
+    const duplicate = (where: string) =>
+      new WarehouseError({
         code: "DUPLICATE_ID",
         path: "options.id",
-        message: `options.id: a transaction with the id ${id} is already in the journal`
+        message: `options.id: a transaction with the id ${id} ${where}; choose a new id`
       })
+    if (Option.isSome(journal) && (yield* journaled(journal.value, id)).length > 0) {
+      return yield* duplicate("is already in the journal")
     }
+    // the stores' barriers outlive the journal's retention (or a journal reset): an old step there must not answer
+    const barriers = new Map(planned.map(({ source }) => [source.store, source.tag] as const))
+    yield* Effect.forEach(barriers, ([store, tag]) =>
+      store.used === undefined ? Effect.void : store.used(id).pipe(
+        Effect.mapError(fromStore),
+        Effect.flatMap((used) =>
+          used ? Effect.fail(duplicate(`was used before (source ${tag} holds its steps)`)) : Effect.void
+        )
+      ), { concurrency: "unbounded", discard: true })
   })
 
 /** Retries with exponential backoff and jitter; the saga engine only lets transient errors through to it. */
@@ -149,7 +186,7 @@ export const transaction = (
   Effect.gen(function*() {
     const options = yield* decodeOptions(rawOptions)
     const planned = yield* plan(sources, operations, maxOperations)
-    if (options.id !== undefined) yield* unused(options.id, journal)
+    if (options.id !== undefined) yield* unused(options.id, journal, planned)
     const id = options.id ?? crypto.randomUUID()
     const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
     const saga = Saga.make(
@@ -179,6 +216,7 @@ export const transaction = (
       Effect.provideService(Sources, sources),
       Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e
     )
+    if (result.journalError !== undefined) yield* refuseUnjournaled(id, journal, result.error)
     const selects = new Set(planned.flatMap(({ operation }, i) => operation.kind === "select" ? [`step_${i}`] : []))
     const wrote = (stepId: string) => !selects.has(stepId)
     const stepResults: Record<string, TransactionResult["stepResults"][string]> = {}

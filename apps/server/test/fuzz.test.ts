@@ -43,6 +43,6 @@ layer(Env, { timeout: "2 minutes" })("fuzz", (it) => {
         assert.isAbove(report.statuses["400"] ?? 0, 0)
         assert.deepStrictEqual(report.counted, report.expected)
       }),
-    { timeout: 600_000 }
+    { timeout }
   )
 })

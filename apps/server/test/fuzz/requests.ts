@@ -26,6 +26,7 @@ export interface FuzzRequest {
 }
 
 const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 const request = (kind: string, body: string | Uint8Array, contentType = "application/json"): FuzzRequest => ({
   kind,
@@ -51,8 +52,20 @@ const injections = [
 
 const prototypeKeys = ["__proto__", "constructor", "prototype"]
 
-/** Unique per generated record; the run prefix keeps runs apart. */
-const ids = (run: string) => FC.integer({ min: 0, max: 2 ** 40 }).map((n) => `${run}-${n.toString(36)}`)
+/**
+ * The id of a generated transaction and its records: a placeholder that `numbered` replaces with the request's
+ * number (generated integers repeat, and a repeated id would be a duplicate, not the hostile input meant).
+ */
+const placeholder = "~n~"
+const ids = (run: string) => FC.constant(`${run}-${placeholder}`)
+
+/** The request with its id placeholders replaced by its number in the run. */
+export const numbered = (request: FuzzRequest, n: number): FuzzRequest => {
+  const text = decoder.decode(request.body)
+  return text.includes(placeholder) && encoder.encode(text).length === request.body.length
+    ? { ...request, body: encoder.encode(text.replaceAll(placeholder, String(n))) }
+    : request
+}
 
 const vector = FC.array(FC.double({ min: -1, max: 1, noNaN: true }), { minLength: 4, maxLength: 4 })
 
@@ -249,8 +262,6 @@ export const arbitrary = (targets: Targets, run: string): FC.Arbitrary<FuzzReque
     { arbitrary: oversized, weight: 2 },
     { arbitrary: garbage, weight: 10 }
   )
-
-const decoder = new TextDecoder()
 
 /**
  * The records a request writes into each tracked entity if it completes: the records of its inserts there (read

@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as FC from "effect/FastCheck"
-import { arbitrary, expectedWrites, type FuzzRequest, namedId, type Store, type Targets } from "./requests.js"
+import { arbitrary, expectedWrites, type FuzzRequest, namedId, numbered, type Store, type Targets } from "./requests.js"
 
 export interface Options<R> {
   readonly url: string
@@ -49,6 +49,7 @@ const preview = (request: FuzzRequest) => {
 export const fuzz = Effect.fn("fuzz")(function*<R>(options: Options<R>) {
   const started = Date.now()
   const samples = FC.sample(arbitrary(options.targets, options.run), { numRuns: options.requests, seed: options.seed })
+    .map(numbered)
   const statuses: Record<string, number> = {}
   const outcomes: Record<string, number> = {}
   const byKind: Record<string, number> = {}

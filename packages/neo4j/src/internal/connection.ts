@@ -57,7 +57,11 @@ export const transaction = <A, E>(
       Effect.promise(async () => {
         if (Exit.isFailure(exit) && tx.isOpen()) await tx.rollback().catch(() => undefined)
         await session.close().catch(() => undefined)
-      }).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+        // A release runs uninterruptibly, so the bound only holds if the wait itself may be interrupted: a frozen
+        // server never answers the rollback, and whoever interrupted the step (a saga timeout) must not wait past
+        // the bound. After it the promise is no longer awaited; the driver finishes the rollback and the close
+        // when the server answers again (or the connection dies).
+      }).pipe(Effect.interruptible, Effect.timeout("10 seconds"), Effect.ignore)
   )
 
 export const engine = "neo4j"

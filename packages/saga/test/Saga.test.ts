@@ -230,6 +230,28 @@ describe("Saga", () => {
       assert.strictEqual(error._tag, "CompensationFailed")
     }))
 
+  it.effect("a compensation that hangs is cut off at its bound: the saga answers failed, the step listed", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const hangs = Step.make({
+        name: "frozen",
+        action: Effect.succeed(1),
+        // a store that never answers, behind a cleanup that cannot be interrupted
+        compensate: () => Effect.uninterruptible(Effect.never)
+      })
+      const saga = sequence("hang", step("a", 1), hangs, step("c", 3, { fail: "boom" }))
+      const fiber = yield* Effect.fork(Saga.execute(saga))
+      yield* TestClock.adjust("9 seconds")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "waits up to the bound")
+      yield* TestClock.adjust("2 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.status, "failed")
+      assert.deepStrictEqual(result.pendingCompensations, ["frozen", "a"])
+      assert.strictEqual(result.steps["frozen"]?.status, "compensationFailed")
+      assert.include(result.compensationError, "timed out after 10s")
+      assert.deepStrictEqual(events, ["do:a"])
+    }))
+
   it.effect("nested sagas compensate as part of the parent", () =>
     Effect.gen(function*() {
       const { events, step } = makeLog()

@@ -238,8 +238,8 @@ const wrongContentType = (targets: Targets, run: string) =>
     )
   }).map(({ body, contentType }) => request("content-type", body, contentType))
 
-const oversized = FC.integer({ min: 1, max: 3 }).map((n) =>
-  request("oversized", `{"operations":[{"pad":"${"x".repeat(n * 1024 * 1024 + 10)}"}]}`)
+const oversized = FC.integer({ min: 1, max: 64 }).map((kb) =>
+  request("oversized", `{"operations":[{"pad":"${"x".repeat(1024 * 1024 + kb * 1024)}"}]}`)
 )
 
 const garbage = FC.oneof(

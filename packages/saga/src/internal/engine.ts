@@ -1,9 +1,11 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -97,8 +99,42 @@ const setStatus = (ledger: Ledger, stepId: string, status: StepStatus, error?: s
 }
 
 /**
+ * How long a saga waits for one compensation (its retries included) on a store. Past it the call goes on in the
+ * background, to its own bound, and the compensation counts as failed — the saga ends `failed` with the step
+ * listed, for a person or a retry (undo records are idempotent) — instead of holding the saga's answer while a
+ * store hangs.
+ * @internal
+ */
+export const cleanupBound: Duration.Duration = Duration.seconds(10)
+
+/**
+ * `effect`, waited for at most {@link cleanupBound}, then failed with a `StepTimeout` and interrupted in the
+ * background. It runs in a fiber of its own and the caller only awaits its result or the bound, whichever comes
+ * first: so the bound holds where the caller cannot be interrupted (a compensation runs in a scope's finalizer) and
+ * when the effect itself cannot be (a driver's cleanup) — without making either interruptible.
+ * @internal
+ */
+export const bounded = <A, E, R>(
+  sagaId: string,
+  stepId: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | StepTimeout, R> =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<A, E | StepTimeout>()
+    const work = yield* Effect.forkDaemon(Effect.intoDeferred(effect, done))
+    const timer = yield* Effect.forkDaemon(
+      Effect.sleep(cleanupBound).pipe(
+        Effect.zipRight(Deferred.fail(done, new StepTimeout({ sagaId, stepId, timeout: cleanupBound })))
+      )
+    )
+    return yield* Deferred.await(done).pipe(
+      Effect.ensuring(Effect.zipRight(Fiber.interruptFork(timer), Fiber.interruptFork(work)))
+    )
+  })
+
+/**
  * Undo one step, unless an earlier compensation failed: then it is only listed as pending.
- * The compensation is retried (transient errors) on its own schedule, journaled, traced.
+ * The compensation is retried (transient errors) on its own schedule, within {@link cleanupBound}; journaled, traced.
  * Used by running sagas (as a scope finalizer) and by recovery.
  * @internal
  */
@@ -116,7 +152,9 @@ export const undo = <R>(
     const sagaId = ledger.sagaId
     const exit = yield* Clock.currentTimeMillis.pipe(
       Effect.flatMap((at) => ledger.journal.append(Journal.CompensationIntent.make({ sagaId, stepId, at }))),
-      Effect.zipRight(Effect.retry(compensation, { schedule: policy.retry, while: policy.isTransient })),
+      Effect.zipRight(
+        bounded(sagaId, stepId, Effect.retry(compensation, { schedule: policy.retry, while: policy.isTransient }))
+      ),
       Effect.exit,
       Effect.withSpan("Saga.compensate", { attributes: { "saga.id": sagaId, "step.id": stepId } })
     )

@@ -10,9 +10,9 @@ import * as Schema from "effect/Schema"
 import * as internal from "./internal/config.js"
 
 /**
- * `{ "url": "postgres://…" }` (a shared PostgreSQL journal) or `{ "embedded": "<folder>" }` (PGlite in this
- * process). `leaseSeconds`: how long an instance keeps a saga it runs without renewing (another instance takes
- * it over after that).
+ * `{ "url": "postgres://…" }` (a shared PostgreSQL journal) or `{ "embedded": "<folder>" }` (in this process, one
+ * process at a time: SQLite by default, `"engine": "pglite"` for PGlite). `leaseSeconds`: how long an instance keeps
+ * a saga it runs without renewing (another instance takes it over after that).
  *
  * @since 0.1.0
  */
@@ -23,6 +23,7 @@ export const JournalConfig = Schema.Union(
   }),
   Schema.Struct({
     embedded: Schema.NonEmptyTrimmedString,
+    engine: Schema.optional(Schema.Literal("sqlite", "pglite")),
     leaseSeconds: Schema.optional(Schema.Int.pipe(Schema.between(1, 3600)))
   })
 )

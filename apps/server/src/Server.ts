@@ -66,7 +66,11 @@ export const main = (argv: ReadonlyArray<string>) =>
     yield* Effect.logInfo(
       `polysaga server: ${config.sources.length} source(s) [${
         config.sources.map((s) => `${s.tag}:${s.engine}`).join(", ")
-      }], journal ${"url" in config.journal ? "postgres" : `embedded (${config.journal.embedded})`}, ` +
+      }], journal ${
+        "url" in config.journal
+          ? "postgres"
+          : `embedded ${config.journal.engine ?? "sqlite"} (${config.journal.embedded})`
+      }, ` +
         `auth ${config.apiKeys === undefined ? "OFF" : `${config.apiKeys.length} key(s)`}, ` +
         `tracing ${config.otlp === undefined ? "off" : `OTLP ${config.otlp.endpoint}`}`
     )

@@ -21,6 +21,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as embedded from "./internal/embedded.js"
 import * as internal from "./internal/journal.js"
+import * as postgres from "./internal/postgres.js"
 import { Journal, type JournalService } from "./Journal.js"
 
 /**
@@ -66,7 +67,7 @@ export const make = (
   { readonly journal: SagaJournal.SagaJournal.Service; readonly admin: JournalService },
   SagaError.JournalError,
   Scope.Scope
-> => internal.make(sql, options)
+> => internal.make(sql, postgres.make, options)
 
 const connectError = (cause: unknown) => new SagaError.JournalError({ operation: "connect", sagaId: undefined, cause })
 
@@ -75,7 +76,7 @@ const fromClientConfig = (client: PgClient.PgClientConfig, options: JournalOptio
     const context = yield* Layer.build(PgClient.layer(client)).pipe(Effect.mapError(connectError))
     const sql = Context.get(context, PgClient.PgClient)
     yield* sql`SELECT 1`.pipe(Effect.mapError(connectError))
-    const { admin, journal } = yield* internal.make(sql, options)
+    const { admin, journal } = yield* make(sql, options)
     return Context.make(SagaJournal.SagaJournal, journal).pipe(Context.add(Journal, admin))
   })
 
@@ -113,7 +114,7 @@ export const layerFromClient = (
   options: JournalOptions = {}
 ): Layer.Layer<SagaJournal.SagaJournal | Journal, SagaError.JournalError, SqlClient.SqlClient> =>
   Layer.scopedContext(Effect.gen(function*() {
-    const { admin, journal } = yield* internal.make(yield* SqlClient.SqlClient, options)
+    const { admin, journal } = yield* make(yield* SqlClient.SqlClient, options)
     return Context.make(SagaJournal.SagaJournal, journal).pipe(Context.add(Journal, admin))
   }))
 

@@ -1,7 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { Journal, PostgresJournal } from "@polysaga/journal"
+import { Journal, PostgresJournal, SqliteJournal } from "@polysaga/journal"
 import { Saga, SagaJournal, Step } from "@polysaga/saga"
 import { checkScenario, runScenario, sagaScenario } from "@polysaga/testing"
 import * as Effect from "effect/Effect"
@@ -29,23 +29,27 @@ const item = Step.define({
 const registry = Step.registry(item)
 const stepOf = (value: string, id: string) => Step.fromDefinition(item, Effect.succeed(value), { id, input: value })
 
-/** A second instance on the same database (same client), with a short lease. */
-const other = (owner: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => PostgresJournal.make(sql, { owner, leaseDuration: "200 millis" }))
+interface Engine {
+  readonly env: Layer.Layer<SagaJournal.SagaJournal | Journal.Journal | SqlClient.SqlClient, unknown>
+  readonly make: typeof PostgresJournal.make
+  /** SQL statements a 3-step saga sends. */
+  readonly statements: number
+}
 
-const suite = (
-  name: string,
-  env: Layer.Layer<SagaJournal.SagaJournal | Journal.Journal | SqlClient.SqlClient, unknown>
-) =>
-  layer(env, { excludeTestServices: true, timeout: "120 seconds" })(name, (it) => {
-    it.effect("one statement per entry; SagaStarted rides with the next entry: 2 per step + 1 per saga", () =>
+const suite = (name: string, engine: Engine) =>
+  layer(engine.env, { excludeTestServices: true, timeout: "120 seconds" })(name, (it) => {
+    /** A second instance on the same database (same client), with a short lease. */
+    const other = (owner: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => engine.make(sql, { owner, leaseDuration: "200 millis" }))
+
+    it.effect("one write per entry; SagaStarted rides with the next entry", () =>
       Effect.gen(function*() {
         const journal = yield* SagaJournal.SagaJournal
         const id = randomUUID()
         const saga = Saga.make("three", Effect.forEach(["a", "b", "c"], (v, i) => Saga.step(stepOf(v, `s${i}`))))
         const [result, statements] = yield* countStatements(Saga.execute(saga, { id }))
         assert.strictEqual(result.status, "completed")
-        assert.strictEqual(statements, 2 * 3 + 1)
+        assert.strictEqual(statements, engine.statements)
         const entries = yield* journal.entries(id)
         assert.deepStrictEqual(entries.map((e) => e._tag), [
           "SagaStarted",
@@ -236,9 +240,11 @@ import * as FC from "effect/FastCheck"
 const FCsample = (n: number) => FC.sample(sagaScenario({ maxSteps: 4 }), { numRuns: n, seed: 42 })
 
 describe("durable journal", () => {
-  suite(
-    "on PostgreSQL",
-    Layer.unwrapEffect(
+  // one statement per entry: 2 per step + 1 per saga
+  suite("on PostgreSQL", {
+    make: PostgresJournal.make,
+    statements: 2 * 3 + 1,
+    env: Layer.unwrapEffect(
       Effect.map(
         freshDatabase("polysaga_journal_test"),
         (url) =>
@@ -247,15 +253,28 @@ describe("durable journal", () => {
           )
       )
     )
-  )
-  suite(
-    "on embedded PGlite",
-    Layer.suspend(() =>
+  })
+  suite("on embedded PGlite", {
+    make: PostgresJournal.make,
+    statements: 2 * 3 + 1,
+    env: Layer.suspend(() =>
       PostgresJournal.layerEmbedded({
         dir: fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-journal-")),
         owner: "a",
         leaseDuration: "2 seconds"
       })
     )
-  )
+  })
+  // in process, one statement per entry, and the saga's row apart in the same transaction at its start and end
+  suite("on embedded SQLite", {
+    make: SqliteJournal.make,
+    statements: 2 * 3 + 1 + 2,
+    env: Layer.suspend(() =>
+      SqliteJournal.layer({
+        dir: fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-journal-")),
+        owner: "a",
+        leaseDuration: "2 seconds"
+      })
+    )
+  })
 })

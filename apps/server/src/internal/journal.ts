@@ -1,4 +1,4 @@
-import { Journal, PostgresJournal, Recovery } from "@polysaga/journal"
+import { Journal, PostgresJournal, Recovery, SqliteJournal } from "@polysaga/journal"
 import { type SagaError, SagaJournal } from "@polysaga/saga"
 import { Source, Warehouse } from "@polysaga/warehouse"
 import * as Context from "effect/Context"
@@ -46,11 +46,13 @@ const journalLayer = (config: JournalConfig) => {
   const leaseDuration = config.leaseSeconds === undefined ? undefined : `${config.leaseSeconds} seconds` as const
   return "url" in config
     ? PostgresJournal.layer({ url: config.url, leaseDuration })
-    : PostgresJournal.layerEmbedded({ dir: config.embedded, leaseDuration })
+    : config.engine === "pglite"
+    ? PostgresJournal.layerEmbedded({ dir: config.embedded, leaseDuration })
+    : SqliteJournal.layer({ dir: config.embedded, leaseDuration })
 }
 
 /**
- * The durable journal of the configuration (PostgreSQL or embedded PGlite), with its admin service and the
+ * The durable journal of the configuration (PostgreSQL, or embedded: SQLite or PGlite), with its admin service and the
  * listing the endpoints use.
  */
 export const layer = (config: ServerConfig) => Layer.provideMerge(adminLayer, journalLayer(config.journal))

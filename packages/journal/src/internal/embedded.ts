@@ -1,5 +1,3 @@
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { SagaError } from "@polysaga/saga"
 import * as Effect from "effect/Effect"
 
@@ -12,6 +10,11 @@ export const serve = (dir: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
+        // loaded on first use: an application on the SQLite or the PostgreSQL journal does not pay for PGlite
+        const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
+          import("@electric-sql/pglite"),
+          import("@electric-sql/pglite-socket")
+        ])
         const db = await PGlite.create({ dataDir: dir })
         const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 })
         try {

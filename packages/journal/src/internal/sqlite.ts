@@ -210,7 +210,7 @@ export const make = (
         SELECT status, count(*) AS n, sum(status = 'failed' AND resolved_at IS NULL) AS open
         FROM ${sagas} GROUP BY status`
       const minutes = yield* sql<{ ago: number; n: number }>`
-        SELECT (${at} - started_at) / 60000 AS ago, count(*) AS n
+        SELECT CAST((${at} - started_at) / 60000 AS INTEGER) AS ago, count(*) AS n
         FROM ${sagas} WHERE started_at > ${at - 3_600_000} GROUP BY 1`
       const durations = (yield* sql<{ ms: number }>`
         SELECT ended_at - started_at AS ms FROM ${sagas}

@@ -215,6 +215,13 @@ export interface Engine<Prepared, Unit> {
    * own checks, and prepares the write. `path` prefixes error paths.
    */
   readonly prepare: (operation: Operation, path: string) => Effect.Effect<Prepared, StoreError>
+  /**
+   * Checks `Store.validate` makes beyond `prepare` that need the server (a vector collection's dimension, say),
+   * where the write makes them itself as it goes, so `execute` does not pay for them twice.
+   */
+  readonly validate?:
+    | ((prepared: Prepared, operation: Operation, path: string) => Effect.Effect<void, StoreError>)
+    | undefined
   /** Runs `use` as one local atomic unit (a transaction; as is on a store without one). */
   readonly transaction: <A>(
     entity: string | undefined,

@@ -4,11 +4,11 @@ import {
   Identifier,
   type Operation,
   type Outcome,
-  type StepContext,
-  type Store,
+  Store,
   type StoreError,
   Undo,
-  Update
+  Update,
+  type WriteContext
 } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Duration from "effect/Duration"
@@ -310,9 +310,6 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
     /** Everything that can be checked without the server. */
     const prepare = (operation: Operation.Operation, path: string): Effect.Effect<Prepared, StoreError> =>
       Effect.gen(function*() {
-        yield* Capabilities.check(engine, capabilities, operation, path).pipe(
-          Effect.mapError(locate(operation.entity))
-        )
         const entity = yield* checkEntity(operation.entity, join(path, "from.entity"))
         const compiled = "where" in operation && operation.where !== undefined
           ? yield* compile(operation.where, entity).pipe(Effect.mapError((e) => prefix(e, path)))
@@ -373,8 +370,12 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
         )
         : prepared.drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
 
-    const validate = Effect.fn("ChromaStore.validate")(function*(operation: Operation.Operation, path = "") {
-      const prepared = yield* prepare(operation, path)
+    /** The dimension check `validate` makes (the writes check it themselves). */
+    const validate = Effect.fn("ChromaStore.validate")(function*(
+      prepared: Prepared,
+      operation: Operation.Operation,
+      path: string
+    ) {
       const vectors = vectorsOf(operation, prepared, path)
       if (vectors.length > 0) {
         const collection = yield* open(operation.entity)
@@ -546,26 +547,22 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
         return outcome(entity, records, actions)
       })
 
-    const select = (operation: Extract<Operation.Operation, { kind: "select" }>, compiled: Compiled) =>
+    /** At most `readLimit` records (the kernel decides the bound). */
+    const select = (
+      operation: Extract<Operation.Operation, { kind: "select" }>,
+      compiled: Compiled,
+      context: WriteContext
+    ) =>
       Effect.gen(function*() {
         const collection = yield* open(operation.entity)
         if (Option.isNone(collection) || compiled.none) return outcome(operation.entity, [], [])
-        // the one select bound: past it without a limit, TooManyRecords
-        const limit = operation.options.limit
-        const rows = yield* scan(operation.entity, collection.value, compiled, limit ?? max + 1)
-        if (limit === undefined && rows.length > max) {
-          return yield* storeError("TooManyRecords", `where matches more than ${max} records`, {
-            entity: operation.entity,
-            path: "where"
-          })
-        }
+        const rows = yield* scan(operation.entity, collection.value, compiled, context.readLimit)
         return outcome(operation.entity, rows.map((r) => r.record), [])
       })
 
-    const execute = Effect.fn("ChromaStore.execute")(
-      function*(operation: Operation.Operation, _context?: StepContext) {
+    const write = Effect.fn("ChromaStore.write")(
+      function*(prepared: Prepared, operation: Operation.Operation, context: WriteContext) {
         const path = ""
-        const prepared = yield* prepare(operation, path)
         const entity = operation.entity
         switch (operation.kind) {
           case "insert":
@@ -577,7 +574,7 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
           case "delete":
             return yield* locked(entity)(del(operation, prepared.compiled!, path))
           case "select":
-            return yield* select(operation, prepared.compiled!)
+            return yield* select(operation, prepared.compiled!, context)
         }
       }
     )
@@ -721,21 +718,11 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       })
 
     const undo = Effect.fn("ChromaStore.undo")(function*(record: Undo.UndoRecord) {
-      if (record.engine !== engine) {
-        return yield* storeError("Validation", `undo record of engine ${record.engine}, not ${engine}`, {
-          entity: record.entity,
-          path: "undo.engine"
-        })
-      }
       const entity = yield* checkEntity(record.entity, "undo.entity")
-      if (record.actions.length === 0) return
       yield* locked(entity)(applyUndo(record))
     })
 
-    const ping = conn.call("heartbeat", undefined, () => conn.client.heartbeat()).pipe(
-      Effect.asVoid,
-      Effect.withSpan("ChromaStore.ping")
-    )
+    const ping = conn.call("heartbeat", undefined, () => conn.client.heartbeat()).pipe(Effect.asVoid)
 
     /** Retention of the companion collection: applied-undo records older than `olderThan` (by `at_ms`). */
     const prune = Effect.fn("ChromaStore.prune")(function*(olderThan: Duration.DurationInput) {
@@ -747,5 +734,17 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       return old.length
     })
 
-    return { engine, capabilities, validate, execute, undo, ping, prune } satisfies Store
+    return Store.make({
+      name: engine,
+      capabilities,
+      prepare,
+      validate,
+      // Chroma has no transaction: a write to one collection is serialized in this process (see `locked`)
+      transaction: (_entity, use) => use(undefined),
+      write: (_unit, prepared, operation, context) =>
+        Effect.map(write(prepared, operation, context), (o) => ({ records: o.records, actions: o.undo.actions })),
+      undo,
+      ping,
+      prune
+    })
   })

@@ -10,15 +10,15 @@
  */
 import {
   Capabilities,
-  Filter,
+  type Filter,
   Identifier,
   type Operation,
   type Outcome,
-  type StepContext,
-  type Store,
+  Store,
   type StoreError,
   Undo,
-  type Update
+  type Update,
+  type WriteContext
 } from "@polysaga/store"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -69,12 +69,6 @@ const makeStore = (env: UndoLog.Env): Store => {
   const max = env.maxRecordsPerOperation
   const capabilities = capabilitiesOf(max)
   const collection = (entity: string): Collection => env.db.collection(entity)
-
-  const validate = (operation: Operation.Operation, path = ""): Effect.Effect<void, StoreError> =>
-    Effect.zipRight(
-      checkOperation(operation, path),
-      Capabilities.check(engine, capabilities, operation, path).pipe(Effect.mapError(locate(operation.entity)))
-    )
 
   /** Undoes what a failed operation already wrote, then fails with its error. */
   const failAfterRollback = (entity: string, actions: ReadonlyArray<Undo.UndoAction>) => (error: StoreError) =>
@@ -262,27 +256,22 @@ const makeStore = (env: UndoLog.Env): Store => {
       return outcome(entity, records, actions)
     })
 
-  const select = (operation: Extract<Operation.Operation, { kind: "select" }>) =>
+  /** At most `readLimit` documents (the kernel decides the bound). */
+  const select = (operation: Extract<Operation.Operation, { kind: "select" }>, context: WriteContext) =>
     Effect.gen(function*() {
       const entity = operation.entity
-      const limit = operation.options.limit
-      const cap = Math.min(limit ?? max, max)
-      const docs = yield* UndoLog.call(entity, "find", () =>
-        collection(entity).find(compileFilter(operation.where), { sort: { _id: 1 }, limit: cap + 1 }).toArray())
-      if (docs.length > cap && (limit === undefined || limit > max)) {
-        return yield* storeError("TooManyRecords", entity, "where", `more than ${max} records match where; set a limit`)
-      }
-      return outcome(entity, docs.slice(0, cap).map(strip), [])
+      const docs = yield* UndoLog.call(
+        entity,
+        "find",
+        () =>
+          collection(entity).find(compileFilter(operation.where), { sort: { _id: 1 }, limit: context.readLimit })
+            .toArray()
+      )
+      return outcome(entity, docs.map(strip), [])
     })
 
-  const execute = Effect.fn("MongoStore.execute")(
-    function*(operation: Operation.Operation, context?: StepContext) {
-      yield* Effect.annotateCurrentSpan({
-        "polysaga.entity": operation.entity,
-        "polysaga.operation": operation.kind,
-        ...(context === undefined ? {} : { "polysaga.saga": context.sagaId, "polysaga.step": context.stepId })
-      })
-      yield* validate(operation)
+  const write = (operation: Operation.Operation, context: WriteContext): Effect.Effect<Outcome, StoreError> =>
+    Effect.gen(function*() {
       switch (operation.kind) {
         case "insert":
           return yield* insert(operation.entity, operation.records)
@@ -293,25 +282,22 @@ const makeStore = (env: UndoLog.Env): Store => {
         case "upsert":
           return yield* upsert(operation)
         case "select":
-          return yield* select(operation)
+          return yield* select(operation, context)
       }
-    }
-  )
+    })
 
-  return {
-    engine,
+  return Store.make({
+    name: engine,
     capabilities,
-    validate: Effect.fn("MongoStore.validate")(function*(operation: Operation.Operation, path?: string) {
-      yield* validate(operation, path)
-    }),
-    execute,
-    undo: Effect.fn("MongoStore.undo")(function*(record: Undo.UndoRecord) {
-      yield* Effect.annotateCurrentSpan({ "polysaga.entity": record.entity, "polysaga.undo": record.id })
-      yield* UndoLog.apply(env, record)
-    }),
-    ping: ping(env.db).pipe(Effect.withSpan("MongoStore.ping")),
+    prepare: checkOperation,
+    // one document is the unit of atomicity: no transaction (a failed multi-document write undoes what it wrote)
+    transaction: (_entity, use) => use(undefined),
+    write: (_unit, _prepared, operation, context) =>
+      Effect.map(write(operation, context), (o) => ({ records: o.records, actions: o.undo.actions })),
+    undo: (record) => UndoLog.apply(env, record),
+    ping: ping(env.db),
     prune: (olderThan) => prune(env, olderThan)
-  }
+  })
 }
 
 /** Retention of the undo log: entries older than `olderThan`. */

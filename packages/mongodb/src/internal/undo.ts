@@ -24,7 +24,7 @@
 import { Identifier, type StoreError, type Undo } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import type { Collection, Db, Document } from "mongodb"
-import { checkField, engine, join, locate, markerField, storeError } from "./check.js"
+import { checkField, join, locate, markerField, storeError } from "./check.js"
 import { fromDriver, isDuplicateKey } from "./errors.js"
 import { and, type Query } from "./filter.js"
 import { absent, canonical, decode, decodeValue, encode, encodeField, isAbsent, same } from "./image.js"
@@ -235,9 +235,6 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
 export const apply = (env: Env, record: Undo.UndoRecord): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
     const entity = record.entity
-    if (record.engine !== engine) {
-      return yield* storeError("Validation", entity, "engine", `an undo record of ${record.engine}, not ${engine}`)
-    }
     yield* Identifier.check(entity, "entity name", "entity").pipe(Effect.mapError(locate(entity)))
     const collection = env.db.collection(entity)
     for (let i = record.actions.length - 1; i >= 0; i--) {

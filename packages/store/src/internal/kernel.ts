@@ -160,7 +160,13 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
   return {
     engine: name,
     capabilities,
-    validate: (operation, path = "") => Effect.asVoid(prepare(operation, path)),
+    validate: (operation, path = "") => {
+      const prepared = prepare(operation, path)
+      const check = engine.validate
+      return check === undefined
+        ? Effect.asVoid(prepared)
+        : Effect.flatMap(prepared, (p) => check(p, operation, path))
+    },
     execute,
     undo,
     ping: engine.ping,

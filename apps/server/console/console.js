@@ -30,7 +30,7 @@ const svg = (tag, attributes = {}, ...children) => {
   return element
 }
 
-const show = (...children) => main.replaceChildren(...children)
+const show = (...children) => main.replaceChildren(...children.filter((child) => child !== false))
 
 const api = async (path, options = {}) => {
   const key = options.key ?? sessionStorage.getItem(KEY)
@@ -56,6 +56,13 @@ const api = async (path, options = {}) => {
 // formatting
 
 const time = (iso) => iso === undefined ? "" : new Date(iso).toLocaleString(undefined, { hour12: false })
+/** With milliseconds: the journal's entries of one saga are often within the same second. */
+const instant = (iso) =>
+  iso === undefined ?
+    "" :
+    `${new Date(iso).toLocaleDateString()} ${
+      new Date(iso).toLocaleTimeString(undefined, { hour12: false, fractionalSecondDigits: 3 })
+    }`
 const ms = (n) => n === undefined ? "" : n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(2)} s`
 const badge = (status, resolution) =>
   h(
@@ -374,8 +381,8 @@ const stepsTable = (saga) =>
             h("td", {}, step.operation ?? ""),
             h("td", {}, h("span", { class: `badge ${step.status}` }, step.status)),
             h("td", {}, step.attempts),
-            h("td", {}, time(step.startedAt)),
-            h("td", {}, time(step.endedAt), step.duration === undefined ? "" : ` (${ms(step.duration)})`),
+            h("td", {}, instant(step.startedAt)),
+            h("td", {}, instant(step.endedAt), step.duration === undefined ? "" : ` (${ms(step.duration)})`),
             h("td", {}, step.affectedRows ?? ""),
             h("td", { class: "error" }, step.error ?? ""),
             h(
@@ -414,12 +421,16 @@ const eventsTable = (saga) =>
           h(
             "tr",
             {},
-            h("td", {}, time(event.at)),
+            h("td", {}, instant(event.at)),
             h("td", {}, event.type),
             h("td", {}, event.stepId ?? ""),
             h("td", {}, event.attempt ?? ""),
             h("td", {}, event.status ?? ""),
-            h("td", { class: event.error === undefined ? undefined : "error" }, event.error ?? event.reason ?? "")
+            h(
+              "td",
+              { class: event.error === undefined || event.type === "SagaReopened" ? undefined : "error" },
+              event.error ?? event.reason ?? ""
+            )
           )
         )
       )

@@ -78,10 +78,13 @@ export const fuzz = Effect.fn("fuzz")(function*<R>(options: Options<R>) {
       return { status: response.status, json, text }
     })
 
+  let sent = 0
   const one = (request: FuzzRequest) =>
     Effect.gen(function*() {
       const answer = yield* send("POST", "/v1/transactions", request)
       bump(statuses, String(answer.status))
+      // a long run shows where it is
+      if (++sent % 1000 === 0) console.log(`fuzz: ${sent} sent, statuses ${JSON.stringify(statuses)}`)
       bump(byKind, `${request.kind} ${answer.status}`)
       const broke = (what: string) =>
         void violations.push(

@@ -1,5 +1,6 @@
 import { Saga, SagaJournal, Step } from "@polysaga/saga"
 import { Operation, type Outcome, type StoreError } from "@polysaga/store"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -185,8 +186,25 @@ export const transaction = (
 (operations: unknown, rawOptions?: unknown): Effect.Effect<TransactionResult, WarehouseError> =>
   Effect.gen(function*() {
     const options = yield* decodeOptions(rawOptions)
-    const planned = yield* plan(sources, operations, maxOperations)
-    if (options.id !== undefined) yield* unused(options.id, journal, planned)
+    // the checks before the first write ask the stores too (catalogs, barriers): they count against the timeout,
+    // and a store that hangs there is unavailable, not a transaction that never answers
+    const checksStarted = yield* Clock.currentTimeMillis
+    const planned = yield* Effect.gen(function*() {
+      const planned = yield* plan(sources, operations, maxOperations)
+      if (options.id !== undefined) yield* unused(options.id, journal, planned)
+      return planned
+    }).pipe(
+      Effect.disconnect,
+      Effect.timeoutFail({
+        duration: options.timeout,
+        onTimeout: () =>
+          new WarehouseError({
+            code: "SOURCE_UNAVAILABLE",
+            message: `the sources did not answer the checks before the first write within ${options.timeout} ms`
+          })
+      })
+    )
+    const checked = (yield* Clock.currentTimeMillis) - checksStarted
     const id = options.id ?? crypto.randomUUID()
     const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
     const saga = Saga.make(
@@ -209,7 +227,7 @@ export const transaction = (
     )
     const result = yield* Saga.execute(saga, {
       id,
-      timeout: options.timeout,
+      timeout: Math.max(1, options.timeout - checked),
       compensateOnTimeout: options.compensateOnTimeout,
       steps: planned.map((_, i) => `step_${i}`)
     }).pipe(

@@ -89,7 +89,7 @@ export class Transactions extends Effect.Service<Transactions>()("@polysaga/serv
     const run = Effect.fn("Transactions.run")(function*(body: unknown) {
       const request = yield* Effect.mapError(decodeEnvelope(body), badEnvelope)
       const id = typeof request.options?.id === "string" ? request.options.id : undefined
-      const exit = yield* intake.run(warehouse.transaction(request.operations, request.options))
+      const exit = yield* intake.run(warehouse.transactionUnknown(request.operations, request.options))
       if (Exit.isSuccess(exit)) return exit.value
       const failure = Cause.failureOption(exit.cause)
       if (Option.isSome(failure)) return yield* fromWarehouse(failure.value)

@@ -100,8 +100,11 @@ export const step: {
 
 /**
  * A dependency graph of steps: each node names the earlier nodes it needs and receives their values; nodes whose
- * needs are met run concurrently, at most `concurrency` at a time (default: unbounded). On failure, a node is undone
- * before anything it needed.
+ * needs are met run concurrently, at most `concurrency` at a time (default: unbounded; 1 runs them one by one in
+ * declaration order). A failure starts no further node and lets the running ones finish (a write is never cut
+ * off half-way); then compensation walks the graph backwards: a node is undone only after every node that
+ * needed it was undone, independent nodes concurrently (at most `concurrency` at a time; with 1, in reverse
+ * order).
  *
  * @example
  * ```ts

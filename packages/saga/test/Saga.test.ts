@@ -351,6 +351,71 @@ describe("Saga", () => {
       assert.deepStrictEqual((yield* Saga.execute(ok)).value, { a: 1, b: 2 })
     }))
 
+  it.live("a graph undoes independent nodes concurrently, each only after its dependents; running nodes finish", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const undoStarted = { b: yield* Deferred.make<void>(), c: yield* Deferred.make<void>() }
+      const node = (name: string, options: { readonly fail?: boolean; readonly delay?: number } = {}) =>
+        Saga.step(Step.make({
+          name,
+          action: Effect.sleep(options.delay ?? 0).pipe(
+            Effect.zipRight(options.fail ? Effect.fail(new Declined({ reason: name })) : Effect.succeed(name)),
+            Effect.tap(() => Effect.sync(() => void events.push(`do:${name}`)))
+          ),
+          compensate: () =>
+            Effect.gen(function*() {
+              events.push(`undo:${name}`)
+              // b and c wait for each other: only a concurrent undo gets past this
+              if (name === "b" || name === "c") {
+                yield* Deferred.succeed(undoStarted[name], undefined)
+                const other = undoStarted[name === "b" ? "c" : "b"]
+                yield* Deferred.await(other).pipe(
+                  Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "sequential" })
+                )
+              }
+              events.push(`undone:${name}`)
+            })
+        }))
+      const saga = Saga.make(
+        "diamond",
+        Saga.graph()
+          .add("a", [], () => node("a"))
+          .add("b", ["a"], () => node("b"))
+          .add("c", ["a"], () => node("c", { delay: 100 }))
+          .add("d", ["b"], () => node("d", { fail: true }))
+          .add("e", ["d"], () => node("e"))
+          .run({ concurrency: 4 })
+      )
+      const result = yield* Saga.execute(saga)
+      assert.strictEqual(result.status, "compensated", result.compensationError)
+      // c was running when d failed: it finished, then was undone; e never started
+      assert.include(events, "do:c")
+      assert.notInclude(events, "do:e")
+      assert.sameMembers([...result.compensatedSteps], ["a", "b", "c"])
+      assert.strictEqual(result.compensatedSteps.at(-1), "a")
+      assert.isTrue(events.indexOf("undone:b") > events.indexOf("undo:c"), "b and c were undone concurrently")
+      assert.isTrue(events.indexOf("undo:a") > events.indexOf("undone:b"))
+      assert.isTrue(events.indexOf("undo:a") > events.indexOf("undone:c"))
+    }))
+
+  it.effect("a graph with concurrency 1 runs in declaration order and undoes in reverse order", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const saga = Saga.make(
+        "sequential-graph",
+        Saga.graph()
+          .add("a", [], () => Saga.step(step("a", 1)))
+          .add("b", [], () => Saga.step(step("b", 2)))
+          .add("c", ["a"], () => Saga.step(step("c", 3)))
+          .add("d", [], () => Saga.step(step("d", 0, { fail: "down" })))
+          .run({ concurrency: 1 })
+      )
+      const result = yield* Saga.execute(saga)
+      assert.strictEqual(result.status, "compensated")
+      assert.deepStrictEqual(events, ["do:a", "do:b", "do:c", "undo:c", "undo:b", "undo:a"])
+      assert.deepStrictEqual(result.compensatedSteps, ["c", "b", "a"])
+    }))
+
   it.effect("compensations receive the result and the failure cause", () =>
     Effect.gen(function*() {
       const seen: Array<[number, string]> = []

@@ -6,22 +6,40 @@
 import { Limits, Undo } from "@polysaga/store"
 import * as Schema from "effect/Schema"
 
+const positiveInt = Schema.Int.pipe(Schema.positive()).annotations({
+  message: () => ({ message: "expected a positive integer", override: true })
+})
+
+const retries = Schema.Int.pipe(Schema.between(0, 100)).annotations({
+  message: () => ({ message: "expected an integer from 0 to 100", override: true })
+})
+
+const boolean = Schema.Boolean.annotations({ message: () => ({ message: "expected true or false", override: true }) })
+
 /**
  * Options, with the seed's defaults: `timeout` 30000 ms, `retryOnFailure` false, `maxRetries` 3,
- * `compensateOnTimeout` true. `id` sets the saga id (default: a random UUID).
+ * `compensateOnTimeout` true. `id` sets the saga id (default: a random UUID). `concurrency` (default 1: one step
+ * after another, in operation order) lets up to that many steps whose dependencies are done run at once
+ * (`"unbounded"`: all of them).
  *
  * @since 0.1.0
  */
 export const TransactionOptions = Schema.Struct({
-  timeout: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 30_000 }),
-  retryOnFailure: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  maxRetries: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100)), { default: () => 3 }),
-  compensateOnTimeout: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  timeout: Schema.optionalWith(positiveInt, { default: () => 30_000 }),
+  retryOnFailure: Schema.optionalWith(boolean, { default: () => false }),
+  maxRetries: Schema.optionalWith(retries, { default: () => 3 }),
+  compensateOnTimeout: Schema.optionalWith(boolean, { default: () => true }),
   id: Schema.optional(
     Schema.NonEmptyTrimmedString.pipe(
       Schema.maxLength(200),
       Schema.filter(Limits.isStorableText, { message: () => "must not hold a NUL character or a lone surrogate" })
     )
+  ),
+  concurrency: Schema.optionalWith(
+    Schema.Union(positiveInt, Schema.Literal("unbounded")).annotations({
+      message: () => ({ message: "expected a positive integer or \"unbounded\"", override: true })
+    }),
+    { default: () => 1 }
   )
 })
 
@@ -29,6 +47,18 @@ export const TransactionOptions = Schema.Struct({
  * @since 0.1.0
  */
 export type TransactionOptions = typeof TransactionOptions.Encoded
+
+/**
+ * A step's own options (`operation.options`), overriding the transaction's: `timeout` (ms, per attempt),
+ * `maxRetries` (retries of transient failures; setting it turns retries on for this step, `0` off). The others
+ * are the store's per-operation options (`allowNoMatch`, `detach`, `key`, `limit`).
+ *
+ * @since 0.1.0
+ */
+export const StepOptions = Schema.Struct({
+  timeout: Schema.optional(positiveInt),
+  maxRetries: Schema.optional(retries)
+})
 
 /**
  * One step's result: the records it produced (inserted, updated as after the update, deleted as before,
@@ -78,3 +108,208 @@ export const StepOutcome = Schema.Struct({
  * @since 0.1.0
  */
 export type StepOutcome = typeof StepOutcome.Type
+
+/**
+ * A value taken at run time from an earlier step's result: `"<stepId>.data.<i>.<field>"` (a record it produced)
+ * or `"<stepId>.affectedRows"`. It may stand for any value in `data` or `where`; the step then depends on
+ * `stepId`, which must come earlier in the list.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export interface Ref {
+  readonly $ref: `${string}.${string}`
+}
+
+/**
+ * @since 0.1.0
+ * @category input
+ */
+export type Scalar = string | number | boolean | null | Date
+
+type Letter =
+  | "a"
+  | "b"
+  | "c"
+  | "d"
+  | "e"
+  | "f"
+  | "g"
+  | "h"
+  | "i"
+  | "j"
+  | "k"
+  | "l"
+  | "m"
+  | "n"
+  | "o"
+  | "p"
+  | "q"
+  | "r"
+  | "s"
+  | "t"
+  | "u"
+  | "v"
+  | "w"
+  | "x"
+  | "y"
+  | "z"
+type Digit = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"
+
+/**
+ * A field name as the stores accept it (an identifier): it starts with a letter or `_`, so an operator
+ * (`$gte`) written where a field goes does not compile.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type FieldName = `${Letter | Uppercase<Letter> | "_"}${string}`
+
+/**
+ * A key of a nested object value: it may not start with `$` (that would read as an operator).
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type NestedKey = `${Letter | Uppercase<Letter> | Digit | "_" | "-"}${string}`
+
+/**
+ * A value a record field may hold: JSON values and dates, or a `$ref`.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type FieldValue =
+  | Scalar
+  | Ref
+  | ReadonlyArray<FieldValue>
+  | { readonly [key: NestedKey]: FieldValue }
+
+/**
+ * A record to insert or upsert: plain values (no operators), `$ref`s allowed.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type Row = { readonly [field: string]: FieldValue }
+
+type Ordered = string | number | Date
+
+/**
+ * The comparison operators of one field (several are ANDed). Operands may be `$ref`s.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export interface Comparison {
+  readonly $eq?: Scalar | Ref
+  readonly $ne?: Scalar | Ref
+  readonly $gt?: Ordered | Ref
+  readonly $gte?: Ordered | Ref
+  readonly $lt?: Ordered | Ref
+  readonly $lte?: Ordered | Ref
+  readonly $in?: ReadonlyArray<Exclude<Scalar, null> | Ref> | Ref
+  readonly $nin?: ReadonlyArray<Exclude<Scalar, null> | Ref> | Ref
+  readonly $contains?: Exclude<Scalar, null> | Ref
+  readonly $like?: string | Ref
+  readonly $ilike?: string | Ref
+  readonly $startsWith?: string | Ref
+  readonly $endsWith?: string | Ref
+  readonly $null?: boolean
+  readonly $exists?: boolean
+}
+
+/**
+ * A field's condition: a value (`$eq`), a `$ref`, or an object of comparison operators.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type Condition = Scalar | Ref | Comparison
+
+/**
+ * A `where`: fields and their conditions (ANDed), and the logical operators.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type Where =
+  & { readonly [field: FieldName]: Condition }
+  & {
+    readonly $and?: ReadonlyArray<Where>
+    readonly $or?: ReadonlyArray<Where>
+    readonly $not?: Where
+  }
+
+/**
+ * One field's change in an `update`: a value sets it, or one update operator.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type Change =
+  | FieldValue
+  | { readonly $increment: number | Ref }
+  | { readonly $decrement: number | Ref }
+  | { readonly $multiply: number | Ref }
+  | { readonly $push: FieldValue }
+  | { readonly $pull: FieldValue }
+
+/**
+ * Where an operation writes. `type` completes to `"database" | "graph" | "vector"` but also takes a plain
+ * `string`: TypeScript widens it to `string` in objects built by a callback (the seed's
+ * `...order.items.map(item => ({ … }))`), which must compile as written; it is checked at run time
+ * (`VALIDATION_ERROR` / `SOURCE_TYPE_MISMATCH` with its path).
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export interface From {
+  readonly type: "database" | "graph" | "vector" | (string & {})
+  readonly tag: string
+  readonly entity: string
+}
+
+/**
+ * An operation's own options: the step's (`timeout`, `maxRetries`) and the store's (`allowNoMatch` for an
+ * `update` / `delete` that may match nothing, `detach` for a graph delete, `key` for an upsert, `limit` for a
+ * select).
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export interface OperationOptions {
+  readonly timeout?: number
+  readonly maxRetries?: number
+  readonly allowNoMatch?: boolean
+  readonly detach?: boolean
+  readonly key?: readonly [string, ...Array<string>]
+  readonly limit?: number
+}
+
+interface Common {
+  /** The step id (an identifier, unique in the transaction; default `step_N`). */
+  readonly id?: string
+  readonly from: From
+  /** Steps (by id) that must be done before this one (`$ref`s add theirs). */
+  readonly dependsOn?: ReadonlyArray<string>
+  readonly options?: OperationOptions
+}
+
+/**
+ * One operation of `transaction`, discriminated on `operation`: a typo in the kind, the source type, an
+ * operator or an option does not compile.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type Operation =
+  | (Common & { readonly operation: "insert"; readonly data: Row | ReadonlyArray<Row> })
+  | (Common & { readonly operation: "upsert"; readonly data: Row | ReadonlyArray<Row>; readonly where?: Where })
+  | (Common & {
+    readonly operation: "update"
+    readonly data: { readonly [field: string]: Change }
+    readonly where: Where
+  })
+  | (Common & { readonly operation: "delete"; readonly where: Where })
+  | (Common & { readonly operation: "select"; readonly where?: Where })

@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as sourcesInternal from "./internal/sources.js"
 import * as internal from "./internal/transaction.js"
 import { type SourceConfig, type SourceDefinition, Sources } from "./Source.js"
-import type { TransactionOptions, TransactionResult } from "./Transaction.js"
+import type { Operation, TransactionOptions, TransactionResult } from "./Transaction.js"
 import { WarehouseError } from "./WarehouseError.js"
 
 /**
@@ -36,8 +36,15 @@ export class Warehouse extends Context.Tag("@polysaga/warehouse/Warehouse")<Ware
    * source is unreachable during validation; otherwise returns the result, whatever its status.
    */
   readonly transaction: (
-    operations: ReadonlyArray<unknown>,
+    operations: ReadonlyArray<Operation>,
     options?: TransactionOptions
+  ) => Effect.Effect<TransactionResult, WarehouseError>
+  /**
+   * `transaction` for input nobody typed (JSON from a request): checked the same way, at run time only.
+   */
+  readonly transactionUnknown: (
+    operations: unknown,
+    options?: unknown
   ) => Effect.Effect<TransactionResult, WarehouseError>
 }>() {}
 
@@ -64,7 +71,8 @@ export const layerFromSources = (options?: { readonly maxOperations?: number | u
     Effect.gen(function*() {
       const sources = yield* Sources
       const journal = yield* Effect.serviceOption(SagaJournal.SagaJournal)
-      return { transaction: internal.transaction(sources, journal, options?.maxOperations ?? 100) }
+      const transaction = internal.transaction(sources, journal, options?.maxOperations ?? 100)
+      return { transaction, transactionUnknown: transaction }
     })
   )
 
@@ -82,10 +90,21 @@ export const layer = (config: WarehouseConfig): Layer.Layer<Warehouse | Sources,
  * @since 0.1.0
  */
 export const transaction = (
-  operations: ReadonlyArray<unknown>,
+  operations: ReadonlyArray<Operation>,
   options?: TransactionOptions
 ): Effect.Effect<TransactionResult, WarehouseError, Warehouse> =>
   Effect.flatMap(Warehouse, (warehouse) => warehouse.transaction(operations, options))
+
+/**
+ * `transactionUnknown(operations, options)` on the `Warehouse` in the context: for input nobody typed.
+ *
+ * @since 0.1.0
+ */
+export const transactionUnknown = (
+  operations: unknown,
+  options?: unknown
+): Effect.Effect<TransactionResult, WarehouseError, Warehouse> =>
+  Effect.flatMap(Warehouse, (warehouse) => warehouse.transactionUnknown(operations, options))
 
 /**
  * The step definitions a recovering process registers to rebuild warehouse compensations from a journal.
@@ -111,7 +130,10 @@ export const registry: Step.StepRegistry<Sources> = internal.registry
 export const createWarehouse = async (
   config: WarehouseConfig & { readonly journal?: Layer.Layer<SagaJournal.SagaJournal, unknown> | undefined }
 ): Promise<{
-  readonly transaction: (operations: ReadonlyArray<unknown>, options?: TransactionOptions) => Promise<TransactionResult>
+  readonly transaction: (
+    operations: ReadonlyArray<Operation>,
+    options?: TransactionOptions
+  ) => Promise<TransactionResult>
   readonly close: () => Promise<void>
 }> => {
   const journal = config.journal ?? Layer.empty

@@ -1,14 +1,16 @@
 /**
  * Atomicity across the four real stores, as a property: random transactions over PostgreSQL, MongoDB, Neo4j and
  * Chroma, some with a step that fails at run time (a CHECK constraint, or a guard that matches nothing), must
- * end `completed` or `compensated` — and a compensated one leaves all four stores exactly as they were.
+ * end `completed` or `compensated` — and a compensated one leaves all four stores exactly as they were. The steps
+ * form a random dependency graph (`dependsOn` on earlier steps; steps that write the same record depend on the
+ * one before) run with a random `concurrency`: compensation walks it backwards, independent undos at once.
  */
 import { assert, layer } from "@effect/vitest"
 import { Conformance } from "@polysaga/testing"
 import * as Effect from "effect/Effect"
 import * as FC from "effect/FastCheck"
 import * as Layer from "effect/Layer"
-import { Warehouse } from "../src/index.js"
+import { type Transaction, Warehouse } from "../src/index.js"
 import { Clients, ClientsLive, mongoDatabase, sources } from "./stores.js"
 
 const Env = Layer.mergeAll(Warehouse.layer({ sources }), ClientsLive)
@@ -56,7 +58,7 @@ const docs = { type: "database", tag: "profiles-mongo", entity: "atom_docs" } as
 const nodes = { type: "graph", tag: "social-neo4j", entity: "AtomNode" } as const
 const vectors = { type: "vector", tag: "user-search", entity: "atom_vectors" } as const
 
-const operation = (o: Op, run: number, i: number): unknown => {
+const operation = (o: Op, run: number, i: number): Transaction.Operation => {
   const id = `r${run}_${i}`
   switch (o.kind) {
     case "pgInsert":
@@ -83,6 +85,20 @@ const operation = (o: Op, run: number, i: number): unknown => {
   }
 }
 
+/** The earlier steps that write the same record as `ops[i]` (a shared counter, the same vector id). */
+const sameRecord = (ops: ReadonlyArray<Op>, i: number): Array<number> => {
+  const key = (o: Op) =>
+    o.kind === "pgTake" || o.kind === "mongoBump" ? o.kind : o.kind === "vectorUpsert" ? `v${o.n}` : undefined
+  const k = key(ops[i]!)
+  const j = k === undefined ? -1 : ops.slice(0, i).map(key).lastIndexOf(k)
+  return j < 0 ? [] : [j]
+}
+
+const transaction = FC.record({
+  ops: FC.array(FC.record({ op, deps: FC.array(FC.nat(), { maxLength: 2 }) }), { minLength: 1, maxLength: 6 }),
+  concurrency: FC.constantFrom(1, 2, "unbounded" as const)
+})
+
 let runs = 0
 
 layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("atomicity across the four stores", (it) => {
@@ -101,12 +117,18 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("atomicity acr
 
   it.effect.prop(
     "a transaction either completes or leaves all four stores exactly as they were",
-    [FC.array(op, { minLength: 1, maxLength: 6 })],
-    ([ops]) =>
+    [transaction],
+    ([{ concurrency, ops: steps }]) =>
       Effect.gen(function*() {
         const run = runs++
         const before = yield* snapshot
-        const result = yield* Warehouse.transaction(ops.map((o, i) => operation(o, run, i)))
+        const ops = steps.map((s) => s.op)
+        const operations = steps.map(({ deps, op }, i): Transaction.Operation => {
+          const needs = new Set([...(i === 0 ? [] : deps.map((d) => d % i)), ...sameRecord(ops, i)])
+          const dependsOn = [...needs].map((j) => `step_${j}`)
+          return { ...operation(op, run, i), ...(dependsOn.length > 0 ? { dependsOn } : {}) }
+        })
+        const result = yield* Warehouse.transaction(operations, { concurrency })
         assert.notStrictEqual(result.status, "failed", result.error)
         const after = yield* snapshot
         if (result.status === "compensated") {

@@ -1,3 +1,5 @@
+import type { Transaction } from "../src/index.js"
+
 /** The seed's order processing, as its `processOrder` writes it, on entities the test names. */
 export interface Order {
   readonly id: string
@@ -10,7 +12,7 @@ export interface Order {
 export const processOrderOperations = (
   order: Order,
   entities: { readonly orders: string; readonly inventory: string; readonly payments: string; readonly events?: string }
-): ReadonlyArray<unknown> => [
+): ReadonlyArray<Transaction.Operation> => [
   // 1. Create order record
   {
     operation: "insert",
@@ -32,14 +34,14 @@ export const processOrderOperations = (
   },
   // 4. Log order event in graph
   ...(entities.events === undefined ? [] : [{
-    operation: "insert",
+    operation: "insert" as const,
     from: { type: "graph", tag: "events-neo4j", entity: entities.events },
     data: { orderId: order.id, userId: order.userId, type: "ORDER_CREATED", timestamp: new Date().toISOString() }
   }])
 ]
 
 /** An insert into `wh_table1` then a decrement of one inventory row: two steps that can be held up by a lock. */
-export const insertThenDecrement = (id: number, productId: string): ReadonlyArray<unknown> => [
+export const insertThenDecrement = (id: number, productId: string): ReadonlyArray<Transaction.Operation> => [
   { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id } },
   {
     operation: "update",

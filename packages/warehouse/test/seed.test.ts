@@ -4,7 +4,7 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Warehouse } from "../src/index.js"
+import { type Transaction, Warehouse } from "../src/index.js"
 import { type Order, processOrderOperations } from "./fixtures.js"
 import { Clients, ClientsLive, mongoDatabase, sources } from "./stores.js"
 
@@ -79,7 +79,10 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("the seed's ex
       assert.deepStrictEqual(behaviors.metadatas, [{ action: "purchase", amount: 99.99 }])
     }))
 
-  const createUser = (userId: string, extra: ReadonlyArray<unknown> = []) => [
+  const createUser = (
+    userId: string,
+    extra: ReadonlyArray<Transaction.Operation> = []
+  ): ReadonlyArray<Transaction.Operation> => [
     {
       operation: "insert",
       from: { type: "database", tag: "users-postgres", entity: "users" },

@@ -8,7 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { createWarehouse, Source, Warehouse, WarehouseError } from "../src/index.js"
+import { createWarehouse, Source, type Transaction, Warehouse, WarehouseError } from "../src/index.js"
 import { insertThenDecrement, processOrderOperations } from "./fixtures.js"
 
 const pgUrl = process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga"
@@ -81,7 +81,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
       const sql = yield* setup
       const warehouse = yield* Warehouse.Warehouse
       yield* sql`INSERT INTO wh_inventory VALUES ('s1', 4), ('s2', 0)`
-      const select = {
+      const select: Transaction.Operation = {
         operation: "select",
         from: { type: "database", tag: "inventory-db", entity: "wh_inventory" },
         where: { quantity: { $gt: 0 } }
@@ -111,7 +111,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
     Effect.gen(function*() {
       const sql = yield* setup
       const warehouse = yield* Warehouse.Warehouse
-      const good = [
+      const good: Array<Transaction.Operation> = [
         { operation: "insert", from: { type: "database", tag: "db1", entity: "wh_table1" }, data: { id: 1 } },
         { operation: "insert", from: { type: "database", tag: "db2", entity: "wh_table2" }, data: { id: 1 } }
       ]
@@ -157,7 +157,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
         ]
       ]
       for (const [bad, code, path] of cases) {
-        const error = yield* Effect.flip(warehouse.transaction([...good, bad]))
+        const error = yield* Effect.flip(warehouse.transactionUnknown([...good, bad]))
         assert.instanceOf(error, WarehouseError)
         assert.strictEqual(error.code, code, error.message)
         assert.strictEqual(error.path, path, error.message)
@@ -165,6 +165,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
       }
       const options = yield* Effect.flip(warehouse.transaction(good, { timeout: -1 }))
       assert.strictEqual(options.code, "VALIDATION_ERROR")
+      assert.strictEqual(options.path, "options.timeout")
+      assert.strictEqual(options.message, "options.timeout: expected a positive integer")
       assert.strictEqual(yield* count(sql, "wh_table1"), 0)
       assert.strictEqual(yield* count(sql, "wh_table2"), 0)
     }))
@@ -197,7 +199,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("warehouse on P
     Effect.gen(function*() {
       const sql = yield* setup
       const warehouse = yield* Warehouse.Warehouse
-      const op = {
+      const op: Transaction.Operation = {
         operation: "upsert",
         from: { type: "database", tag: "orders-db", entity: "wh_orders" },
         data: { idempotencyKey: "order_u1_1764000000", id: "o9", userId: "u1", total: 12.5, status: "pending" }

@@ -1,6 +1,7 @@
-import { Saga, SagaJournal, Step } from "@polysaga/saga"
+import { Saga, type SagaError, SagaJournal, Step } from "@polysaga/saga"
 import { Operation, type Outcome, type StoreError } from "@polysaga/store"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -8,7 +9,8 @@ import * as Schema from "effect/Schema"
 import type { Source } from "../Source.js"
 import { Sources } from "../Source.js"
 import { StepOutcome, TransactionOptions, type TransactionResult } from "../Transaction.js"
-import { WarehouseError } from "../WarehouseError.js"
+import { Code, WarehouseError } from "../WarehouseError.js"
+import * as Plan from "./plan.js"
 
 /** What a step journals with its intent: the source tag and the operation as the user sent it (JSON). */
 const OperationInput = Schema.Struct({ tag: Schema.String, operation: Schema.Unknown })
@@ -54,36 +56,30 @@ export const operationStep: Step.StepDefinition<
 /** The step definitions a recovering process needs. */
 export const registry: Step.StepRegistry<Sources> = Step.registry(operationStep)
 
+const isCode = Schema.is(Code)
+
 const fromStore = (error: StoreError): WarehouseError =>
   new WarehouseError({
-    code: error.transient ? "SOURCE_UNAVAILABLE" : error.code,
+    code: error.transient ? "SOURCE_UNAVAILABLE" : isCode(error.code) ? error.code : "UNKNOWN",
     message: error.message,
     ...(error.path === undefined ? {} : { path: error.path })
   })
 
 interface Planned {
+  readonly node: Plan.Node
+  readonly needs: ReadonlyArray<string>
   readonly operation: Operation.Operation
   readonly source: Source
-  readonly raw: unknown
 }
 
-/** Decodes and checks every operation before anything is written. */
+const tooFew = (path: string, message: string) =>
+  new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${message}` })
+
+/** Decodes and checks every operation and the graph they make before anything is written. */
 const plan = (sources: Sources["Type"], input: unknown, maxOperations: number) =>
   Effect.gen(function*() {
-    if (!Array.isArray(input)) {
-      return yield* new WarehouseError({
-        code: "VALIDATION_ERROR",
-        path: "operations",
-        message: "operations: must be an array"
-      })
-    }
-    if (input.length === 0) {
-      return yield* new WarehouseError({
-        code: "VALIDATION_ERROR",
-        path: "operations",
-        message: "operations: a transaction needs at least one operation"
-      })
-    }
+    if (!Array.isArray(input)) return yield* tooFew("operations", "must be an array")
+    if (input.length === 0) return yield* tooFew("operations", "a transaction needs at least one operation")
     if (input.length > maxOperations) {
       return yield* new WarehouseError({
         code: "TOO_MANY_OPERATIONS",
@@ -91,10 +87,11 @@ const plan = (sources: Sources["Type"], input: unknown, maxOperations: number) =
         message: `operations: ${input.length} operations exceed the limit of ${maxOperations}`
       })
     }
-    return yield* Effect.forEach(input, (raw, i) =>
+    const nodes = yield* Effect.forEach(input, Plan.node)
+    const checked = yield* Effect.forEach(nodes, (node) =>
       Effect.gen(function*() {
-        const path = `operations[${i}]`
-        const operation = yield* Effect.mapError(Operation.parse(raw, path), fromStore)
+        const { path } = node
+        const operation = yield* Effect.mapError(Operation.parse(node.checked, path), fromStore)
         const source = yield* sources.get(operation.source.tag, `${path}.from.tag`)
         if (source.type !== operation.source.type) {
           return yield* new WarehouseError({
@@ -105,16 +102,13 @@ const plan = (sources: Sources["Type"], input: unknown, maxOperations: number) =
           })
         }
         yield* Effect.mapError(source.store.validate(operation, path), fromStore)
-        return { operation, source, raw } satisfies Planned
+        return { operation, source }
       }))
+    const ordered = yield* Plan.order(nodes)
+    return ordered.map(({ needs, node }): Planned => ({ node, needs, ...checked[node.index]! }))
   })
 
-const decodeOptions = (options: unknown) =>
-  Schema.decodeUnknown(TransactionOptions, { onExcessProperty: "error" })(options ?? {}).pipe(
-    Effect.mapError((e) =>
-      new WarehouseError({ code: "VALIDATION_ERROR", path: "options", message: `options: ${e.message}` })
-    )
-  )
+const decodeOptions = (options: unknown) => Plan.decodeAt(TransactionOptions, options ?? {}, "options")
 
 const journaled = (journal: SagaJournal.SagaJournal.Service, id: string) =>
   journal.entries(id).pipe(
@@ -176,7 +170,17 @@ const unused = (
 const retrySchedule = (maxRetries: number) =>
   Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxRetries)))
 
-const byStepNumber = (a: string, b: string) => Number(a.slice(5)) - Number(b.slice(5))
+/** The step's operation with its `$ref`s resolved from the results of the steps it needs, parsed again. */
+const resolved = (planned: Planned, deps: Readonly<Record<string, StepOutcome>>) =>
+  Effect.gen(function*() {
+    if (!planned.node.hasRefs) return { operation: planned.operation, raw: planned.node.operation }
+    const results: Record<string, Plan.RefTarget> = {}
+    for (const [id, outcome] of Object.entries(deps)) {
+      results[id] = { data: outcome.records, affectedRows: outcome.affected }
+    }
+    const raw = yield* Plan.resolve(planned.node.operation, results, planned.node.path)
+    return { operation: yield* Operation.parse(raw, planned.node.path), raw }
+  })
 
 export const transaction = (
   sources: Sources["Type"],
@@ -206,41 +210,73 @@ export const transaction = (
     )
     const checked = (yield* Clock.currentTimeMillis) - checksStarted
     const id = options.id ?? crypto.randomUUID()
-    const retry = options.retryOnFailure && options.maxRetries > 0 ? retrySchedule(options.maxRetries) : undefined
-    const saga = Saga.make(
-      "warehouse.transaction",
-      Effect.forEach(planned, ({ operation, raw, source }, i) => {
-        const stepId = `step_${i}`
-        const action = source.store.execute(operation, { sagaId: id, stepId }).pipe(
-          Effect.map((outcome): StepOutcome => ({
-            tag: source.tag,
-            records: outcome.records,
-            affected: outcome.affected,
-            undo: outcome.undo
-          }))
-        )
-        const input = { tag: source.tag, operation: raw }
-        return Saga.step(
-          Step.fromDefinition(operationStep, action, { id: stepId, input, ...(retry ? { retry } : {}) })
-        )
-      }, { discard: true })
+    const retryFor = (own: number | undefined) => {
+      const n = own ?? (options.retryOnFailure ? options.maxRetries : 0)
+      return n > 0 ? { retry: retrySchedule(n) } : {}
+    }
+    const graph = planned.reduce(
+      (graph, planned) =>
+        graph.add(
+          planned.node.id,
+          planned.needs,
+          (deps: Record<string, StepOutcome>) =>
+            Effect.flatMap(Effect.either(resolved(planned, deps)), (input) => {
+              const { source } = planned
+              const stepId = planned.node.id
+              const { maxRetries, timeout } = planned.node.options
+              const action = Effect.flatMap(
+                input,
+                ({ operation }) => source.store.execute(operation, { sagaId: id, stepId })
+              ).pipe(
+                Effect.map((outcome): StepOutcome => ({
+                  tag: source.tag,
+                  records: outcome.records,
+                  affected: outcome.affected,
+                  undo: outcome.undo
+                }))
+              )
+              const raw = input._tag === "Right" ? input.right.raw : planned.node.operation
+              return Saga.step(
+                Step.fromDefinition(operationStep, action, {
+                  id: stepId,
+                  input: { tag: source.tag, operation: raw },
+                  ...retryFor(maxRetries),
+                  ...(timeout === undefined ? {} : { timeout: Duration.millis(timeout) })
+                })
+              )
+            })
+        ),
+      Saga.graph() as unknown as Saga.Graph<
+        Record<string, StepOutcome>,
+        StoreError | SagaError.StepError,
+        Sources | Saga.SagaContext
+      >
     )
-    const result = yield* Saga.execute(saga, {
-      id,
-      timeout: Math.max(1, options.timeout - checked),
-      compensateOnTimeout: options.compensateOnTimeout,
-      steps: planned.map((_, i) => `step_${i}`)
-    }).pipe(
+    const stepIds = planned.map(({ node }) => node.id)
+    const result = yield* Saga.execute(
+      Saga.make(
+        "warehouse.transaction",
+        graph.run({
+          concurrency: options.concurrency === "unbounded" ? Number.MAX_SAFE_INTEGER : options.concurrency
+        })
+      ),
+      { id, timeout: Math.max(1, options.timeout - checked), compensateOnTimeout: options.compensateOnTimeout, steps: stepIds }
+    ).pipe(
       Effect.provideService(Sources, sources),
       Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e
     )
     if (result.journalError !== undefined) yield* refuseUnjournaled(id, journal, result.error)
-    const selects = new Set(planned.flatMap(({ operation }, i) => operation.kind === "select" ? [`step_${i}`] : []))
+    // results in operation order, whatever order the steps ran in
+    const inOrder = [...planned].sort((a, b) => a.node.index - b.node.index)
+    const selects = new Set(inOrder.flatMap(({ node, operation }) => operation.kind === "select" ? [node.id] : []))
+    const position = new Map(inOrder.map(({ node }, i) => [node.id, i]))
     const wrote = (stepId: string) => !selects.has(stepId)
     const stepResults: Record<string, TransactionResult["stepResults"][string]> = {}
-    for (const [stepId, record] of Object.entries(result.steps)) {
+    for (const { node } of inOrder) {
+      const record = result.steps[node.id]
+      if (record === undefined) continue
       const outcome = record.result as StepOutcome | undefined
-      stepResults[stepId] = {
+      stepResults[node.id] = {
         ...(outcome === undefined ? {} : { data: outcome.records, affectedRows: outcome.affected }),
         ...(record.error === undefined ? {} : { error: record.error })
       }
@@ -250,9 +286,9 @@ export const transaction = (
       status: result.status,
       executionTime: result.executionTime,
       stepResults,
-      // the seed lists undone steps in operation order (`['step_0', 'step_1']`); they were undone in reverse.
-      // A select wrote nothing, so it is not listed as undone (nor as left to undo).
-      compensatedSteps: result.compensatedSteps.filter(wrote).sort(byStepNumber),
+      // the seed lists undone steps in operation order (`['step_0', 'step_1']`); they were undone walking the
+      // graph backwards (the journal has that order). A select wrote nothing, so it is not listed as undone.
+      compensatedSteps: result.compensatedSteps.filter(wrote).sort((a, b) => position.get(a)! - position.get(b)!),
       ...(result.status === "failed" ? { pendingCompensations: result.pendingCompensations.filter(wrote) } : {}),
       ...(result.error === undefined ? {} : {
         error: result.compensationError === undefined

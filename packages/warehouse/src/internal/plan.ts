@@ -1,0 +1,294 @@
+/**
+ * The graph of a transaction: step ids, `dependsOn`, `$ref`s (found, checked, replaced by placeholders for the
+ * checks that run before the first write, resolved at run time), and the order the steps are added to the saga.
+ */
+import { Identifier, StoreError } from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { StepOptions } from "../Transaction.js"
+import { WarehouseError } from "../WarehouseError.js"
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u) && !(u instanceof Date)
+
+const invalid = (path: string, message: string) =>
+  new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${message}` })
+
+/** Decodes with `schema`; the first issue becomes a `VALIDATION_ERROR` naming its field under `path`. */
+export const decodeAt = <A, I>(schema: Schema.Schema<A, I>, u: unknown, path: string) =>
+  Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "first" })(u).pipe(
+    Effect.mapError((error) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const at = (issue?.path ?? []).reduce<string>(
+        (p, k) => typeof k === "number" ? `${p}[${k}]` : `${p}.${String(k)}`,
+        path
+      )
+      return invalid(at, issue?.message ?? "is invalid")
+    })
+  )
+
+/** One `{ "$ref": "step.path" }` in an operation. */
+export interface Ref {
+  /** Where it is in the transaction, e.g. `operations[2].data.orderId`. */
+  readonly path: string
+  readonly step: string
+  /** The path inside the step's result (`{ data, affectedRows }`), e.g. `["data", 0, "id"]`. */
+  readonly at: ReadonlyArray<string>
+}
+
+/** A placeholder that passes the checks the operand position asks for (the real value is checked at run time). */
+const placeholder = (operator: string | undefined): unknown => {
+  switch (operator) {
+    case "$in":
+    case "$nin":
+      return ["$ref"]
+    case "$gt":
+    case "$gte":
+    case "$lt":
+    case "$lte":
+    case "$increment":
+    case "$decrement":
+    case "$multiply":
+      return 0
+    default:
+      return "$ref"
+  }
+}
+
+const parseRef = (u: Record<string, unknown>, path: string): Effect.Effect<Ref, WarehouseError> => {
+  const at = `${path}.$ref`
+  if (Object.keys(u).length !== 1) return Effect.fail(invalid(path, "a $ref object has no other key"))
+  const value = u.$ref
+  const parts = typeof value === "string" ? value.split(".") : []
+  const [step, first, ...rest] = parts
+  if (step === undefined || first === undefined || parts.some((p) => p === "")) {
+    return Effect.fail(invalid(at, "expected \"<stepId>.data.<index>.<field>\" or \"<stepId>.affectedRows\""))
+  }
+  if (first !== "data" && first !== "affectedRows") {
+    return Effect.fail(invalid(at, `a step's result has "data" and "affectedRows", not ${JSON.stringify(first)}`))
+  }
+  return Effect.succeed({ path, step, at: [first, ...rest] })
+}
+
+/**
+ * Finds the `$ref`s in `value` (a `data` or `where`), returning them and `value` with placeholders in their
+ * place. `operator` is the key `value` sits under.
+ */
+export const collect = (
+  value: unknown,
+  path: string,
+  operator?: string
+): Effect.Effect<{ readonly refs: ReadonlyArray<Ref>; readonly value: unknown }, WarehouseError> => {
+  if (Array.isArray(value)) {
+    return Effect.map(
+      Effect.forEach(
+        value,
+        (v, i) => collect(v, `${path}[${i}]`, operator === "$in" || operator === "$nin" ? "" : operator)
+      ),
+      (items) => ({ refs: items.flatMap((i) => i.refs), value: items.map((i) => i.value) })
+    )
+  }
+  if (!isPlainObject(value)) return Effect.succeed({ refs: [], value })
+  if ("$ref" in value) {
+    return Effect.map(parseRef(value, path), (ref) => ({ refs: [ref], value: placeholder(operator) }))
+  }
+  return Effect.map(
+    Effect.forEach(
+      Object.entries(value),
+      ([key, v]) => Effect.map(collect(v, `${path}.${key}`, key), (item) => [key, item] as const)
+    ),
+    (entries) => ({
+      refs: entries.flatMap(([, item]) => item.refs),
+      value: Object.fromEntries(entries.map(([key, item]) => [key, item.value]))
+    })
+  )
+}
+
+/** A step's result as `$ref` paths see it. */
+export interface RefTarget {
+  readonly data: ReadonlyArray<Readonly<Record<string, unknown>>>
+  readonly affectedRows: number
+}
+
+/**
+ * `value` with each `$ref` replaced by the value it names in `results` (by step id). A path that leads nowhere
+ * fails with a `Validation` store error (the step fails, the transaction is undone).
+ */
+export const resolve = (
+  value: unknown,
+  results: Readonly<Record<string, RefTarget>>,
+  path: string
+): Effect.Effect<unknown, StoreError> => {
+  if (Array.isArray(value)) return Effect.forEach(value, (v, i) => resolve(v, results, `${path}[${i}]`))
+  if (!isPlainObject(value)) return Effect.succeed(value)
+  if ("$ref" in value && typeof value.$ref === "string") {
+    const [step, ...at] = value.$ref.split(".")
+    let current: unknown = results[step!]
+    for (const key of at) {
+      current = Array.isArray(current)
+        ? (/^\d+$/.test(key) ? current[Number(key)] : undefined)
+        : isPlainObject(current)
+        ? current[key]
+        : undefined
+    }
+    return current === undefined
+      ? Effect.fail(
+        new StoreError({
+          reason: "Validation",
+          path,
+          message: `${path}: $ref ${JSON.stringify(value.$ref)} names nothing in the result of ${step}`
+        })
+      )
+      : Effect.succeed(current)
+  }
+  return Effect.map(
+    Effect.forEach(
+      Object.entries(value),
+      ([key, v]) => Effect.map(resolve(v, results, `${path}.${key}`), (r) => [key, r] as const)
+    ),
+    Object.fromEntries
+  )
+}
+
+/** What the warehouse reads of an operation before the store's parser sees the rest. */
+export interface Node {
+  readonly index: number
+  readonly path: string
+  readonly id: string
+  readonly dependsOn: ReadonlyArray<{ readonly id: string; readonly path: string }>
+  readonly refs: ReadonlyArray<Ref>
+  readonly options: typeof StepOptions.Type
+  /** The operation for the store's parser: no `id` / `dependsOn` / step options, `$ref`s as placeholders. */
+  readonly checked: unknown
+  /** The same with the `$ref`s left in (resolved at run time). */
+  readonly operation: unknown
+  /** Does `data` or `where` hold a `$ref`? */
+  readonly hasRefs: boolean
+}
+
+/** Reads `id`, `dependsOn`, the step options and the `$ref`s of operation `index`. */
+export const node = (raw: unknown, index: number): Effect.Effect<Node, WarehouseError> =>
+  Effect.gen(function*() {
+    const path = `operations[${index}]`
+    if (!isPlainObject(raw)) return yield* invalid(path, "an operation is an object")
+    const { data, dependsOn, id, options, where, ...rest } = raw
+    const stepId = id === undefined ? `step_${index}` : id
+    if (typeof stepId !== "string") return yield* invalid(`${path}.id`, "expected a string")
+    yield* Effect.mapError(
+      Identifier.check(stepId, "step id", `${path}.id`),
+      (e) => new WarehouseError({ code: "VALIDATION_ERROR", path: `${path}.id`, message: e.message })
+    )
+    const deps: Array<{ readonly id: string; readonly path: string }> = []
+    if (dependsOn !== undefined) {
+      if (!Array.isArray(dependsOn)) return yield* invalid(`${path}.dependsOn`, "expected an array of step ids")
+      for (const [i, dep] of dependsOn.entries()) {
+        if (typeof dep !== "string") return yield* invalid(`${path}.dependsOn[${i}]`, "expected a step id")
+        deps.push({ id: dep, path: `${path}.dependsOn[${i}]` })
+      }
+    }
+    const { allowNoMatch, detach, key, limit, ...stepOptions } = isPlainObject(options) ? options : {}
+    const own = yield* decodeAt(StepOptions, stepOptions, `${path}.options`)
+    const storeOptions = Object.fromEntries(
+      Object.entries({ allowNoMatch, detach, key, limit }).filter(([, v]) => v !== undefined)
+    )
+    const storeOptionsIfAny = options === undefined
+      ? {}
+      : { options: isPlainObject(options) ? storeOptions : options }
+    const d = data === undefined ? undefined : yield* collect(data, `${path}.data`)
+    const w = where === undefined ? undefined : yield* collect(where, `${path}.where`)
+    const refs = [...(d?.refs ?? []), ...(w?.refs ?? [])]
+    const operation = {
+      ...rest,
+      ...(data === undefined ? {} : { data }),
+      ...(where === undefined ? {} : { where }),
+      ...storeOptionsIfAny
+    }
+    return {
+      index,
+      path,
+      id: stepId,
+      dependsOn: deps,
+      refs,
+      options: own,
+      checked: {
+        ...rest,
+        ...(d === undefined ? {} : { data: d.value }),
+        ...(w === undefined ? {} : { where: w.value }),
+        ...storeOptionsIfAny
+      },
+      operation,
+      hasRefs: refs.length > 0
+    }
+  })
+
+/**
+ * Checks the graph (unique ids; `dependsOn` and `$ref` name other steps; a `$ref` names an earlier step; no
+ * cycle) and returns, for each node, the ids it needs, with the nodes in the order to add them to the saga: a
+ * topological order that keeps the operations' order where the dependencies allow (it is the operations' order
+ * when every dependency points backwards).
+ */
+export const order = (
+  nodes: ReadonlyArray<Node>
+): Effect.Effect<ReadonlyArray<{ readonly node: Node; readonly needs: ReadonlyArray<string> }>, WarehouseError> =>
+  Effect.gen(function*() {
+    const byId = new Map<string, Node>()
+    for (const n of nodes) {
+      const other = byId.get(n.id)
+      if (other !== undefined) {
+        return yield* invalid(`${n.path}.id`, `the step id ${JSON.stringify(n.id)} is already used by ${other.path}`)
+      }
+      byId.set(n.id, n)
+    }
+    const needs = new Map<string, Array<string>>()
+    for (const n of nodes) {
+      const set: Array<string> = []
+      const add = (id: string) => !set.includes(id) && set.push(id)
+      for (const dep of n.dependsOn) {
+        if (!byId.has(dep.id)) return yield* invalid(dep.path, `no step has the id ${JSON.stringify(dep.id)}`)
+        if (dep.id === n.id) return yield* invalid(dep.path, "a step cannot depend on itself")
+        add(dep.id)
+      }
+      for (const ref of n.refs) {
+        const at = `${ref.path}.$ref`
+        const target = byId.get(ref.step)
+        if (target === undefined) return yield* invalid(at, `no step has the id ${JSON.stringify(ref.step)}`)
+        if (target === n) return yield* invalid(at, "a step cannot reference its own result")
+        if (target.index > n.index) {
+          return yield* invalid(
+            at,
+            `${JSON.stringify(ref.step)} is a later step (${target.path}): a $ref names an earlier one`
+          )
+        }
+        add(ref.step)
+      }
+      needs.set(n.id, set)
+    }
+    // Kahn's algorithm, always taking the first ready node in operation order
+    const sorted: Array<Node> = []
+    const placed = new Set<string>()
+    while (sorted.length < nodes.length) {
+      const next = nodes.find((n) => !placed.has(n.id) && needs.get(n.id)!.every((id) => placed.has(id)))
+      if (next === undefined) {
+        const cycle = cycleOf(nodes.filter((n) => !placed.has(n.id)), needs)
+        const first = byId.get(cycle[0]!)!
+        const dep = first.dependsOn.find((d) => d.id === cycle[1]) ?? { path: `${first.path}.dependsOn` }
+        return yield* invalid(dep.path, `the steps depend on each other in a cycle: ${cycle.join(" → ")}`)
+      }
+      sorted.push(next)
+      placed.add(next.id)
+    }
+    return sorted.map((node) => ({ node, needs: needs.get(node.id)! }))
+  })
+
+/** A cycle among `left` (every one of them waits for another): follow the first unmet need until a repeat. */
+const cycleOf = (left: ReadonlyArray<Node>, needs: ReadonlyMap<string, ReadonlyArray<string>>): Array<string> => {
+  const open = new Set(left.map((n) => n.id))
+  const path: Array<string> = []
+  let current = left[0]!.id
+  while (!path.includes(current)) {
+    path.push(current)
+    current = needs.get(current)!.find((id) => open.has(id))!
+  }
+  return [...path.slice(path.indexOf(current)), current]
+}

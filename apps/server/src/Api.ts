@@ -12,7 +12,6 @@ import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
-import { Operation } from "@polysaga/store"
 import { Transaction } from "@polysaga/warehouse"
 import * as Schema from "effect/Schema"
 
@@ -145,11 +144,69 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("Autho
  * @since 0.1.0
  */
 export const TransactionRequest = Schema.Struct({
-  operations: Schema.Array(Operation.OperationInput).annotations({
-    description: "The operations, run in order as steps step_0, step_1, …"
+  operations: Schema.Array(Transaction.OperationJson).annotations({
+    description: "The operations: steps named by `id` (default step_0, step_1, …), run in order — or, with " +
+      "options.concurrency above 1, as soon as their `dependsOn` and `$ref` steps are done. A failure undoes the " +
+      "completed steps walking the graph backwards."
   }),
   options: Schema.optional(Transaction.TransactionOptions)
-}).annotations({ identifier: "TransactionRequest" })
+}).annotations({
+  identifier: "TransactionRequest",
+  examples: [
+    {
+      operations: [
+        {
+          operation: "insert",
+          from: { type: "database", tag: "orders-postgres", entity: "orders" },
+          data: { userId: "user_123", total: 99.99, status: "pending" }
+        },
+        {
+          operation: "insert",
+          from: { type: "graph", tag: "activity-neo4j", entity: "OrderEvent" },
+          data: { type: "ORDER_PLACED", userId: "user_123", timestamp: "2026-01-01T00:00:00.000Z" }
+        }
+      ]
+    },
+    {
+      operations: [
+        {
+          id: "createOrder",
+          operation: "insert",
+          from: { type: "database", tag: "orders-db", entity: "orders" },
+          data: { userId: "user_123", total: 99.99, status: "processing" }
+        },
+        {
+          id: "stock",
+          operation: "update",
+          from: { type: "database", tag: "inventory-db", entity: "inventory" },
+          data: { quantity: { $decrement: 1 } },
+          where: { productId: { $eq: "p1" }, quantity: { $gte: 1 } }
+        },
+        {
+          id: "payment",
+          operation: "insert",
+          from: { type: "database", tag: "payments-db", entity: "payments" },
+          data: { orderId: { $ref: "createOrder.data.0.id" }, amount: 99.99, status: "pending" },
+          dependsOn: ["stock"],
+          options: { timeout: 5000, maxRetries: 2 }
+        },
+        {
+          id: "event",
+          operation: "insert",
+          from: { type: "graph", tag: "events-neo4j", entity: "OrderEvent" },
+          data: { orderId: { $ref: "createOrder.data.0.id" }, type: "ORDER_CREATED" }
+        }
+      ],
+      options: {
+        concurrency: "unbounded",
+        timeout: 30000,
+        retryOnFailure: false,
+        maxRetries: 3,
+        compensateOnTimeout: true
+      }
+    }
+  ]
+})
 
 /**
  * @since 0.1.0

@@ -230,7 +230,7 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
         [withThird("db3", "no_table", { id: 1 }), "ENTITY_NOT_FOUND", "operations[2].from.entity"],
         [withThird("db3", "table3", { nope: 1 }), "FIELD_NOT_FOUND", "operations[2].data.nope"],
         [{ operations: [...good, { operation: "explode" }] }, "VALIDATION_ERROR", "operations[2].operation"],
-        [{ operations: good, options: { timeout: -5 } }, "VALIDATION_ERROR", "options"],
+        [{ operations: good, options: { timeout: -5 } }, "VALIDATION_ERROR", "options.timeout"],
         [{ operations: "all of them" }, "VALIDATION_ERROR", "operations"],
         [{ ops: good }, "VALIDATION_ERROR", "ops"],
         [{ operations: good, extra: true }, "VALIDATION_ERROR", "extra"],
@@ -332,6 +332,67 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
       )
     }))
 
+  it.effect("references and dependencies over HTTP: the payment and the event carry the generated order id", () =>
+    Effect.gen(function*() {
+      const userId = `user_${run}_refs`
+      const operations = [
+        {
+          id: "createOrder",
+          operation: "insert",
+          from: { type: "database", tag: "orders-db", entity: "orders" },
+          data: { userId, total: 42, status: "processing" }
+        },
+        {
+          id: "payment",
+          operation: "insert",
+          from: { type: "database", tag: "payments-db", entity: "payments" },
+          data: { orderId: { $ref: "createOrder.data.0.id" }, amount: 42, status: "pending" },
+          options: { timeout: 5000 }
+        },
+        {
+          id: "event",
+          operation: "insert",
+          from: { type: "graph", tag: "events-neo4j", entity: "OrderEvent" },
+          data: { orderId: { $ref: "createOrder.data.0.id" }, userId, type: "ORDER_CREATED" },
+          dependsOn: ["payment"]
+        }
+      ]
+      const { body, status } = yield* post({ operations, options: { concurrency: "unbounded" } })
+      assert.strictEqual(status, 200, JSON.stringify(body))
+      assert.strictEqual(body.status, "completed", body.error)
+      assert.deepStrictEqual(Object.keys(body.stepResults), ["createOrder", "payment", "event"])
+      const sql = yield* Sql
+      const [order] = yield* sql<{ id: string }>`SELECT id FROM server_test.orders WHERE "userId" = ${userId}`
+      assert.isString(order!.id)
+      assert.deepStrictEqual(
+        yield* sql`SELECT "orderId" FROM server_test.payments WHERE "orderId" = ${order!.id}`,
+        [{ orderId: order!.id }]
+      )
+      assert.deepStrictEqual(
+        yield* cypher("MATCH (e:OrderEvent {userId: $userId}) RETURN e.orderId AS orderId", { userId }),
+        [{ orderId: order!.id }]
+      )
+
+      const before = yield* snapshot
+      const later = yield* post({ operations: [operations[1], operations[0]] })
+      assert.strictEqual(later.status, 400)
+      assert.strictEqual(later.body.error.code, "VALIDATION_ERROR")
+      assert.strictEqual(later.body.error.path, "operations[0].data.orderId.$ref")
+      const cycle = yield* post({
+        operations: [{ ...operations[0], dependsOn: ["event"] }, operations[1], operations[2]]
+      })
+      assert.strictEqual(cycle.status, 400)
+      assert.strictEqual(cycle.body.error.path, "operations[0].dependsOn[0]")
+      assert.include(cycle.body.error.message, "cycle: createOrder → event → payment → createOrder")
+      const option = yield* post({ operations, options: { concurrency: -1 } })
+      assert.strictEqual(option.status, 400)
+      assert.strictEqual(
+        option.body.error.message,
+        "options.concurrency: expected a positive integer or \"unbounded\""
+      )
+      assert.deepStrictEqual(yield* snapshot, before)
+    }))
+
   it.effect("health, readiness, OpenAPI and docs; unknown and listed transactions", () =>
     Effect.gen(function*() {
       const client = yield* Client
@@ -351,6 +412,21 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
         "/ready"
       ])
       assert.property(spec.paths["/v1/transactions"].post.responses, "413")
+      // the operations are described precisely: kinds, operators, $ref, dependsOn, per-step options, examples
+      const schemas = spec.components.schemas
+      const request = spec.paths["/v1/transactions"].post.requestBody.content["application/json"].schema
+      const body = request.$ref === undefined ? request : schemas[request.$ref.split("/").at(-1)]
+      assert.strictEqual(body.examples.length, 2)
+      assert.strictEqual(body.examples[1].operations[2].data.orderId.$ref, "createOrder.data.0.id")
+      const kinds = schemas.Operation.anyOf.map((o: any) => o.properties.operation.enum[0])
+      assert.sameMembers(kinds, ["insert", "upsert", "update", "delete", "select"])
+      const insert = schemas.Operation.anyOf[0]
+      assert.includeMembers(Object.keys(insert.properties), ["id", "from", "dependsOn", "options", "data"])
+      assert.strictEqual(insert.additionalProperties, false)
+      assert.includeMembers(Object.keys(schemas.Comparison.properties), ["$eq", "$gte", "$in", "$like", "$null"])
+      assert.includeMembers(Object.keys(schemas.Where.properties), ["$and", "$or", "$not"])
+      assert.property(schemas.Ref.properties, "$ref")
+      assert.includeMembers(Object.keys(schemas.OperationOptions.properties), ["timeout", "maxRetries", "allowNoMatch"])
       assert.property(spec.components.securitySchemes, "bearer")
       const docs = yield* Effect.promise(() => fetch(`${client.url}/docs`).then((r) => r.text()))
       assert.include(docs, "<html")

@@ -313,3 +313,190 @@ export type Operation =
   })
   | (Common & { readonly operation: "delete"; readonly where: Where })
   | (Common & { readonly operation: "select"; readonly where?: Where })
+
+const refPattern = /^[A-Za-z_][A-Za-z0-9_]{0,62}\.(data(\.[^.]+)*|affectedRows)$/
+
+/**
+ * The JSON form of the input, as Schemas — what the HTTP API documents in its OpenAPI schema (JSON has no
+ * dates: they are ISO strings). The warehouse itself checks operations with the store's parser; these describe
+ * the same shape as the `Operation` type.
+ *
+ * @since 0.1.0
+ * @category json
+ */
+export const RefJson = Schema.Struct({
+  $ref: Schema.String.pipe(Schema.pattern(refPattern))
+}).annotations({
+  identifier: "Ref",
+  description: "A value taken at run time from an earlier step's result: \"<stepId>.data.<index>.<field>\" or " +
+    "\"<stepId>.affectedRows\". The step then depends on <stepId>, which must come earlier in the list.",
+  examples: [{ $ref: "createOrder.data.0.id" }]
+})
+
+const ScalarJson = Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null)
+const ValueJson = Schema.Union(ScalarJson, RefJson)
+const OrderedJson = Schema.Union(Schema.String, Schema.Number, RefJson)
+const TextJson = Schema.Union(Schema.String, RefJson)
+const ListJson = Schema.Union(
+  Schema.Array(Schema.Union(Schema.String, Schema.Number, Schema.Boolean, RefJson)),
+  RefJson
+)
+
+/**
+ * @since 0.1.0
+ * @category json
+ */
+export const ComparisonJson = Schema.Struct({
+  $eq: Schema.optional(ValueJson),
+  $ne: Schema.optional(ValueJson),
+  $gt: Schema.optional(OrderedJson),
+  $gte: Schema.optional(OrderedJson),
+  $lt: Schema.optional(OrderedJson),
+  $lte: Schema.optional(OrderedJson),
+  $in: Schema.optional(ListJson),
+  $nin: Schema.optional(ListJson),
+  $contains: Schema.optional(ValueJson),
+  $like: Schema.optional(TextJson),
+  $ilike: Schema.optional(TextJson),
+  $startsWith: Schema.optional(TextJson),
+  $endsWith: Schema.optional(TextJson),
+  $null: Schema.optional(Schema.Boolean),
+  $exists: Schema.optional(Schema.Boolean)
+}).annotations({
+  identifier: "Comparison",
+  description: "Comparison operators on one field, ANDed. $like/$ilike use SQL patterns (% and _); a comparison " +
+    "on a null or missing field is false, except $ne and $nin."
+})
+
+const ConditionJson = Schema.Union(ScalarJson, RefJson, ComparisonJson).annotations({
+  identifier: "Condition",
+  description: "A value (equality), a $ref, or an object of comparison operators"
+})
+
+/**
+ * The JSON form of a `where` (see `WhereJson`).
+ *
+ * @since 0.1.0
+ * @category json
+ */
+export interface WhereJsonType {
+  readonly $and?: ReadonlyArray<WhereJsonType>
+  readonly $or?: ReadonlyArray<WhereJsonType>
+  readonly $not?: WhereJsonType
+  readonly [field: string]: unknown
+}
+
+/**
+ * @since 0.1.0
+ * @category json
+ */
+export const WhereJson: Schema.Schema<WhereJsonType> = Schema.Struct(
+  {
+    $and: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<WhereJsonType> => WhereJson))),
+    $or: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<WhereJsonType> => WhereJson))),
+    $not: Schema.optional(Schema.suspend((): Schema.Schema<WhereJsonType> => WhereJson))
+  },
+  Schema.Record({ key: Schema.String, value: ConditionJson })
+  // the index signature's type and the logical operators' do not unify in TypeScript; the JSON shape is exact
+).pipe((schema) => schema as unknown as Schema.Schema<WhereJsonType>).annotations({
+  identifier: "Where",
+  description: "Fields (identifiers) and their conditions, ANDed; $and / $or / $not combine filters. {} matches " +
+    "every record (bounded by the source's maxRecordsPerOperation).",
+  examples: [{ productId: { $eq: "p1" }, quantity: { $gte: 1 } }]
+})
+
+const FieldJson = Schema.Unknown.annotations({
+  identifier: "FieldValue",
+  description: "A JSON value (object keys may not start with $ or contain .), or a $ref",
+  jsonSchema: {
+    anyOf: [
+      { type: "string" },
+      { type: "number" },
+      { type: "boolean" },
+      { type: "null" },
+      { type: "array" },
+      { type: "object", propertyNames: { pattern: "^[^$.][^.]*$" } }
+    ]
+  }
+})
+
+const RowJson = Schema.Record({ key: Schema.String, value: Schema.Union(RefJson, FieldJson) }).annotations({
+  identifier: "Row",
+  description: "A record to write: plain values (no operators) or $refs"
+})
+
+const DataJson = Schema.Union(RowJson, Schema.Array(RowJson).pipe(Schema.minItems(1))).annotations({
+  description: "One record, or an array of records (a batch: one step, undone together, at most the source's " +
+    "maxRecordsPerOperation)"
+})
+
+const number = Schema.Union(Schema.Number, RefJson)
+
+const ChangeJson = Schema.Union(
+  RefJson,
+  Schema.Struct({ $increment: number }),
+  Schema.Struct({ $decrement: number }),
+  Schema.Struct({ $multiply: number }),
+  Schema.Struct({ $push: FieldJson }),
+  Schema.Struct({ $pull: FieldJson }),
+  FieldJson
+).annotations({
+  identifier: "Change",
+  description: "A value sets the field; or one of $increment, $decrement (undone by the inverse), $multiply, " +
+    "$push, $pull"
+})
+
+const FromJson = Schema.Struct({
+  type: Schema.Literal("database", "graph", "vector"),
+  tag: Schema.String.annotations({ description: "A configured source's tag" }),
+  entity: Schema.String.annotations({ description: "Table, collection, label or Chroma collection (an identifier)" })
+}).annotations({ identifier: "From" })
+
+const OperationOptionsJson = Schema.Struct({
+  timeout: Schema.optional(positiveInt.annotations({ description: "ms per attempt of this step" })),
+  maxRetries: Schema.optional(
+    retries.annotations({ description: "retries of transient failures of this step (turns retries on; 0 off)" })
+  ),
+  allowNoMatch: Schema.optional(
+    Schema.Boolean.annotations({ description: "update/delete: matching nothing succeeds with 0 rows" })
+  ),
+  detach: Schema.optional(Schema.Boolean.annotations({ description: "graph delete: also its relationships" })),
+  key: Schema.optional(
+    Schema.NonEmptyArray(Schema.String).annotations({ description: "upsert: the fields identifying the record" })
+  ),
+  limit: Schema.optional(positiveInt.annotations({ description: "select: at most this many records" }))
+}).annotations({ identifier: "OperationOptions" })
+
+const common = {
+  id: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/)).annotations({
+      description: "The step id (unique in the transaction; default step_N)"
+    })
+  ),
+  from: FromJson,
+  dependsOn: Schema.optional(
+    Schema.Array(Schema.String).annotations({
+      description: "Step ids that must be done before this one ($refs add theirs); no cycles"
+    })
+  ),
+  options: Schema.optional(OperationOptionsJson)
+}
+
+/**
+ * One operation as JSON, discriminated on `operation`.
+ *
+ * @since 0.1.0
+ * @category json
+ */
+export const OperationJson = Schema.Union(
+  Schema.Struct({ operation: Schema.Literal("insert"), ...common, data: DataJson }),
+  Schema.Struct({ operation: Schema.Literal("upsert"), ...common, data: DataJson, where: Schema.optional(WhereJson) }),
+  Schema.Struct({
+    operation: Schema.Literal("update"),
+    ...common,
+    data: Schema.Record({ key: Schema.String, value: ChangeJson }),
+    where: WhereJson
+  }),
+  Schema.Struct({ operation: Schema.Literal("delete"), ...common, where: WhereJson }),
+  Schema.Struct({ operation: Schema.Literal("select"), ...common, where: Schema.optional(WhereJson) })
+).annotations({ identifier: "Operation" })

@@ -193,6 +193,18 @@ layer(Env, { excludeTestServices: true, timeout: "180 seconds" })("transactions 
       const unknown = yield* Effect.flip(Warehouse.transactionUnknown([insert("a", { ok: true })], { concurency: 2 }))
       assert.strictEqual(unknown.path, "options.concurency")
       assert.notInclude(unknown.message, "readonly")
+      // a hostile depth is refused before anything recursive (the $ref search included) walks it
+      let deep: unknown = { $ref: "a.data.0.id" }
+      for (let i = 0; i < 100_000; i++) deep = { a: deep }
+      const tooDeep = yield* Effect.flip(
+        Warehouse.transactionUnknown([insert("a", { ok: true }), {
+          operation: "insert",
+          from: audit,
+          data: { ok: deep }
+        }])
+      )
+      assert.strictEqual(tooDeep.code, "VALIDATION_ERROR")
+      assert.include(tooDeep.path!, "operations[1].data.ok")
       assert.deepStrictEqual(yield* snapshot, before)
     }))
 

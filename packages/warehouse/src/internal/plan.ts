@@ -2,15 +2,24 @@
  * The graph of a transaction: step ids, `dependsOn`, `$ref`s (found, checked, replaced by placeholders for the
  * checks that run before the first write, resolved at run time), and the order the steps are added to the saga.
  */
-import { Identifier, StoreError } from "@polysaga/store"
+import { Identifier, Limits, StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StepOptions } from "../Transaction.js"
-import { WarehouseError } from "../WarehouseError.js"
+import { Code, WarehouseError } from "../WarehouseError.js"
 
 const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u) && !(u instanceof Date)
+
+const isCode = Schema.is(Code)
+
+export const fromStore = (error: StoreError): WarehouseError =>
+  new WarehouseError({
+    code: error.transient ? "SOURCE_UNAVAILABLE" : isCode(error.code) ? error.code : "UNKNOWN",
+    message: error.message,
+    ...(error.path === undefined ? {} : { path: error.path })
+  })
 
 const invalid = (path: string, message: string) =>
   new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${message}` })
@@ -195,6 +204,9 @@ export const node = (raw: unknown, index: number): Effect.Effect<Node, Warehouse
     const storeOptionsIfAny = options === undefined
       ? {}
       : { options: isPlainObject(options) ? storeOptions : options }
+    // bounded before anything recursive walks them (a hostile depth cannot overflow the stack)
+    yield* Effect.mapError(Limits.check(data, `${path}.data`, Limits.data), fromStore)
+    yield* Effect.mapError(Limits.check(where, `${path}.where`, Limits.where), fromStore)
     const d = data === undefined ? undefined : yield* collect(data, `${path}.data`)
     const w = where === undefined ? undefined : yield* collect(where, `${path}.where`)
     const refs = [...(d?.refs ?? []), ...(w?.refs ?? [])]

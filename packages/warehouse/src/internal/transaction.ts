@@ -9,7 +9,7 @@ import * as Schema from "effect/Schema"
 import type { Source } from "../Source.js"
 import { Sources } from "../Source.js"
 import { StepOutcome, TransactionOptions, type TransactionResult } from "../Transaction.js"
-import { Code, WarehouseError } from "../WarehouseError.js"
+import { WarehouseError } from "../WarehouseError.js"
 import * as Plan from "./plan.js"
 
 /** What a step journals with its intent: the source tag and the operation as the user sent it (JSON). */
@@ -56,14 +56,7 @@ export const operationStep: Step.StepDefinition<
 /** The step definitions a recovering process needs. */
 export const registry: Step.StepRegistry<Sources> = Step.registry(operationStep)
 
-const isCode = Schema.is(Code)
-
-const fromStore = (error: StoreError): WarehouseError =>
-  new WarehouseError({
-    code: error.transient ? "SOURCE_UNAVAILABLE" : isCode(error.code) ? error.code : "UNKNOWN",
-    message: error.message,
-    ...(error.path === undefined ? {} : { path: error.path })
-  })
+const fromStore = Plan.fromStore
 
 interface Planned {
   readonly node: Plan.Node

@@ -72,7 +72,7 @@ layer(Env, { timeout: "90 seconds" })("hostile input over HTTP", (it) => {
         assert.strictEqual(journaled.status, 404)
       }
       const badId = yield* postRaw(`{"operations":[${insert(`{"id":1}`)}],"options":{"id":"a\\u0000b"}}`)
-      refused(badId, "VALIDATION_ERROR", "options")
+      refused(badId, "VALIDATION_ERROR", "options.id")
       assert.strictEqual(yield* count("table1"), before)
     }))
 

@@ -401,7 +401,7 @@ describe("a saga id used before", () => {
       Effect.gen(function*() {
         const sql = yield* setup
         const id = `reused-${crypto.randomUUID()}`
-        const insert = (n: number) => [{
+        const insert = (n: number): Array<Transaction.Operation> => [{
           operation: "insert",
           from: { type: "database", tag: "db1", entity: "wh_table1" },
           data: { id: n }

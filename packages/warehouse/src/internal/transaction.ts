@@ -253,7 +253,12 @@ export const transaction = (
           concurrency: options.concurrency === "unbounded" ? Number.MAX_SAFE_INTEGER : options.concurrency
         })
       ),
-      { id, timeout: Math.max(1, options.timeout - checked), compensateOnTimeout: options.compensateOnTimeout, steps: stepIds }
+      {
+        id,
+        timeout: Math.max(1, options.timeout - checked),
+        compensateOnTimeout: options.compensateOnTimeout,
+        steps: stepIds
+      }
     ).pipe(
       Effect.provideService(Sources, sources),
       Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e

@@ -519,6 +519,17 @@ export class HealthGroup extends HttpApiGroup.make("health")
       .annotate(OpenApi.Summary, "Liveness: the process answers")
   )
   .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+      .annotate(OpenApi.Summary, "Prometheus metrics")
+      .annotate(
+        OpenApi.Description,
+        "The Prometheus text format: `polysaga_sagas_total{status}`, `polysaga_sagas_in_flight`, " +
+          "`polysaga_step_duration_seconds{engine,outcome}` (histogram), `polysaga_recoveries_total{status}`. " +
+          "Not behind `apiKeys`, like the health checks."
+      )
+  )
+  .add(
     HttpApiEndpoint.get("ready", "/ready")
       .addSuccess(Readiness)
       .addError(NotReady)

@@ -93,7 +93,11 @@ export const ServerConfig = Schema.Struct({
     default: () => 10_000
   }),
   otlp: Schema.optional(OtlpConfig),
-  logLevel: Schema.optionalWith(Schema.Literal("debug", "info", "warning", "error"), { default: () => "info" })
+  /** Print every finished span to stdout (OpenTelemetry's console exporter), e.g. while developing. */
+  consoleSpans: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  logLevel: Schema.optionalWith(Schema.Literal("debug", "info", "warning", "error"), { default: () => "info" }),
+  /** `pretty` (default): human-readable lines; `json`: one JSON object per line, for a log collector. */
+  logFormat: Schema.optionalWith(Schema.Literal("pretty", "json"), { default: () => "pretty" })
 })
 
 /**

@@ -12,15 +12,13 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import { Warehouse } from "@polysaga/warehouse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import type { ServerConfig } from "./Config.js"
 import * as Config from "./Config.js"
 import { Intake } from "./Intake.js"
 import * as demo from "./internal/demo.js"
 import * as http from "./internal/http.js"
 import * as journal from "./internal/journal.js"
-import * as tracing from "./internal/tracing.js"
+import * as observability from "./internal/observability.js"
 import { Settings } from "./Settings.js"
 import { Transactions } from "./Transactions.js"
 
@@ -41,17 +39,10 @@ export const layer = (config: ServerConfig): Layer.Layer<HttpServer.HttpServer, 
   )
   return http.layer(config).pipe(
     Layer.provide(app),
-    Layer.provide(tracing.layer(config.otlp)),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.fromLiteral(logLevels[config.logLevel])))
+    Layer.provide(observability.layer(config)),
+    Layer.provide(observability.logging(config))
   )
 }
-
-const logLevels = {
-  debug: "Debug",
-  info: "Info",
-  warning: "Warning",
-  error: "Error"
-} as const
 
 /**
  * The command: read `--config <file>` (or `POLYSAGA_CONFIG`), optionally create the demo tables, and run the
@@ -72,8 +63,13 @@ export const main = (argv: ReadonlyArray<string>) =>
           : `embedded ${config.journal.engine ?? "sqlite"} (${config.journal.embedded})`
       }, ` +
         `auth ${config.apiKeys === undefined ? "OFF" : `${config.apiKeys.length} key(s)`}, ` +
-        `tracing ${config.otlp === undefined ? "off" : `OTLP ${config.otlp.endpoint}`}`
-    )
-    if (args.initDemo) yield* demo.initDemo(config)
+        `tracing ${
+          [
+            ...(config.otlp === undefined ? [] : [`OTLP ${config.otlp.endpoint}`]),
+            ...(config.consoleSpans ? ["console"] : [])
+          ].join(" + ") || "off"
+        }, metrics at /metrics`
+    ).pipe(Effect.provide(observability.logging(config)))
+    if (args.initDemo) yield* demo.initDemo(config).pipe(Effect.provide(observability.logging(config)))
     return yield* Layer.launch(layer(config))
   })

@@ -17,6 +17,13 @@ export * as Saga from "./Saga.js"
 export * as Step from "./Step.js"
 
 /**
+ * The metrics sagas, steps and recoveries record (Effect `Metric`s).
+ *
+ * @since 0.1.0
+ */
+export * as SagaMetrics from "./SagaMetrics.js"
+
+/**
  * The journal port, its Schema entries and the in-memory journal.
  *
  * @since 0.1.0

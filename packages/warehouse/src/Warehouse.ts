@@ -9,9 +9,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as sourcesInternal from "./internal/sources.js"
+import * as tracing from "./internal/tracing.js"
 import * as internal from "./internal/transaction.js"
 import { type SourceConfig, type SourceDefinition, Sources } from "./Source.js"
 import type { Operation, TransactionOptions, TransactionResult } from "./Transaction.js"
@@ -114,6 +117,35 @@ export const transactionUnknown = (
 export const registry: Step.StepRegistry<Sources> = internal.registry
 
 /**
+ * The options of `createWarehouse` beyond the sources.
+ *
+ * @since 0.1.0
+ */
+export interface CreateWarehouseOptions {
+  /** Sagas are journaled there (e.g. `@polysaga/journal`'s `PostgresJournal.layer`); default: no journal. */
+  readonly journal?: Layer.Layer<SagaJournal.SagaJournal, unknown> | undefined
+  /**
+   * The least severe log line printed (Effect's logger, to the console): default `"warning"` — a library stays
+   * quiet until something goes wrong; `"info"` adds a line per saga, `"none"` prints nothing.
+   */
+  readonly logLevel?: "debug" | "info" | "warning" | "error" | "none" | undefined
+  /**
+   * Spans (`Warehouse.transaction` → `Saga.execute` → `Saga.step`) go to the OpenTelemetry tracer provider
+   * registered globally (`NodeSDK.start()`, `provider.register()`) when there is one as the warehouse is created
+   * and `@effect/opentelemetry` and `@opentelemetry/api` are installed. Default `true`; `false` turns it off.
+   */
+  readonly tracing?: boolean | undefined
+}
+
+const logLevels = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+/**
  * A warehouse for code that does not use Effect, used like the seed's `ductape.warehouse`:
  *
  * ```ts
@@ -128,7 +160,7 @@ export const registry: Step.StepRegistry<Sources> = internal.registry
  * @since 0.1.0
  */
 export const createWarehouse = async (
-  config: WarehouseConfig & { readonly journal?: Layer.Layer<SagaJournal.SagaJournal, unknown> | undefined }
+  config: WarehouseConfig & CreateWarehouseOptions
 ): Promise<{
   readonly transaction: (
     operations: ReadonlyArray<Operation>,
@@ -137,7 +169,13 @@ export const createWarehouse = async (
   readonly close: () => Promise<void>
 }> => {
   const journal = config.journal ?? Layer.empty
-  const runtime = ManagedRuntime.make(layer(config).pipe(Layer.provide(journal as Layer.Layer<never, unknown>)))
+  const observability = Layer.merge(
+    Logger.minimumLogLevel(logLevels[config.logLevel ?? "warning"]),
+    config.tracing === false ? Layer.empty : await tracing.globalTracer("@polysaga/warehouse")
+  )
+  const runtime = ManagedRuntime.make(
+    layer(config).pipe(Layer.provide(journal as Layer.Layer<never, unknown>), Layer.provideMerge(observability))
+  )
   const run = async <A>(effect: Effect.Effect<A, unknown, Warehouse | Sources>): Promise<A> => {
     const exit = await runtime.runPromiseExit(effect)
     if (Exit.isSuccess(exit)) return exit.value

@@ -21,6 +21,7 @@ import { Transactions } from "../Transactions.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
 import * as Console from "./console.js"
+import { Prometheus } from "./observability.js"
 import * as Redact from "./redact.js"
 
 const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers) =>
@@ -41,8 +42,10 @@ const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers
 const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
     const transactions = yield* Transactions
+    const prometheus = yield* Prometheus
     return handlers
       .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handle("metrics", () => prometheus.scrape)
       .handle("ready", () =>
         Effect.gen(function*() {
           if (yield* transactions.isDraining) {
@@ -73,8 +76,45 @@ const DecodeErrors = HttpApiBuilder.middleware(Api, (app) =>
   ) as HttpApp.Default<never>)
 
 /**
+ * Any request no route answers (whatever its path or method): 404 with the API's error body. A catch-all route of
+ * the router, so every route added to it — at any path — takes precedence.
+ */
+const NotFoundRoute = HttpApiBuilder.Router.use((router) =>
+  router.all(
+    "*",
+    Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = request.url.split("?")[0]!.slice(0, 200)
+      return HttpServerResponse.unsafeJson({
+        error: { code: "NOT_FOUND", message: `no route for ${request.method} ${path}` }
+      }, { status: 404 })
+    })
+  )
+)
+
+/** Request ids a client may send: up to 128 visible ASCII characters without spaces. */
+const requestIdPattern = /^[\x21-\x7e]{1,128}$/
+
+/**
+ * The request id: the client's `x-request-id` when it is a sane one, else a new UUID. Returned in `x-request-id`,
+ * annotated on every log line of the request (`requestId`) and on its server span (`http.request.id`).
+ */
+const withRequestId = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const sent = request.headers["x-request-id"]
+    const id = sent !== undefined && requestIdPattern.test(sent) ? sent : crypto.randomUUID()
+    yield* HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", id))
+    )
+    // inside the logger: the server span of a request with a query is made there (see Redact.logged)
+    return yield* Redact.logged(Effect.zipRight(Effect.annotateCurrentSpan("http.request.id", id), app)).pipe(
+      Effect.annotateLogs("requestId", id)
+    )
+  })
+
+/**
  * Around every request: while draining, anything but `/health` is refused with 503 and `Connection: close`; a 401
- * says which scheme it wants; requests are logged (the query of the URL redacted).
+ * says which scheme it wants; requests are logged with their request id (the query of the URL redacted).
  */
 const edge = (app: HttpApp.Default) =>
   Effect.gen(function*() {
@@ -93,7 +133,7 @@ const edge = (app: HttpApp.Default) =>
       )
     )
     return yield* app
-  }).pipe(Redact.logged)
+  }).pipe(withRequestId)
 
 /** The Node HTTP server object, kept to stop accepting connections at the start of a shutdown. */
 export class NodeServer extends Context.Tag("@polysaga/server/NodeServer")<NodeServer, Http.Server>() {}
@@ -153,7 +193,8 @@ export const layer = (config: ServerConfig) => {
       HttpApiSwagger.layer({ path: "/docs" }),
       Console.layer,
       HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
-      DecodeErrors
+      DecodeErrors,
+      NotFoundRoute
     ]),
     Layer.provide(api),
     Redact.withRedactedTraces,

@@ -1,6 +1,7 @@
-import { type RecoveryResult, Saga, SagaError, SagaJournal, type Step } from "@polysaga/saga"
+import { type RecoveryResult, Saga, SagaError, SagaJournal, SagaMetrics, type Step } from "@polysaga/saga"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Journal } from "../Journal.js"
@@ -32,9 +33,11 @@ export const runOnce = <R>(
       if (ids.length > 0) yield* Effect.logInfo(`recovery: claimed ${ids.length} unfinished sagas`)
       const recovered = yield* Effect.forEach(ids, (id) =>
         Saga.recover(id, registry).pipe(
+          Effect.tap((result) => Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", result.status))),
           Effect.map(Option.some),
           Effect.catchAll((error) =>
             Effect.logError("recovery of a saga failed; it is released for a later pass", error.message).pipe(
+              Effect.zipRight(Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", "error"))),
               Effect.zipRight(Effect.ignore(leases.release(id))),
               Effect.as(Option.none<RecoveryResult>())
             )

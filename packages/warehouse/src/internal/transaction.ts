@@ -1,8 +1,10 @@
-import { Saga, type SagaError, SagaJournal, Step } from "@polysaga/saga"
+import { Saga, type SagaError, SagaJournal, SagaMetrics, Step } from "@polysaga/saga"
 import { Operation, type Outcome, type StoreError } from "@polysaga/store"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -175,6 +177,22 @@ const resolved = (planned: Planned, deps: Readonly<Record<string, StepOutcome>>)
     return { operation: yield* Operation.parse(raw, planned.node.path), raw }
   })
 
+/** Records each attempt's duration in `SagaMetrics.stepDuration`, by engine and outcome. */
+const timed = (engine: string) => <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    Clock.currentTimeNanos,
+    (start) =>
+      Effect.onExit(attempt, (exit) =>
+        Effect.flatMap(Clock.currentTimeNanos, (end) =>
+          Metric.update(
+            SagaMetrics.stepDuration.pipe(
+              Metric.tagged("engine", engine),
+              Metric.tagged("outcome", Exit.isSuccess(exit) ? "success" : "failure")
+            ),
+            Number(end - start) / 1e9
+          )))
+  )
+
 export const transaction = (
   sources: Sources["Type"],
   journal: Option.Option<SagaJournal.SagaJournal.Service>,
@@ -221,6 +239,7 @@ export const transaction = (
                 input,
                 ({ operation }) => source.store.execute(operation, { sagaId: id, stepId })
               ).pipe(
+                timed(source.store.engine),
                 Effect.map((outcome): StepOutcome => ({
                   tag: source.tag,
                   records: outcome.records,
@@ -261,7 +280,14 @@ export const transaction = (
       }
     ).pipe(
       Effect.provideService(Sources, sources),
-      Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e
+      Option.isSome(journal) ? Effect.provideService(SagaJournal.SagaJournal, journal.value) : (e) => e,
+      (execute) =>
+        Effect.acquireUseRelease(
+          Metric.increment(SagaMetrics.inFlight),
+          () => execute,
+          () => Metric.incrementBy(SagaMetrics.inFlight, -1)
+        ),
+      Effect.tap((result) => Metric.increment(Metric.tagged(SagaMetrics.sagas, "status", result.status)))
     )
     if (result.journalError !== undefined) yield* refuseUnjournaled(id, journal, result.error)
     // results in operation order, whatever order the steps ran in

@@ -14,6 +14,25 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Transaction } from "@polysaga/warehouse"
 import * as Schema from "effect/Schema"
+import { requestExample, withoutDecodeError, withoutSharedIds } from "./internal/openapi.js"
+
+/** The seed's first example, as the request example of `POST /v1/transactions`. */
+const seedExample = {
+  operations: [
+    {
+      operation: "insert",
+      from: { type: "database", tag: "orders-postgres", entity: "orders" },
+      data: { userId: "user_123", total: 99.99, status: "pending" }
+    },
+    {
+      operation: "insert",
+      from: { type: "graph", tag: "activity-neo4j", entity: "OrderEvent" },
+      data: { type: "ORDER_PLACED", userId: "user_123", timestamp: "2025-01-15T10:00:00.000Z" }
+    }
+  ],
+  options: { timeout: 30000 }
+}
+const exampleId = "6f1c2b9e-4d3a-4e57-9a0b-2c8d7e5f1a34"
 
 const errorFields = {
   code: Schema.String,
@@ -439,6 +458,7 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(PayloadTooLargeResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "Run a transaction")
+      .annotate(OpenApi.Transform, requestExample({ method: "POST", path: "/v1/transactions", body: seedExample }))
       .annotate(
         OpenApi.Description,
         "Runs the operations as one saga across the configured sources. 200 with the result for every outcome " +
@@ -452,12 +472,21 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(BadRequestResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "List transactions, newest first, filtered, one page at a time")
+      .annotate(
+        OpenApi.Transform,
+        requestExample({
+          method: "GET",
+          path: "/v1/transactions?status=failed&limit=20",
+          parameters: { status: "failed", limit: "20" }
+        })
+      )
   )
   .add(
     HttpApiEndpoint.get("overview", "/v1/overview")
       .addSuccess(Overview)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "Counts by status, the failed ones waiting for a person, the last hour")
+      .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/v1/overview" }))
   )
   .add(
     HttpApiEndpoint.get("get")`/v1/transactions/${id}`
@@ -465,6 +494,10 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(NotFoundResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "A transaction's steps, timings, errors and compensation record")
+      .annotate(
+        OpenApi.Transform,
+        requestExample({ method: "GET", path: `/v1/transactions/${exampleId}`, parameters: { id: exampleId } })
+      )
   )
   .add(
     HttpApiEndpoint.post("compensate")`/v1/transactions/${id}/compensate`
@@ -473,6 +506,14 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(ConflictResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "Retry the compensation of a failed transaction")
+      .annotate(
+        OpenApi.Transform,
+        requestExample({
+          method: "POST",
+          path: `/v1/transactions/${exampleId}/compensate`,
+          parameters: { id: exampleId }
+        })
+      )
   )
   .add(
     HttpApiEndpoint.post("resolve")`/v1/transactions/${id}/resolve`
@@ -482,11 +523,25 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(ConflictResponse)
       .addError(UnavailableResponse)
       .annotate(OpenApi.Summary, "Mark a failed transaction resolved by hand, with the reason")
+      .annotate(
+        OpenApi.Transform,
+        requestExample({
+          method: "POST",
+          path: `/v1/transactions/${exampleId}/resolve`,
+          parameters: { id: exampleId },
+          body: { reason: "the orphaned row was deleted by hand (ticket OPS-142)" }
+        })
+      )
   )
   .addError(BadRequestResponse)
   .addError(UnauthorizedResponse)
   .middleware(Authorization)
   .annotate(OpenApi.Title, "Transactions")
+  .annotate(
+    OpenApi.Description,
+    "Run a transaction (one saga across the configured sources), read transactions and an overview from the " +
+      "journal, retry the compensation of a failed one or mark it resolved by hand. Behind `apiKeys` when configured."
+  )
 {}
 
 /**
@@ -517,11 +572,13 @@ export class HealthGroup extends HttpApiGroup.make("health")
     HttpApiEndpoint.get("health", "/health")
       .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
       .annotate(OpenApi.Summary, "Liveness: the process answers")
+      .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/health" }))
   )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
       .annotate(OpenApi.Summary, "Prometheus metrics")
+      .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/metrics" }))
       .annotate(
         OpenApi.Description,
         "The Prometheus text format: `polysaga_sagas_total{status}`, `polysaga_sagas_in_flight`, " +
@@ -534,8 +591,13 @@ export class HealthGroup extends HttpApiGroup.make("health")
       .addSuccess(Readiness)
       .addError(NotReady)
       .annotate(OpenApi.Summary, "Readiness: the journal and every source are reachable")
+      .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/ready" }))
   )
   .annotate(OpenApi.Title, "Health")
+  .annotate(
+    OpenApi.Description,
+    "Liveness, readiness and metrics for orchestrators and monitoring. Never behind `apiKeys`."
+  )
 {}
 
 /**
@@ -545,6 +607,12 @@ export class Api extends HttpApi.make("polysaga")
   .add(TransactionsGroup)
   .add(HealthGroup)
   .annotate(OpenApi.Title, "polysaga warehouse")
+  .annotate(OpenApi.License, { name: "MIT", url: "https://opensource.org/licenses/MIT" })
+  .annotate(OpenApi.Servers, [
+    { url: "/", description: "The server that serves this document" },
+    { url: "http://127.0.0.1:8080", description: "The local service of `scripts/serve.sh`" }
+  ])
+  .annotate(OpenApi.Transform, (spec) => withoutSharedIds(withoutDecodeError(spec)))
   .annotate(
     OpenApi.Description,
     "One logical write across PostgreSQL, MongoDB, Neo4j and Chroma, undone when a later step fails."

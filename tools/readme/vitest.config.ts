@@ -1,0 +1,9 @@
+import { mergeConfig } from "vitest/config"
+import shared from "../../vitest.shared.js"
+
+export default mergeConfig(shared, {
+  test: {
+    name: "readme",
+    include: ["*.test.ts"]
+  }
+})

@@ -64,6 +64,7 @@ const unchecked = [
   "packages/saga/README.md: import { Saga, SagaJournal, Step } from \"@polysaga/saga\"",
   "packages/saga/README.md: class SagaJournal extends Context.Tag(\"@polysaga/saga/SagaJournal\")<SagaJournal, {",
   "packages/saga/README.md: const reserve = Step.define({",
+  "packages/store/README.md: import { Capabilities, Store } from \"@polysaga/store\"",
   "packages/testing/README.md: import { Conformance } from \"@polysaga/testing\"",
   "packages/warehouse/README.md: // Multi-database write: a user across PostgreSQL, MongoDB, Neo4j and Chroma",
   "packages/warehouse/README.md: interface TransactionResult {          // the seed's ISagaResult, plus `id`",

@@ -91,7 +91,7 @@ describe("crash recovery", () => {
           for (let i = 0; i < KILLS; i++) {
             const owner = `w${i}`
             const worker = start(Redacted.value(url), owner, "work")
-            yield* Effect.promise(() => worker.waitFor("ready", 30_000))
+            yield* Effect.promise(() => worker.waitFor("ready", 60_000))
             if (i > 0 && i % 2 === 0) {
               // wait until this worker's runner has ended every saga the dead ones left (their leases expire first)
               while ((yield* Effect.promise(() => othersRunning(owner))) > 0) yield* Effect.sleep("20 millis")
@@ -157,6 +157,7 @@ describe("crash recovery", () => {
           yield* Effect.promise(() => graph.close())
           assert.deepStrictEqual([...graphEvents].sort(), [...completed].sort(), "one graph event per completed saga")
         }).pipe(Effect.provide(PgClient.layer({ url, maxConnections: 2 })))),
-    { timeout: 170_000 }
+    // 18 worker starts dominate; each loads its TypeScript through tsx, which takes 10–25 s on a loaded 2-core machine
+    { timeout: 480_000 }
   )
 })

@@ -50,7 +50,7 @@ const unchecked = [
   "packages/chroma/README.md: import * as ChromaStore from \"@polysaga/chroma\"",
   "packages/chroma/README.md: ChromaStore.layerConfig({",
   "packages/chroma/README.md: import { Saga, Step } from \"@polysaga/saga\"",
-  "packages/journal/README.md: import { PostgresJournal, Recovery } from \"@polysaga/journal\"",
+  "packages/journal/README.md: import { PostgresJournal, Recovery, SqliteJournal } from \"@polysaga/journal\"",
   "packages/journal/README.md: import { PostgresJournal, Recovery } from \"@polysaga/journal\"",
   "packages/journal/README.md: const failed = yield* Journal.failed() // [{ id, name, error, startedAt, endedAt, pending: [{ stepId, name, error? }], inDoubt }]",
   "packages/mongodb/README.md: import * as MongoStore from \"@polysaga/mongodb\"",

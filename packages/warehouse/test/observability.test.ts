@@ -19,7 +19,11 @@ const sql = (statement: string) =>
     Effect.scoped,
     Effect.runPromise
   )
-const insert = [{ operation: "insert", from: { type: "database", tag: "db", entity: "wh_observed" }, data: { id: 1 } }]
+const insert = [{
+  operation: "insert",
+  from: { type: "database", tag: "db", entity: "wh_observed" },
+  data: { id: 1 }
+}] as const
 const sources = [{ tag: "db", type: "database" as const, engine: "postgres" as const, url }]
 
 beforeAll(async () => {

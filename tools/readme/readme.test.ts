@@ -68,6 +68,7 @@ const unchecked = [
   "packages/testing/README.md: import { Conformance } from \"@polysaga/testing\"",
   "packages/warehouse/README.md: // Multi-database write: a user across PostgreSQL, MongoDB, Neo4j and Chroma",
   "packages/warehouse/README.md: interface TransactionResult {          // the seed's ISagaResult, plus `id`",
+  "packages/warehouse/README.md: const result = await ductape.warehouse.transaction([",
   "packages/warehouse/README.md: import { Warehouse } from \"@polysaga/warehouse\""
 ]
 

@@ -31,7 +31,7 @@ const seedExample = {
     }
   ],
   options: { timeout: 30000 }
-}
+} as const
 const exampleId = "6f1c2b9e-4d3a-4e57-9a0b-2c8d7e5f1a34"
 
 const errorFields = {
@@ -172,20 +172,7 @@ export const TransactionRequest = Schema.Struct({
 }).annotations({
   identifier: "TransactionRequest",
   examples: [
-    {
-      operations: [
-        {
-          operation: "insert",
-          from: { type: "database", tag: "orders-postgres", entity: "orders" },
-          data: { userId: "user_123", total: 99.99, status: "pending" }
-        },
-        {
-          operation: "insert",
-          from: { type: "graph", tag: "activity-neo4j", entity: "OrderEvent" },
-          data: { type: "ORDER_PLACED", userId: "user_123", timestamp: "2026-01-01T00:00:00.000Z" }
-        }
-      ]
-    },
+    { operations: seedExample.operations },
     {
       operations: [
         {

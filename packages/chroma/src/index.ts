@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Adapter, type Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -12,7 +12,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { engine } from "./internal/errors.js"
 import * as internal from "./internal/store.js"
 
 /**
@@ -97,3 +99,30 @@ export const layer: (config: ChromaStoreConfig) => Layer.Layer<ChromaStore, Stor
 export const layerConfig: (
   config: Config.Config.Wrap<ChromaStoreConfig>
 ) => Layer.Layer<ChromaStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
+
+const dimension = Schema.Int.pipe(Schema.between(1, 65_536))
+
+/**
+ * The descriptor: a configured source `{ "engine": "chroma", "url": "http://…", "dimension": 384 }` (also `tenant`,
+ * `database`, `token`, `tokenHeader`, `distance`, `dimensions`, `maxRecordsPerOperation`, `markerCollection`, and
+ * `timeout` in milliseconds).
+ *
+ * @since 0.1.0
+ */
+export const adapter = Adapter.make({
+  name: engine,
+  sourceTypes: ["vector"],
+  config: Schema.Struct({
+    ...Adapter.fields,
+    tenant: Schema.optional(Schema.NonEmptyTrimmedString),
+    database: Schema.optional(Schema.NonEmptyTrimmedString),
+    token: Schema.optional(Schema.Redacted(Schema.String)),
+    tokenHeader: Schema.optional(Schema.Literal("authorization", "x-chroma-token")),
+    distance: Schema.optional(Schema.Literal("l2", "cosine", "ip")),
+    dimension: Schema.optional(dimension),
+    dimensions: Schema.optional(Schema.Record({ key: Schema.String, value: dimension })),
+    markerCollection: Schema.optional(Schema.NonEmptyTrimmedString),
+    timeout: Adapter.millis
+  }),
+  make
+})

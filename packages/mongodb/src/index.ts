@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Adapter, type Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -15,6 +15,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as check from "./internal/check.js"
 import * as internal from "./internal/store.js"
@@ -78,3 +79,24 @@ export const layer: (config: MongoStoreConfig) => Layer.Layer<MongoStore, StoreE
 export const layerConfig: (
   config: Config.Config.Wrap<MongoStoreConfig>
 ) => Layer.Layer<MongoStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
+
+/**
+ * The descriptor: a configured source `{ "engine": "mongodb", "url": "mongodb://…", "database": "shop" }` (also
+ * `maxRecordsPerOperation`, `undoLogCollection`, `serializeWrites`, and `undoLogRetention` / `connectTimeout` in
+ * milliseconds).
+ *
+ * @since 0.1.0
+ */
+export const adapter = Adapter.make({
+  name: engine,
+  sourceTypes: ["database"],
+  config: Schema.Struct({
+    ...Adapter.fields,
+    database: Schema.NonEmptyTrimmedString,
+    undoLogCollection: Schema.optional(Schema.NonEmptyTrimmedString),
+    undoLogRetention: Adapter.millis,
+    serializeWrites: Schema.optional(Schema.Boolean),
+    connectTimeout: Adapter.millis
+  }),
+  make
+})

@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Adapter, Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -21,6 +21,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Barrier from "./internal/barrier.js"
 import * as Connection from "./internal/connection.js"
@@ -58,7 +59,11 @@ export interface Neo4jStoreConfig {
   readonly transactionTimeout?: Duration.DurationInput | undefined
   /** The driver's connection pool size (default 20). */
   readonly maxConnections?: number | undefined
+  /** How long opening a connection may take (default 10 seconds). */
+  readonly connectTimeout?: Duration.DurationInput | undefined
 }
+
+const sourceTypes = ["graph"] as const
 
 /**
  * Opens a driver (closed when the scope closes, within 5 seconds), checks connectivity, creates the unique
@@ -83,7 +88,7 @@ export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError,
     return Store.make({
       name: Connection.engine,
       capabilities: Capabilities.full({
-        sourceTypes: ["graph"],
+        sourceTypes,
         maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000
       }),
       prepare: plan,
@@ -121,3 +126,26 @@ export const layer: (config: Neo4jStoreConfig) => Layer.Layer<Neo4jStore, StoreE
 export const layerConfig: (
   config: Config.Config.Wrap<Neo4jStoreConfig>
 ) => Layer.Layer<Neo4jStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
+
+/**
+ * The descriptor: a configured source `{ "engine": "neo4j", "url": "bolt://…", "user": "neo4j", "password": "…" }`
+ * (also `database`, `maxRecordsPerOperation`, `maxConnections`, and `transactionTimeout` / `connectTimeout` in
+ * milliseconds).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const adapter = Adapter.make({
+  name: Connection.engine,
+  sourceTypes,
+  config: Schema.Struct({
+    ...Adapter.fields,
+    user: Schema.optional(Schema.String),
+    password: Schema.optional(Schema.Redacted(Schema.String)),
+    database: Schema.optional(Schema.NonEmptyTrimmedString),
+    transactionTimeout: Adapter.millis,
+    maxConnections: Adapter.maxConnections,
+    connectTimeout: Adapter.millis
+  }),
+  make
+})

@@ -11,13 +11,15 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Adapter, Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Barrier from "./internal/barrier.js"
 import * as Catalog from "./internal/catalog.js"
@@ -42,7 +44,11 @@ export interface PostgresStoreConfig {
   readonly maxRecordsPerOperation?: number | undefined
   /** Pool size (default 10). */
   readonly maxConnections?: number | undefined
+  /** How long opening a connection may take (default 10 seconds). */
+  readonly connectTimeout?: Duration.DurationInput | undefined
 }
+
+const sourceTypes = ["database"] as const
 
 /**
  * A Store on an existing `SqlClient` (for instance one shared with a journal).
@@ -60,7 +66,7 @@ export const fromClient = (
     return Store.make({
       name: Connection.engine,
       capabilities: Capabilities.full({
-        sourceTypes: ["database"],
+        sourceTypes,
         maxRecordsPerOperation: options?.maxRecordsPerOperation ?? 1000
       }),
       prepare,
@@ -84,7 +90,7 @@ export const make = (config: PostgresStoreConfig): Effect.Effect<Store, StoreErr
       PgClient.layer({
         url: config.url,
         maxConnections: config.maxConnections ?? 10,
-        connectTimeout: "10 seconds",
+        connectTimeout: config.connectTimeout ?? "10 seconds",
         applicationName: "polysaga"
       })
     ).pipe(Effect.mapError(Connection.fromSql(undefined)))
@@ -113,3 +119,21 @@ export const layerConfig: (
  * @since 0.1.0
  */
 export const undoLogTable: string = Barrier.undoLogTable
+
+/**
+ * The descriptor: a configured source `{ "engine": "postgres", "url": "postgres://…", "schema": "app" }` (also
+ * `maxRecordsPerOperation`, `maxConnections`, `connectTimeout` in milliseconds).
+ *
+ * @since 0.1.0
+ */
+export const adapter = Adapter.make({
+  name: Connection.engine,
+  sourceTypes,
+  config: Schema.Struct({
+    ...Adapter.fields,
+    schema: Schema.optional(Schema.NonEmptyTrimmedString),
+    maxConnections: Adapter.maxConnections,
+    connectTimeout: Adapter.millis
+  }),
+  make
+})

@@ -38,3 +38,7 @@ export * as StoreLayer from "./StoreLayer.js"
  * @since 0.1.0
  */
 export * as Limits from "./Limits.js"
+/**
+ * @since 0.1.0
+ */
+export * as Adapter from "./Adapter.js"

@@ -10,10 +10,11 @@
  * @since 0.1.0
  */
 import {
+  Adapter,
   Capabilities,
   Filter,
   type Mark,
-  type Operation,
+  Operation,
   type Outcome,
   type StepContext,
   Store,
@@ -28,6 +29,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 type Json = Undo.Json
 type Row = Record<string, Json>
@@ -69,6 +71,8 @@ export interface TestStoreOptions {
 }
 
 const engine = "test"
+
+const allTypes = Operation.SourceType.literals
 
 /**
  * A new, empty in-memory store.
@@ -252,7 +256,7 @@ export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =
     const store = Store.make<void, State>({
       name: engine,
       capabilities: Capabilities.full({
-        sourceTypes: options.sourceTypes ?? ["database", "graph", "vector"],
+        sourceTypes: options.sourceTypes ?? allTypes,
         maxRecordsPerOperation: options.maxRecordsPerOperation ?? 100
       }),
       prepare: () => Effect.void,
@@ -311,3 +315,21 @@ export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =
         )
     }
   })
+
+/**
+ * The TestStore as a configured engine: `{ "tag": "orders", "type": "database", "engine": "testing" }` in a
+ * warehouse's or the service's sources (optional `maxRecordsPerOperation`, `sourceTypes`). Entries with the same
+ * settings share one store; it lives as long as the warehouse.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const adapter = Adapter.make({
+  name: engine,
+  sourceTypes: allTypes,
+  config: Schema.Struct({
+    maxRecordsPerOperation: Adapter.fields.maxRecordsPerOperation,
+    sourceTypes: Schema.optional(Schema.Array(Operation.SourceType))
+  }),
+  make
+})

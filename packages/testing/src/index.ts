@@ -18,3 +18,10 @@ export * from "./saga/index.js"
  * @since 0.1.0
  */
 export * as TestStore from "./TestStore.js"
+
+/**
+ * The TestStore's adapter descriptor: a configured source `{ "engine": "testing" }` (see `TestStore.adapter`).
+ *
+ * @since 0.1.0
+ */
+export { adapter } from "./TestStore.js"

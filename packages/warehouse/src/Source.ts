@@ -6,8 +6,8 @@
 import type { Operation, Store, StoreError } from "@polysaga/store"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as internal from "./internal/sources.js"
 import type { WarehouseError } from "./WarehouseError.js"
 
 /**
@@ -23,35 +23,15 @@ export interface SourceDefinition {
 }
 
 /**
- * A source described by configuration (JSON). The adapter package for `engine` is loaded when the warehouse
- * starts, so only the adapters a configuration names need to be installed. `${VAR}` references are not
- * expanded here (the service does that).
+ * A source described by configuration (JSON): its `tag`, `type` and `engine`, and the engine's own settings
+ * (`url` and more; see each adapter's `adapter` descriptor). `engine` names the adapter package: `postgres` is
+ * `@polysaga/postgres`, a scoped name (`@acme/polysaga-dynamo`) is used as it is. The package is loaded when the
+ * warehouse starts, so only the adapters a configuration names need to be installed, and an engine of your own
+ * needs no change here. `${VAR}` references are not expanded here (the service does that).
  *
  * @since 0.1.0
  */
-export const SourceConfig = Schema.Struct({
-  tag: Schema.NonEmptyTrimmedString,
-  type: Schema.Literal("database", "graph", "vector"),
-  engine: Schema.Literal("postgres", "mongodb", "neo4j", "chroma"),
-  url: Schema.NonEmptyTrimmedString,
-  /** mongodb: the database (required); neo4j and chroma: the database (optional). */
-  database: Schema.optional(Schema.NonEmptyTrimmedString),
-  /** postgres: the schema (default `public`). */
-  schema: Schema.optional(Schema.NonEmptyTrimmedString),
-  /** neo4j: the user. */
-  user: Schema.optional(Schema.String),
-  /** neo4j: the password. */
-  password: Schema.optional(Schema.String),
-  /** chroma: the tenant. */
-  tenant: Schema.optional(Schema.String),
-  /** chroma: the auth token. */
-  token: Schema.optional(Schema.String),
-  /** chroma: the distance function of collections it creates (`l2`, `cosine`, `ip`). */
-  distance: Schema.optional(Schema.Literal("l2", "cosine", "ip")),
-  /** chroma: the vector dimension every record must have. */
-  dimension: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  maxRecordsPerOperation: Schema.optional(Schema.Int.pipe(Schema.between(1, 100_000)))
-})
+export const SourceConfig: typeof internal.SourceConfig = internal.SourceConfig
 
 /**
  * @since 0.1.0
@@ -79,3 +59,13 @@ export class Sources extends Context.Tag("@polysaga/warehouse/Sources")<Sources,
   /** The source with this tag, or `SOURCE_NOT_FOUND` (with `path` when given). */
   readonly get: (tag: string, path?: string) => Effect.Effect<Source, WarehouseError>
 }>() {}
+
+/**
+ * Checks configured sources without opening them: each engine's adapter package is loaded and the entry's
+ * settings decoded with its descriptor (`ENGINE_NOT_INSTALLED` or `VALIDATION_ERROR` naming the field, e.g.
+ * `sources[1].database`). A service checks its configuration with it before it starts anything.
+ *
+ * @since 0.1.0
+ */
+export const check: (entries: ReadonlyArray<SourceConfig>, path?: string) => Effect.Effect<void, WarehouseError> =
+  internal.check

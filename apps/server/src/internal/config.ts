@@ -1,3 +1,4 @@
+import { Source } from "@polysaga/warehouse"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -86,6 +87,14 @@ export const decode = (schema: Decoder) => (input: unknown, origin: string): Eff
           })
         }
       )
+    ),
+    // each source's settings are its engine's: decoded by the adapter's descriptor (which loads its package)
+    Effect.tap((config) =>
+      Effect.mapError(Source.check(config.sources), (error) =>
+        new ConfigError({
+          path: error.path ?? "sources",
+          message: `${origin}: invalid configuration: ${error.message}`
+        }))
     )
   )
 

@@ -14,7 +14,9 @@ export const demoSql = new URL("../../config/demo.sql", import.meta.url)
 export const initDemo = (config: ServerConfig) =>
   Effect.gen(function*() {
     const text = yield* Effect.promise(() => fs.readFile(demoSql, "utf8"))
-    const urls = Array.from(new Set(config.sources.filter((s) => s.engine === "postgres").map((s) => s.url)))
+    const urls = Array.from(
+      new Set(config.sources.flatMap((s) => s.engine === "postgres" && typeof s.url === "string" ? [s.url] : []))
+    )
     yield* Effect.forEach(urls, (url) =>
       Effect.gen(function*() {
         const sql = yield* PgClient.PgClient

@@ -4,6 +4,7 @@
  */
 import { Store, StoreError, type StoreErrorReason } from "@polysaga/store"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
@@ -119,6 +120,7 @@ export const open = (config: {
   readonly user?: string | undefined
   readonly password?: Redacted.Redacted<string> | undefined
   readonly maxConnections?: number | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
 }): Effect.Effect<Driver, StoreError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
@@ -128,7 +130,11 @@ export const open = (config: {
           config.user === undefined
             ? undefined
             : neo4j.auth.basic(config.user, config.password === undefined ? "" : Redacted.value(config.password)),
-          { disableLosslessIntegers: false, maxConnectionPoolSize: config.maxConnections ?? 20 }
+          {
+            disableLosslessIntegers: false,
+            maxConnectionPoolSize: config.maxConnections ?? 20,
+            connectionTimeout: Duration.toMillis(Duration.decode(config.connectTimeout ?? "10 seconds"))
+          }
         ),
       catch: (cause) => storeError("Validation", undefined, `invalid Neo4j configuration: ${String(cause)}`, { cause })
     }),

@@ -1,53 +1,99 @@
-import type { Store, StoreError } from "@polysaga/store"
+/**
+ * Sources: configured entries decoded through their engine's adapter descriptor (loaded by package name), stores
+ * shared between tags that configure the same database, and the registry by tag.
+ */
+import { Adapter, Operation, type Store, type StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { Source, SourceConfig, SourceDefinition, Sources } from "../Source.js"
-import { SourceConfig as SourceConfigSchema } from "../Source.js"
+import type { Source, SourceDefinition, Sources } from "../Source.js"
 import { WarehouseError } from "../WarehouseError.js"
 
-/** What every adapter package exports. */
-interface AdapterModule {
-  readonly make: (config: Record<string, unknown>) => Effect.Effect<Store, StoreError, Scope.Scope>
+export const SourceConfig = Schema.Struct(
+  {
+    tag: Schema.NonEmptyTrimmedString,
+    type: Operation.SourceType,
+    engine: Schema.String.pipe(Schema.pattern(/^(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/, {
+      message: () => "an engine name (`postgres`, `mongodb`, `neo4j`, `chroma`) or an adapter package (`@scope/name`)"
+    }))
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+type SourceConfig = typeof SourceConfig.Type
+
+const invalid = (path: string, message: string) =>
+  new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${message}` })
+
+/** Settings whose values are secrets: a message about them never shows the value. */
+const secrets = new Set(["url", "password", "token"])
+
+/** The first issue of a decoding error, at its path under `base`, without the value when it is a secret. */
+const firstIssue = (base: string, error: ParseResult.ParseError): WarehouseError => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  // `optional` fields also report "Expected undefined": noise next to the real issue
+  const issue = issues.find((i) => !i.message.startsWith("Expected undefined")) ?? issues[0]!
+  const path = issue.path.reduce<string>(
+    (at, segment) => typeof segment === "number" ? `${at}[${segment}]` : `${at}.${String(segment)}`,
+    base
+  )
+  const secret = issue.path.some((segment) => typeof segment === "string" && secrets.has(segment))
+  return invalid(path, secret ? issue.message.replace(/, actual [\s\S]*$/, " (value not shown)") : issue.message)
 }
 
-const redacted = (value: string | undefined) => value === undefined ? undefined : Redacted.make(value)
+const specifier = (engine: string) => engine.startsWith("@") ? engine : `@polysaga/${engine}`
 
-/** The adapter's own config for a configured source. */
-const adapterConfig = (source: SourceConfig): Record<string, unknown> => {
-  const common = { url: Redacted.make(source.url), maxRecordsPerOperation: source.maxRecordsPerOperation }
-  switch (source.engine) {
-    case "postgres":
-      return { ...common, schema: source.schema }
-    case "mongodb":
-      return { ...common, database: source.database }
-    case "neo4j":
-      return { ...common, user: source.user, password: redacted(source.password), database: source.database }
-    case "chroma":
-      return {
-        ...common,
-        tenant: source.tenant,
-        database: source.database,
-        token: redacted(source.token),
-        distance: source.distance,
-        dimension: source.dimension
-      }
-  }
-}
-
-const load = (source: SourceConfig, path: string): Effect.Effect<AdapterModule, WarehouseError> => {
-  const specifier = `@polysaga/${source.engine}`
+/** The adapter descriptor of an engine, from its package's `adapter` export. */
+const load = (engine: string, path: string): Effect.Effect<Adapter.Adapter, WarehouseError> => {
+  const name = specifier(engine)
+  const notInstalled = (why: string) =>
+    new WarehouseError({
+      code: "ENGINE_NOT_INSTALLED",
+      path: `${path}.engine`,
+      message: `${path}.engine: engine ${engine} needs the adapter package ${name} (${why})`
+    })
   return Effect.tryPromise({
-    try: () => import(specifier) as Promise<AdapterModule>,
-    catch: (cause) =>
-      new WarehouseError({
-        code: "ENGINE_NOT_INSTALLED",
-        path,
-        message: `${path}: engine ${source.engine} needs the package ${specifier} (${String(cause)})`
-      })
-  })
+    try: () => import(name) as Promise<{ readonly adapter?: unknown }>,
+    catch: (cause) => notInstalled(String(cause))
+  }).pipe(Effect.flatMap((module) =>
+    Adapter.isAdapter(module.adapter)
+      ? Effect.succeed(module.adapter)
+      : Effect.fail(notInstalled("it exports no `adapter` descriptor"))
+  ))
 }
+
+/** A configured entry, decoded: its tag and type, its adapter and the adapter's settings. */
+interface Configured {
+  readonly tag: string
+  readonly type: Operation.SourceType
+  readonly adapter: Adapter.Adapter
+  readonly settings: unknown
+  /** What identifies the database it opens: tags with the same key share one store. */
+  readonly key: string
+}
+
+const decode = (entry: unknown, path: string): Effect.Effect<Configured, WarehouseError> =>
+  Effect.gen(function*() {
+    const config: SourceConfig = yield* Schema.decodeUnknown(SourceConfig)(entry).pipe(
+      Effect.mapError((e) => firstIssue(path, e))
+    )
+    const { engine, tag, type, ...rest } = config
+    const adapter = yield* load(engine, path)
+    if (!adapter.sourceTypes.includes(type)) {
+      return yield* invalid(
+        `${path}.type`,
+        `${adapter.name} serves ${adapter.sourceTypes.join(" / ")} sources, not ${type}`
+      )
+    }
+    const settings = yield* Schema.decodeUnknown(adapter.config, { onExcessProperty: "error" })(rest).pipe(
+      Effect.mapError((e) => firstIssue(path, e))
+    )
+    return { tag, type, adapter, settings, key: JSON.stringify([engine, rest]) }
+  })
+
+export const check = (entries: ReadonlyArray<SourceConfig>, path = "sources"): Effect.Effect<void, WarehouseError> =>
+  Effect.forEach(entries, (entry, i) => decode(entry, `${path}[${i}]`), { discard: true })
 
 const isDefinition = (u: SourceDefinition | SourceConfig): u is SourceDefinition => "store" in u
 
@@ -67,22 +113,10 @@ const build = (
       const store = yield* Effect.mapError(entry.store, (e) => unavailable(entry.tag, path, e))
       return { tag: entry.tag, type: entry.type, store }
     }
-    const config = yield* Schema.decodeUnknown(SourceConfigSchema, { onExcessProperty: "error" })(entry).pipe(
-      Effect.mapError((e) => new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${e.message}` }))
-    )
-    if (config.engine === "mongodb" && config.database === undefined) {
-      return yield* new WarehouseError({
-        code: "VALIDATION_ERROR",
-        path: `${path}.database`,
-        message: `${path}.database: a mongodb source needs a database`
-      })
-    }
-    const { tag, type, ...settings } = config
-    const key = JSON.stringify(settings)
+    const { adapter, key, settings, tag, type } = yield* decode(entry, path)
     const known = shared.get(key)
     const store = known ?? (yield* Effect.cached(
-      Effect.flatMap(load(config, path), (adapter) =>
-        Effect.mapError(adapter.make(adapterConfig(config)), (e) => unavailable(tag, path, e)))
+      Effect.mapError(adapter.make(settings), (e) => unavailable(tag, path, e))
     ))
     if (known === undefined) {
       shared.set(key, store)
@@ -104,11 +138,7 @@ export const make = (
     const seen = new Set<string>()
     for (const [i, entry] of entries.entries()) {
       if (seen.has(entry.tag)) {
-        return yield* new WarehouseError({
-          code: "VALIDATION_ERROR",
-          path: `sources[${i}].tag`,
-          message: `sources[${i}].tag: the tag ${JSON.stringify(entry.tag)} is used twice`
-        })
+        return yield* invalid(`sources[${i}].tag`, `the tag ${JSON.stringify(entry.tag)} is used twice`)
       }
       seen.add(entry.tag)
     }

@@ -98,30 +98,41 @@ export const check = (entries: ReadonlyArray<SourceConfig>, path = "sources"): E
 const isDefinition = (u: SourceDefinition | SourceConfig): u is SourceDefinition => "store" in u
 
 /**
- * Stores of configured sources, by everything that configures them but the tag: tags that name the same database
- * (the seed's `orders-db`, `inventory-db` and `payments-db`, say) share one store and its connection pool.
+ * Builds every source, the stores concurrently (each opens and checks its connection). Configured sources with
+ * the same settings but the tag (the seed's `orders-db`, `inventory-db` and `payments-db`, say) share one store
+ * and its connection pool.
  */
-type Shared = Map<string, Effect.Effect<Store, WarehouseError, Scope.Scope>>
-
-const build = (
-  entry: SourceDefinition | SourceConfig,
-  path: string,
-  shared: Shared
-): Effect.Effect<Source, WarehouseError, Scope.Scope> =>
+const buildAll = (
+  entries: ReadonlyArray<SourceDefinition | SourceConfig>
+): Effect.Effect<ReadonlyArray<Source>, WarehouseError, Scope.Scope> =>
   Effect.gen(function*() {
-    if (isDefinition(entry)) {
-      const store = yield* Effect.mapError(entry.store, (e) => unavailable(entry.tag, path, e))
-      return { tag: entry.tag, type: entry.type, store }
+    const decoded = yield* Effect.forEach(
+      entries,
+      (entry, i): Effect.Effect<SourceDefinition | Configured, WarehouseError> =>
+        isDefinition(entry) ? Effect.succeed(entry) : decode(entry, `sources[${i}]`),
+      { concurrency: "unbounded" }
+    )
+    type Open = Effect.Effect<Store, WarehouseError, Scope.Scope>
+    const shared = new Map<string, Open>()
+    const opening: Array<{ readonly tag: string; readonly type: Operation.SourceType; readonly store: Open }> = []
+    for (const [i, item] of decoded.entries()) {
+      const path = `sources[${i}]`
+      let store: Open
+      if ("store" in item) {
+        store = Effect.mapError(item.store, (e) => unavailable(item.tag, path, e))
+      } else {
+        store = shared.get(item.key) ?? (yield* Effect.cached(
+          Effect.mapError(item.adapter.make(item.settings), (e) => unavailable(item.tag, path, e))
+        ))
+        shared.set(item.key, store)
+      }
+      opening.push({ tag: item.tag, type: item.type, store })
     }
-    const { adapter, key, settings, tag, type } = yield* decode(entry, path)
-    const known = shared.get(key)
-    const store = known ?? (yield* Effect.cached(
-      Effect.mapError(adapter.make(settings), (e) => unavailable(tag, path, e))
-    ))
-    if (known === undefined) {
-      shared.set(key, store)
-    }
-    return { tag, type, store: yield* store }
+    return yield* Effect.forEach(
+      opening,
+      ({ store, tag, type }) => Effect.map(store, (store): Source => ({ tag, type, store })),
+      { concurrency: "unbounded" }
+    )
   })
 
 const unavailable = (tag: string, path: string, error: StoreError) =>
@@ -142,8 +153,7 @@ export const make = (
       }
       seen.add(entry.tag)
     }
-    const shared: Shared = new Map()
-    const all = yield* Effect.forEach(entries, (entry, i) => build(entry, `sources[${i}]`, shared))
+    const all = yield* buildAll(entries)
     const byTag = new Map(all.map((s) => [s.tag, s]))
     return {
       all,

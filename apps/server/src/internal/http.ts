@@ -179,6 +179,14 @@ const drain = Layer.scopedDiscard(Effect.gen(function*() {
   yield* Effect.addFinalizer(() => Effect.flatMap(Effect.forkDaemon(Effect.interruptible(shutdown)), Fiber.join))
 }))
 
+/** "Listening on <address>", with how long the process took to get there (its start-up time). */
+const logListening = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+  Layer.effectDiscard(
+    HttpServer.addressFormattedWith((address) =>
+      Effect.logInfo(`Listening on ${address} (${Math.round(performance.now())} ms after the process started)`)
+    )
+  ).pipe(Layer.provideMerge(layer))
+
 /**
  * The HTTP side: the API with its handlers, middleware, `/openapi.json`, `/docs` and the console at `/`, on a Node
  * server, with the graceful shutdown. Needs the transactions service, the intake and the settings.
@@ -198,7 +206,7 @@ export const layer = (config: ServerConfig) => {
     ]),
     Layer.provide(api),
     Redact.withRedactedTraces,
-    HttpServer.withLogAddress,
+    logListening,
     Layer.provideMerge(nodeServer(config))
   )
   return drain.pipe(Layer.provideMerge(http))

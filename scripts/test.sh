@@ -15,6 +15,9 @@ echo "test: lint"
 pnpm lint
 echo "test: vitest on Node $(node --version)"
 pnpm test
+# the bench's bounded version, so it cannot rot: it prints ratios, it asserts no timing (about 1.5 minutes)
+echo "test: bench (quick)"
+pnpm bench --quick
 node24="$(bash scripts/node24.sh)"
 # Node 24 runs every project but the three slowest (journal, neo4j, server: ~4.5 of the ~7 minutes on Node 20);
 # the consumer test below runs the packed packages on Node 24 too.

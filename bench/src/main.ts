@@ -1,0 +1,339 @@
+/**
+ * `pnpm bench` (`pnpm bench --quick`: the bounded version CI runs, about a minute): every variant in this one
+ * process, interleaved (each iteration runs every variant once, in a rotating order), against the four real stores
+ * of `pnpm stack:up`:
+ *
+ * - W4 and the failing W4, concurrency 1: p50 and p95 per saga, and their ratios to RAW (the failing W4's floor is
+ *   the hand-written try/catch saga);
+ * - step scaling: sagas of 1…64 PostgreSQL inserts, time per step, ratios to the same raw inserts;
+ * - throughput: W4 sagas per second at concurrency 1, 8 and 32;
+ * - memory: RSS and heap after N W4 sagas, one child process per journal;
+ * - round trips per step, counted on the wire (`wire.ts`), per store, and the journal's statements per saga.
+ *
+ * It prints markdown and writes `bench/results/latest.{json,md}`. It asserts nothing about time (the round-trip
+ * budget is a test: `bench/test/round-trips.test.ts`); a variant whose saga ends otherwise than expected stops it.
+ */
+import * as Effect from "effect/Effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as RoundTrips from "./roundtrips.js"
+import * as Variants from "./variants.js"
+import * as W4 from "./w4.js"
+
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",")
+const self = fileURLToPath(import.meta.url)
+const run = Date.now().toString(36)
+
+const settings = quick
+  ? {
+    reps: 1,
+    iterations: 8,
+    warm: 1,
+    scaling: [1, 8],
+    scalingIterations: 3,
+    levels: [1, 8, 32],
+    perLevel: 0,
+    memory: 30
+  }
+  : {
+    reps: Number(process.env.REPS ?? 3),
+    iterations: Number(process.env.ITERATIONS ?? 40),
+    warm: 5,
+    scaling: [1, 4, 16, 64],
+    scalingIterations: 8,
+    levels: [1, 8, 32],
+    perLevel: 160,
+    memory: Number(process.env.MEMORY_SAGAS ?? 2000)
+  }
+
+/** Sagas per throughput run: `perLevel`, or in the quick run one wave (at least 8). */
+const sagasAt = (level: number) => settings.perLevel > 0 ? settings.perLevel : Math.max(8, level)
+
+const enabled = (section: string) => only === undefined || only.includes(section)
+
+const quantile = (values: ReadonlyArray<number>, q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
+
+const rotate = <A>(items: ReadonlyArray<A>, by: number): ReadonlyArray<A> =>
+  items.map((_, i) => items[(i + by) % items.length]!)
+
+const out: Array<string> = []
+const json: Record<string, unknown> = { quick, settings, at: new Date().toISOString(), node: process.version }
+const print = (line = "") => {
+  out.push(line)
+  console.log(line)
+}
+
+const expect = (variant: Variants.Variant, status: Variants.Status, wanted: Variants.Status, what: string) => {
+  if (status !== wanted) throw new Error(`${variant.name}: ${what} ended ${status}, not ${wanted}`)
+}
+
+/** p50 / p95 per variant and their ratios to the first variant (the floor). */
+const latencyTable = (title: string, floor: string, times: ReadonlyMap<string, ReadonlyArray<number>>) => {
+  const base = times.get(floor)!
+  const b50 = quantile(base, 0.5)
+  const b95 = quantile(base, 0.95)
+  print(`### ${title}`)
+  print()
+  print(`| variant | p50 ms | p95 ms | p50 ÷ ${floor} | p95 ÷ ${floor} | n |`)
+  print("| --- | ---: | ---: | ---: | ---: | ---: |")
+  const rows: Array<Record<string, unknown>> = []
+  for (const [name, values] of times) {
+    const p50 = quantile(values, 0.5)
+    const p95 = quantile(values, 0.95)
+    rows.push({ variant: name, p50, p95, ratioP50: p50 / b50, ratioP95: p95 / b95, n: values.length })
+    print(
+      `| ${name} | ${p50.toFixed(2)} | ${p95.toFixed(2)} | ${(p50 / b50).toFixed(2)} | ${
+        (p95 / b95).toFixed(2)
+      } | ${values.length} |`
+    )
+  }
+  print()
+  return rows
+}
+
+/** Runs every variant once per iteration, in a rotating order; the times per variant. */
+const interleaved = async (
+  variants: ReadonlyArray<Variants.Variant>,
+  iterations: number,
+  warm: number,
+  once: (variant: Variants.Variant, id: string) => Promise<void>
+) => {
+  const times = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
+  for (let i = -warm; i < iterations; i++) {
+    for (const [k, variant] of rotate(variants, Math.abs(i)).entries()) {
+      const id = `${run}-${i}-${k}-${Math.random().toString(36).slice(2, 8)}`
+      const t = performance.now()
+      await once(variant, id)
+      if (i >= 0) times.get(variant.name)!.push(performance.now() - t)
+    }
+  }
+  return times
+}
+
+const merge = (into: Map<string, Array<number>>, from: ReadonlyMap<string, ReadonlyArray<number>>) => {
+  for (const [k, v] of from) into.set(k, [...(into.get(k) ?? []), ...v])
+}
+
+const latency = async (variants: ReadonlyArray<Variants.Variant>) => {
+  for (const fail of [false, true]) {
+    if (!enabled(fail ? "failing" : "w4")) continue
+    const all = new Map<string, Array<number>>()
+    for (let rep = 0; rep < settings.reps; rep++) {
+      merge(
+        all,
+        await interleaved(variants, settings.iterations, settings.warm, async (variant, id) => {
+          expect(variant, await variant.w4(id, fail), fail ? "compensated" : "completed", fail ? "failing W4" : "W4")
+        })
+      )
+    }
+    json[fail ? "failing" : "w4"] = latencyTable(
+      fail
+        ? "Failing W4 (5th step fails, four compensations), concurrency 1 — the floor is the hand-written saga"
+        : "W4 (PostgreSQL row, MongoDB document, Neo4j node, Chroma vector), concurrency 1",
+      variants[0]!.name,
+      all
+    )
+  }
+}
+
+const scaling = async (variants: ReadonlyArray<Variants.Variant>) => {
+  const rows: Array<Record<string, unknown>> = []
+  print("### Step scaling (a saga of n PostgreSQL inserts), time per step")
+  print()
+  print(
+    `| n | ${variants.map((v) => `${v.name} ms/step`).join(" | ")} | ${
+      variants.slice(1).map((v) => `${v.name} ÷ RAW`).join(" | ")
+    } |`
+  )
+  print(`| ---: | ${variants.map(() => "---:").join(" | ")} | ${variants.slice(1).map(() => "---:").join(" | ")} |`)
+  for (const n of settings.scaling) {
+    const all = new Map<string, Array<number>>()
+    for (let rep = 0; rep < settings.reps; rep++) {
+      merge(
+        all,
+        await interleaved(variants, settings.scalingIterations, 1, async (variant, id) => {
+          expect(variant, await variant.steps(id, n), "completed", `${n} steps`)
+        })
+      )
+    }
+    const perStep = variants.map((v) => quantile(all.get(v.name)!, 0.5) / n)
+    rows.push({ n, ...Object.fromEntries(variants.map((v, i) => [v.name, perStep[i]])) })
+    print(
+      `| ${n} | ${perStep.map((t) => t.toFixed(2)).join(" | ")} | ${
+        perStep.slice(1).map((t) => (t / perStep[0]!).toFixed(2)).join(" | ")
+      } |`
+    )
+  }
+  print()
+  json.scaling = rows
+}
+
+const throughput = async (variants: ReadonlyArray<Variants.Variant>) => {
+  const rows: Array<Record<string, unknown>> = []
+  print("### Throughput (W4 sagas per second)")
+  print()
+  print(
+    `| concurrency | ${variants.map((v) => v.name).join(" | ")} | ${
+      variants.slice(1).map((v) => `${v.name} ÷ RAW`).join(" | ")
+    } |`
+  )
+  print(`| ---: | ${variants.map(() => "---:").join(" | ")} | ${variants.slice(1).map(() => "---:").join(" | ")} |`)
+  for (const level of settings.levels) {
+    const rates = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
+    for (let rep = 0; rep < settings.reps; rep++) {
+      for (const [k, variant] of rotate(variants, rep).entries()) {
+        let next = 0
+        const t = performance.now()
+        await Promise.all(Array.from({ length: level }, async (_, worker) => {
+          while (next < sagasAt(level)) {
+            const i = next++
+            const status = await variant.w4(`${run}-tp${level}-${rep}-${k}-${worker}-${i}`, false)
+            expect(variant, status, "completed", "W4")
+          }
+        }))
+        rates.get(variant.name)!.push(sagasAt(level) / ((performance.now() - t) / 1000))
+      }
+    }
+    const rate = variants.map((v) => quantile(rates.get(v.name)!, 0.5))
+    rows.push({ concurrency: level, ...Object.fromEntries(variants.map((v, i) => [v.name, rate[i]])) })
+    print(
+      `| ${level} | ${rate.map((r) => r.toFixed(1)).join(" | ")} | ${
+        rate.slice(1).map((r) => (r / rate[0]!).toFixed(2)).join(" | ")
+      } |`
+    )
+  }
+  print()
+  json.throughput = rows
+}
+
+/** A child process: N W4 sagas with one journal, then its memory (after a GC), as one JSON line. */
+const memoryChild = async (journal: Variants.Journal, n: number) => {
+  const variant = await Variants.polysaga(journal)
+  for (let i = 0; i < n; i++) {
+    expect(variant, await variant.w4(`${run}-mem-${journal}-${i}`, false), "completed", "W4")
+  }
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const usage = process.memoryUsage()
+  console.log(JSON.stringify({ rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external }))
+  await variant.close()
+}
+
+const memory = async () => {
+  const journals: ReadonlyArray<Variants.Journal> = ["none", "postgres", "sqlite"]
+  const rows: Array<Record<string, unknown>> = []
+  for (const journal of journals) {
+    const line = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [
+        "--conditions=@polysaga/source",
+        "--expose-gc",
+        "--import",
+        "tsx",
+        self,
+        "memory-child",
+        journal,
+        String(settings.memory)
+      ], { stdio: ["ignore", "pipe", "inherit"] })
+      let stdout = ""
+      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+      child.on(
+        "exit",
+        (code) =>
+          code === 0
+            ? resolve(stdout.trim().split("\n").at(-1)!)
+            : reject(new Error(`memory child ${journal}: ${code}`))
+      )
+    })
+    rows.push({ journal, ...JSON.parse(line) })
+  }
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0)
+  const base = rows[0]!.rss as number
+  print(`### Memory after ${settings.memory} W4 sagas (one process each, after a GC)`)
+  print()
+  print("| journal | RSS MB | heap MB | external MB | RSS − no journal MB |")
+  print("| --- | ---: | ---: | ---: | ---: |")
+  for (const row of rows) {
+    print(
+      `| ${row.journal} | ${mb(row.rss as number)} | ${mb(row.heapUsed as number)} | ${mb(row.external as number)} | ${
+        mb((row.rss as number) - base)
+      } |`
+    )
+  }
+  print()
+  json.memory = rows
+}
+
+const roundTrips = async () => {
+  const counts = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const raw = yield* RoundTrips.rawPerWrite()
+    const stores: Array<[RoundTrips.StoreName, RoundTrips.StepCount]> = []
+    for (const name of RoundTrips.storeNames) stores.push([name, yield* RoundTrips.perStep(name)])
+    const journal = yield* RoundTrips.journalPerSaga()
+    return { raw, stores, journal }
+  })))
+  print("### Round trips, counted on the wire (requests the client sends; warm)")
+  print()
+  print(
+    "| store | raw write | polysaga step (validate + execute) | raw undo (delete) | polysaga undo | step requests |"
+  )
+  print("| --- | ---: | ---: | ---: | ---: | --- |")
+  for (const [name, count] of counts.stores) {
+    const kinds = Object.entries(count.kinds.step).map(([k, v]) => `${k}×${v}`).join(" ")
+    print(
+      `| ${name} | ${counts.raw[name].step} | ${count.step} | ${counts.raw[name].undo} | ${count.undo} | ${kinds} |`
+    )
+  }
+  print()
+  print(
+    `PostgreSQL journal: ${counts.journal.w4} statements for a W4 saga (${counts.journal.steps} steps), ${counts.journal.failing} for the failing W4.`
+  )
+  print()
+  json.roundTrips = counts
+}
+
+const main = async () => {
+  print(`## polysaga bench${quick ? " (quick)" : ""} — ${new Date().toISOString()}, Node ${process.version}`)
+  print()
+  print(
+    `Variants interleaved in one process; ${settings.reps} repetition(s) × ${settings.iterations} sagas per variant. Ratios are to RAW measured in the same run.`
+  )
+  print()
+  const raw = await W4.openRaw()
+  await W4.setup(raw)
+  const variants: Array<Variants.Variant> = [Variants.raw(raw), Variants.tryCatch(raw)]
+  try {
+    variants.push(
+      await Variants.polysaga("none"),
+      await Variants.polysaga("postgres"),
+      await Variants.polysaga("sqlite"),
+      await Variants.http()
+    )
+    await latency(variants)
+    if (enabled("scaling")) await scaling([variants[0]!, variants[2]!, variants[4]!])
+    if (enabled("throughput")) await throughput([variants[0]!, variants[2]!, variants[3]!, variants[4]!, variants[5]!])
+  } finally {
+    for (const variant of variants) await variant.close()
+    await raw.close()
+  }
+  if (enabled("roundtrips")) await roundTrips()
+  if (enabled("memory")) await memory()
+  const dir = path.join(path.dirname(self), "..", "results")
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, "latest.json"), JSON.stringify(json, null, 2))
+  fs.writeFileSync(path.join(dir, "latest.md"), out.join("\n") + "\n")
+  console.log(`written: ${path.join(dir, "latest.json")}, latest.md`)
+}
+
+if (args[0] === "memory-child") {
+  await memoryChild(args[1] as Variants.Journal, Number(args[2]))
+  process.exit(0)
+} else {
+  await main()
+  process.exit(0)
+}

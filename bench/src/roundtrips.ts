@@ -1,0 +1,163 @@
+/**
+ * Round trips per step, counted on the wire (see `wire.ts`): each W4 operation run through its store as the
+ * warehouse runs a step (`validate`, then `execute` with the step's saga and step id), its undo, the same write with
+ * the raw driver, and the journal's statements per saga.
+ */
+import * as ChromaStore from "@polysaga/chroma"
+import * as MongoStore from "@polysaga/mongodb"
+import * as Neo4jStore from "@polysaga/neo4j"
+import * as PostgresStore from "@polysaga/postgres"
+import { Operation, type Store } from "@polysaga/store"
+import { Warehouse } from "@polysaga/warehouse"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { warehouseRuntime } from "./variants.js"
+import * as W4 from "./w4.js"
+import * as Wire from "./wire.js"
+
+export type StoreName = "postgres" | "mongodb" | "neo4j" | "chroma"
+export const storeNames: ReadonlyArray<StoreName> = ["postgres", "mongodb", "neo4j", "chroma"]
+
+const protocols: Readonly<Record<StoreName, Wire.Protocol>> = {
+  postgres: "postgres",
+  mongodb: "mongodb",
+  neo4j: "bolt",
+  chroma: "http"
+}
+
+const urlKey: Readonly<Record<StoreName, keyof W4.Urls>> = {
+  postgres: "pg",
+  mongodb: "mongo",
+  neo4j: "neo4j",
+  chroma: "chroma"
+}
+
+/** One store of W4 made on its proxied URL, as the warehouse makes it. */
+const makeStore = (name: StoreName, url: string): Effect.Effect<Store, unknown, Scope.Scope> => {
+  const u = Redacted.make(url)
+  switch (name) {
+    case "postgres":
+      return PostgresStore.make({ url: u, schema: W4.names.schema })
+    case "mongodb":
+      return MongoStore.make({ url: u, database: W4.names.database })
+    case "neo4j":
+      return Neo4jStore.make({ url: u })
+    case "chroma":
+      return ChromaStore.make({ url: u, dimension: 3 })
+  }
+}
+
+export interface StepCount {
+  /** Requests of one step: `validate` + `execute` with a step context. */
+  readonly step: number
+  /** Requests of the step's undo. */
+  readonly undo: number
+  /** By kind, for the step then the undo. */
+  readonly kinds: { readonly step: Readonly<Record<string, number>>; readonly undo: Readonly<Record<string, number>> }
+}
+
+/**
+ * Each W4 operation through its store: the requests of a step and of its undo, once warm (after `warm` steps of
+ * the same store, so a store's caches count as a user's long-running process sees them).
+ */
+export const perStep = (name: StoreName, options: { readonly urls?: W4.Urls; readonly warm?: number } = {}) =>
+  Effect.gen(function*() {
+    const urls = options.urls ?? W4.env
+    const index = storeNames.indexOf(name)
+    const counter = yield* Effect.acquireRelease(
+      Effect.promise(() => Wire.proxy(protocols[name], Wire.target(urls[urlKey[name]]))),
+      (c) => Effect.promise(() => c.close())
+    )
+    const store = yield* makeStore(name, Wire.via(urls[urlKey[name]], counter))
+    const run = (id: string) =>
+      Effect.gen(function*() {
+        const operation = yield* Operation.parse(W4.operations(id, false)[index])
+        counter.reset()
+        yield* store.validate(operation)
+        const outcome = yield* store.execute(operation, { sagaId: `rt-${id}`, stepId: `step_${index}` })
+        const step = counter.kinds()
+        counter.reset()
+        yield* store.undo(outcome.undo)
+        const undo = counter.kinds()
+        const total = (kinds: Readonly<Record<string, number>>) => Object.values(kinds).reduce((a, b) => a + b, 0)
+        return { step: total(step), undo: total(undo), kinds: { step, undo } } satisfies StepCount
+      })
+    const run0 = `${Date.now().toString(36)}-${name}`
+    for (let i = 0; i < (options.warm ?? 1); i++) yield* run(`${run0}-warm-${i}`)
+    return yield* run(`${run0}-counted`)
+  })
+
+/** The raw driver's requests for the same write (and its plain delete), warm. */
+export const rawPerWrite = (options: { readonly urls?: W4.Urls } = {}) =>
+  Effect.gen(function*() {
+    const urls = options.urls ?? W4.env
+    const counters = yield* Effect.acquireRelease(
+      Effect.promise(() =>
+        Promise.all(storeNames.map((name) => Wire.proxy(protocols[name], Wire.target(urls[urlKey[name]]))))
+      ),
+      (cs) => Effect.promise(() => Promise.all(cs.map((c) => c.close())))
+    )
+    const proxied: W4.Urls = {
+      pg: Wire.via(urls.pg, counters[0]!),
+      mongo: Wire.via(urls.mongo, counters[1]!),
+      neo4j: Wire.via(urls.neo4j, counters[2]!),
+      chroma: Wire.via(urls.chroma, counters[3]!)
+    }
+    const raw = yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const r = await W4.openRaw(proxied)
+        await W4.attach(r)
+        return r
+      }),
+      (r) => Effect.promise(() => r.close())
+    )
+    const run = (id: string) =>
+      Effect.promise(async () => {
+        const writes = W4.writes(raw, id)
+        const counts: Array<{ step: number; undo: number }> = []
+        for (const [i, w] of writes.entries()) {
+          counters[i]!.reset()
+          const undo = await w.write()
+          const step = counters[i]!.total()
+          counters[i]!.reset()
+          await undo()
+          counts.push({ step, undo: counters[i]!.total() })
+        }
+        return counts
+      })
+    const id = `${Date.now().toString(36)}-raw`
+    yield* run(`${id}-warm`)
+    const counts = yield* run(`${id}-counted`)
+    return Object.fromEntries(storeNames.map((name, i) => [name, counts[i]!])) as Record<
+      StoreName,
+      { step: number; undo: number }
+    >
+  })
+
+/** The PostgreSQL journal's statements for one W4 saga (and one failing W4), warm, stores not proxied. */
+export const journalPerSaga = (options: { readonly urls?: W4.Urls } = {}) =>
+  Effect.gen(function*() {
+    const urls = options.urls ?? W4.env
+    const counter = yield* Effect.acquireRelease(
+      Effect.promise(() => Wire.proxy("postgres", Wire.target(urls.pg))),
+      (c) => Effect.promise(() => c.close())
+    )
+    // the stores on the real URLs, the journal alone through the proxy
+    const runtime = yield* Effect.acquireRelease(
+      Effect.sync(() => warehouseRuntime("postgres", urls, Wire.via(urls.pg, counter))),
+      (r) => Effect.promise(() => r.dispose())
+    )
+    const run = (id: string, fail: boolean) =>
+      Effect.promise(async () => {
+        counter.reset()
+        const result = await runtime.runPromise(Warehouse.transaction(W4.operations(id, fail)))
+        if (result.status !== (fail ? "compensated" : "completed")) {
+          throw new Error(`journal count: W4 ${fail ? "failing " : ""}ended ${result.status}: ${result.error}`)
+        }
+        return counter.total()
+      })
+    const id = `${Date.now().toString(36)}-journal`
+    yield* run(`${id}-warm`, false)
+    return { w4: yield* run(`${id}-w4`, false), failing: yield* run(`${id}-failing`, true), steps: 4 }
+  })

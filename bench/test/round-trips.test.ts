@@ -1,0 +1,43 @@
+/**
+ * The round-trip budget, counted on the wire (requests, not times): what one step of W4 and its undo send to
+ * PostgreSQL and Neo4j, and the PostgreSQL journal's statements per saga. A change that adds a round trip fails here;
+ * one that removes one updates the budget.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { beforeAll } from "vitest"
+import * as RoundTrips from "../src/roundtrips.js"
+import * as W4 from "../src/w4.js"
+
+describe("round trips per step", () => {
+  beforeAll(async () => {
+    const raw = await W4.openRaw()
+    try {
+      await W4.setup(raw)
+    } finally {
+      await raw.close()
+    }
+  })
+
+  it.scoped("PostgreSQL: a step (validate + execute) and its undo", () =>
+    Effect.gen(function*() {
+      const count = yield* RoundTrips.perStep("postgres")
+      // the catalog read twice (validate, execute), BEGIN, barrier INSERT, INSERT, barrier UPDATE, COMMIT
+      assert.deepStrictEqual({ step: count.step, undo: count.undo }, { step: 7, undo: 5 }, JSON.stringify(count.kinds))
+    }))
+
+  it.scoped("Neo4j: a step and its undo", () =>
+    Effect.gen(function*() {
+      const count = yield* RoundTrips.perStep("neo4j")
+      // BEGIN, barrier MERGE, CREATE, SET outcome, COMMIT
+      assert.deepStrictEqual({ step: count.step, undo: count.undo }, { step: 5, undo: 7 }, JSON.stringify(count.kinds))
+    }))
+
+  it.scoped("the PostgreSQL journal: statements per saga", () =>
+    Effect.gen(function*() {
+      const count = yield* RoundTrips.journalPerSaga()
+      // 2 per step + 1 per saga (its start rides with the first intent); the failing W4: 5 intents, 4 outcomes, the
+      // failure, 4 compensation intents and 4 outcomes, the end
+      assert.deepStrictEqual({ w4: count.w4, failing: count.failing }, { w4: 9, failing: 19 })
+    }), { timeout: 60_000 })
+})

@@ -39,6 +39,11 @@ export interface MongoStoreConfig {
   readonly maxRecordsPerOperation?: number | undefined
   /** The collection that logs applied undo records, for idempotency (default `polysaga_undo_log`). */
   readonly undoLogCollection?: string | undefined
+  /**
+   * The collection of the step barrier's entries (default `polysaga_steps`): one per (saga, step) written with a
+   * step context; see the README's guarantees.
+   */
+  readonly barrierCollection?: string | undefined
   /** How long undo log entries are kept; older ones are removed when a store is made (default 30 days). */
   readonly undoLogRetention?: Duration.DurationInput | undefined
   /**

@@ -91,6 +91,8 @@ export class StepTimeout extends Data.TaggedError("StepTimeout")<{
   readonly timeout: Duration.Duration
 }> {
   readonly transient = true as const
+  /** The attempt was cut off while its action may have reached the store: whether it applied is unknown. */
+  readonly inDoubt = true as const
   override get message(): string {
     return `Step "${this.stepId}" of saga "${this.sagaId}" timed out after ${internal.formatDuration(this.timeout)}`
   }
@@ -150,6 +152,17 @@ export class Transient extends Data.TaggedError("Transient")<{
  * @since 0.1.0
  */
 export const isTransient: (error: unknown) => boolean = internal.isTransient
+
+/**
+ * The default in-doubt classification: an object with an `inDoubt: true` field (`StepTimeout`, or a store error whose
+ * reply was lost: a connection dropped or a timeout after the request was sent). A step that fails in doubt may have
+ * taken effect; when the step can ask (`resolve`, e.g. a store's step barrier), the engine resolves it before the
+ * saga compensates: applied → undone like a completed step, not applied → fenced. Steps may override it with their
+ * own `isInDoubt`.
+ *
+ * @since 0.1.0
+ */
+export const isInDoubt: (error: unknown) => boolean = internal.isInDoubt
 
 /**
  * The errors the engine may add to a step's own error (in `Saga.step`).

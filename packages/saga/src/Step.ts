@@ -49,6 +49,14 @@ export interface Step<A, E = never, R = never> {
   readonly timeout: Duration.Duration | undefined
   readonly compensationRetry: Schedule.Schedule<unknown, unknown>
   readonly isTransient: (error: unknown) => boolean
+  /** Which failures leave the step in doubt (it may have applied); see `resolve`. */
+  readonly isInDoubt: (error: unknown) => boolean
+  /**
+   * Did an attempt that failed in doubt (an `isInDoubt` error, or interrupted mid-action) apply? `Some(result)`:
+   * the engine compensates it at once and the step still fails; `None`: it did not (a store barrier fences it, so
+   * a late arrival is refused). Without it, an in-doubt failure is an ordinary failure.
+   */
+  readonly resolve: ((context: StepContext) => Effect.Effect<Option.Option<A>, unknown, R>) | undefined
 }
 
 /**
@@ -95,6 +103,8 @@ export interface CompensationOptions {
   readonly compensationRetry?: Schedule.Schedule<unknown, unknown>
   /** Which errors are transient (default: `SagaError.isTransient`). Applies to action and compensation. */
   readonly isTransient?: (error: unknown) => boolean
+  /** Which errors leave the action in doubt (default: `SagaError.isInDoubt`); used with `resolve`. */
+  readonly isInDoubt?: (error: unknown) => boolean
 }
 
 /**
@@ -128,6 +138,8 @@ export const make: <A, E = never, R = never, R2 = never>(
     readonly result?: Schema.Schema<A, any>
     /** Journaled into every intent (see `StepDefinition.input`). */
     readonly input?: StepInput
+    /** Asked after an in-doubt failure whether the action applied (see `Step.resolve`). */
+    readonly resolve?: (context: StepContext) => Effect.Effect<Option.Option<NoInfer<A>>, unknown, R2>
   }
 ) => Step<A, E, R | R2> = internal.make
 
@@ -141,7 +153,8 @@ export const make: <A, E = never, R = never, R2 = never>(
  * journaled with each intent) and `resolve`, which recovery calls with the decoded input and the step's context:
  * `Some(result)` — it applied, compensate it like a completed step; `None` — it did not, nothing to undo (a store
  * with a barrier also fences it, so a late attempt is refused). Without `resolve`, an in-doubt step makes the
- * recovery `failed`, listed for a person.
+ * recovery `failed`, listed for a person. The running process uses the same `resolve` when an attempt fails in doubt
+ * (a lost reply, a timeout): `fromDefinition` steps resolve such a failure before the saga compensates.
  *
  * @since 0.1.0
  */

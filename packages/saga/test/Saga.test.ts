@@ -650,6 +650,130 @@ describe("journal and recovery", () => {
         assert.strictEqual(end?._tag === "SagaEnded" && end.status, "completed")
       }))
 
+    /** An error whose reply was lost: the action may have applied. */
+    class LostReply extends Data.TaggedError("LostReply")<{}> {
+      readonly inDoubt = true
+    }
+
+    it.effect("running: a step that fails in doubt is resolved before the saga compensates (applied → undone)", () =>
+      Effect.gen(function*() {
+        const { applied, released, reserve } = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory()
+        const lost = Effect.suspend(() => {
+          applied.set("d1/r2", { sku: "b", qty: 2 }) // the store applied it, the reply never came back
+          return Effect.fail(new LostReply())
+        })
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(reserve, Effect.succeed({ sku: "a", qty: 1 }), { id: "r1", input: { sku: "a" } }),
+          Step.fromDefinition(reserve, lost, { id: "r2", input: { sku: "b" } })
+        )
+        const result = yield* Saga.execute(saga, { id: "d1" }).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(released, ["b", "a"], "the in-doubt step is undone first, then the completed one")
+        assert.deepStrictEqual(result.compensatedSteps, ["r2", "r1"])
+        assert.strictEqual(result.steps["r2"]?.status, "compensated")
+        const tags = (yield* journal.entries("d1")).filter((e) => "stepId" in e && e.stepId === "r2").map((e) =>
+          `${e._tag}${"resolved" in e && e.resolved ? "(resolved)" : ""}`
+        )
+        assert.deepStrictEqual(tags, [
+          "StepIntent",
+          "StepSucceeded(resolved)",
+          "CompensationIntent",
+          "CompensationSucceeded"
+        ])
+      }))
+
+    it.effect("running: an in-doubt step that did not apply is journaled as failed and nothing of it is undone", () =>
+      Effect.gen(function*() {
+        const { released, reserve } = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory()
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(reserve, Effect.succeed({ sku: "a", qty: 1 }), { id: "r1", input: { sku: "a" } }),
+          Step.fromDefinition(reserve, Effect.fail(new LostReply()), { id: "r2", input: { sku: "b" } })
+        )
+        const result = yield* Saga.execute(saga, { id: "d2" }).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(released, ["a"])
+        assert.deepStrictEqual(result.compensatedSteps, ["r1"])
+        const r2 = (yield* journal.entries("d2")).filter((e) => "stepId" in e && e.stepId === "r2")
+        assert.deepStrictEqual(r2.map((e) => e._tag), ["StepIntent", "StepFailed"])
+        assert.isTrue(r2[1]?._tag === "StepFailed" && r2[1].resolved === true)
+      }))
+
+    it.effect("running: an in-doubt step that cannot be resolved leaves the saga to recovery, which settles it", () =>
+      Effect.gen(function*() {
+        const stock = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory()
+        const unreachable = Step.define({
+          ...stock.reserve,
+          resolve: () => Effect.fail(new SagaError.Transient({ cause: "store down" }))
+        })
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(stock.reserve, Effect.succeed({ sku: "a", qty: 1 }), { id: "r1", input: { sku: "a" } }),
+          Step.fromDefinition(unreachable, Effect.fail(new LostReply()), { id: "r2", input: { sku: "b" } })
+        )
+        const result = yield* Saga.execute(saga, { id: "d3" }).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(result.status, "failed")
+        assert.deepStrictEqual(result.pendingCompensations, ["r2"])
+        assert.deepStrictEqual(stock.released, ["a"], "what is known is undone")
+        assert.include(yield* journal.unfinished, "d3", "no end is journaled: recovery settles it")
+        stock.applied.set("d3/r2", { sku: "b", qty: 2 })
+        const recovered = yield* Saga.recover("d3", stock.registry).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(recovered.status, "compensated")
+        assert.deepStrictEqual(recovered.resolvedSteps, [{ stepId: "r2", applied: true }])
+        assert.deepStrictEqual(stock.released, ["a", "b"])
+      }))
+
+    it.effect("recovery: a store that cannot be reached leaves the saga unfinished for a later pass, not failed", () =>
+      Effect.gen(function*() {
+        const stock = makeBarrierStock()
+        const down = Step.define({
+          ...stock.reserve,
+          compensationRetry: Schedule.recurs(1),
+          resolve: () => Effect.fail(new SagaError.Transient({ cause: "store down" }))
+        })
+        const journal = yield* SagaJournal.makeMemory([
+          { _tag: "SagaStarted", sagaId: "u", name: "order", at: 0 },
+          { _tag: "StepIntent", sagaId: "u", stepId: "r1", name: "reserve", attempt: 1, at: 1, input: { sku: "a" } }
+        ])
+        const error = yield* Effect.flip(
+          Saga.recover("u", Step.registry(down)).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+        )
+        assert.strictEqual(error._tag, "RecoveryError")
+        assert.include(error.message, "later pass")
+        assert.include(yield* journal.unfinished, "u")
+        stock.applied.set("u/r1", { sku: "a", qty: 1 })
+        const settled = yield* Saga.recover("u", stock.registry).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(settled.status, "compensated")
+        assert.deepStrictEqual(stock.released, ["a"])
+      }))
+
+    it.effect("a step without resolve that fails in doubt is an ordinary failure", () =>
+      Effect.gen(function*() {
+        const { events, step } = makeLog()
+        const journal = yield* SagaJournal.makeMemory()
+        const saga = sequence("order", step("a", 1), step("b", 2, { fail: new LostReply() }))
+        const result = yield* Saga.execute(saga, { id: "d4" }).pipe(
+          Effect.provideService(SagaJournal.SagaJournal, journal)
+        )
+        assert.strictEqual(result.status, "compensated")
+        assert.deepStrictEqual(events, ["do:a", "undo:a"])
+        assert.isTrue((yield* journal.entries("d4")).some((e) => e._tag === "StepFailed" && e.stepId === "b"))
+      }))
+
     it.effect("without resolve the step stays in doubt; retryCompensation retries a failed saga's undo", () =>
       Effect.gen(function*() {
         const stock = makeBarrierStock()

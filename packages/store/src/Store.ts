@@ -67,11 +67,15 @@ export interface Store {
    *   write: the step's local transaction (PostgreSQL, Neo4j) or each record's single write (a marker);
    * - called again for a step that already applied, returns the recorded outcome without applying it twice
    *   (and fails with `Conflict` when the step comes back with another operation: `Operation.fingerprint`);
-   * - called for a step that was fenced (see below), fails with `Conflict` and writes nothing.
+   * - called for a step that was fenced (see below), fails with `Conflict` and writes nothing;
+   * - called for a step an earlier attempt claimed without recording an outcome (a marker store's write cut off),
+   *   fails with `Conflict` and `inDoubt: true`: it is resolved, never applied a second time;
+   * - failing with a lost connection or a timeout after the request was sent, fails `inDoubt: true`.
    *
    * `resolve(context)` answers, after a crash, whether a step whose outcome the journal does not know applied:
    * `Some(outcome)` when it did (its undo record is then applied as usual); `None` when it did not — and then
-   * it fences the step in the same transaction, so a late `execute` of it is refused. Absent on stores without a
+   * it fences the step in the same transaction, so a late `execute` of it is refused. On a marker store a step cut
+   * off mid-write is answered from its markers (what applied), the rest fenced ({@link Barrier.settle}). Absent on stores without a
    * barrier (their undo is idempotent instead; see each adapter's guarantees).
    */
   readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
@@ -124,6 +128,8 @@ export interface ErrorOptions {
   readonly entity?: string | undefined
   readonly path?: string | undefined
   readonly cause?: unknown
+  /** Whether the write may have applied (see `StoreError.inDoubt`). */
+  readonly inDoubt?: boolean | undefined
 }
 
 /**
@@ -158,6 +164,11 @@ export interface WriteContext {
  */
 export interface Step extends StepContext {
   readonly fingerprint: string
+  /**
+   * The id of the undo record this attempt's outcome will carry, decided before the claim: a marker store names
+   * its markers after it (so applying the undo removes them in the same write) and keeps it with the claim.
+   */
+  readonly undoId: string
 }
 
 /**
@@ -197,6 +208,14 @@ export interface Barrier<Unit> {
   readonly record: (unit: Unit, step: StepContext, outcome: Outcome) => Effect.Effect<void, StoreError>
   /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
   readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
+  /**
+   * A marker store's answer for a step whose claim holds no outcome (its write was cut off: a lost reply, a killed
+   * process). Reads the step's markers: what applied is the outcome (`Some`, recorded with the claim so later calls
+   * answer it); what did not is fenced (an insert's pre-decided key occupied, a record to change marked so the late
+   * write no longer matches); `None` when nothing applied (the claim becomes a fence). Never "not applied" by guess.
+   * Absent on transactional stores, where a claim without an outcome cannot be seen.
+   */
+  readonly settle?: ((unit: Unit, step: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
 }
 
 /**

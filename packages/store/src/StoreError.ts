@@ -55,6 +55,12 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly entity?: string | undefined
   readonly path?: string | undefined
   readonly cause?: unknown
+  /**
+   * The write's request may have reached the store but its reply was lost (a connection dropped, a timeout after
+   * sending): whether it applied is unknown. The saga engine then resolves the step through the store's barrier
+   * instead of treating it as not applied (`SagaError.isInDoubt` reads this field). See {@link inDoubtOnWrite}.
+   */
+  readonly inDoubt?: boolean | undefined
 }> {
   /** Transient errors (connection, timeout, deadlock) may be retried; business errors never are. */
   get transient(): boolean {
@@ -65,6 +71,40 @@ export class StoreError extends Data.TaggedError("StoreError")<{
     return codeOf(this.reason)
   }
 }
+
+const neverSentCodes: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"])
+const neverSentNames: ReadonlySet<string> = new Set(["MongoServerSelectionError"])
+
+/** Does the cause say the request never left this process (no connection could be made)? */
+const neverSent = (cause: unknown, depth = 0): boolean => {
+  if (typeof cause !== "object" || cause === null || depth > 5) return false
+  const { code, name } = cause as { readonly code?: unknown; readonly name?: unknown }
+  if (typeof code === "string" && neverSentCodes.has(code)) return true
+  if (typeof name === "string" && neverSentNames.has(name)) return true
+  const errors = (cause as { readonly errors?: unknown }).errors
+  return neverSent((cause as { readonly cause?: unknown }).cause, depth + 1) ||
+    (Array.isArray(errors) && errors.length > 0 && errors.every((e) => neverSent(e, depth + 1)))
+}
+
+/**
+ * The error of a write call, classified: a connection lost or a timeout (`Unavailable` / `Timeout`) whose request
+ * may have reached the store is **in doubt** (`inDoubt: true`); a connection that could not even be made, and every
+ * other reason, is returned as it is. Adapters apply it to the errors of their write operations.
+ *
+ * @since 0.1.0
+ */
+export const inDoubtOnWrite = (error: StoreError): StoreError =>
+  error.inDoubt === true || (error.reason !== "Unavailable" && error.reason !== "Timeout") || neverSent(error.cause)
+    ? error
+    : new StoreError({
+      reason: error.reason,
+      message: error.message,
+      engine: error.engine,
+      entity: error.entity,
+      path: error.path,
+      cause: error.cause,
+      inDoubt: true
+    })
 
 /**
  * @since 0.1.0

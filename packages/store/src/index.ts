@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as StepBarrier from "./StepBarrier.js"
+/**
+ * @since 0.1.0
+ */
 export * as Capabilities from "./Capabilities.js"
 /**
  * @since 0.1.0

@@ -6,6 +6,13 @@
 export * as Conformance from "./conformance/index.js"
 
 /**
+ * A loopback TCP proxy that loses one reply or one request on demand: writes in doubt, for tests.
+ *
+ * @since 0.1.0
+ */
+export * as LossyProxy from "./LossyProxy.js"
+
+/**
  * Property-test your sagas: shape arbitraries, fault injection, the atomicity checker, the scenario harness.
  *
  * @since 0.1.0

@@ -4,7 +4,7 @@
  * here again before anything is compiled: nothing from `data` or `where` can become a `$`-operator, a dotted
  * path or a BSON type tag.
  */
-import { Filter, Identifier, type Operation, StoreError, type Update } from "@polysaga/store"
+import { Filter, Identifier, type Operation, StepBarrier, StoreError, type Update } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 
 /** The engine name undo records carry. */
@@ -12,6 +12,9 @@ export const engine = "mongodb" as const
 
 /** The field that holds the ids of undo records being applied to a document (see `undo.ts`). */
 export const markerField = "_polysaga_undo"
+
+/** The step barrier's marker field of the step whose outcome carries this undo id (see `barrier.ts`). */
+export const stepField = (undoId: string): string => `_polysaga_step_${StepBarrier.undoMarker(undoId)}`
 
 const compareOperators: ReadonlySet<string> = new Set(Filter.compareOperators)
 
@@ -55,14 +58,14 @@ const isScalar = (u: unknown): boolean =>
   (typeof u === "number" && Number.isFinite(u))
 
 /**
- * A top-level field name: an identifier, not the undo marker, not `_bsontype` (which the BSON serializer
+ * A top-level field name: an identifier, not one of the adapter's `_polysaga…` markers, not `_bsontype` (which the BSON serializer
  * reads as a type tag).
  */
 export const checkField = (entity: string, field: string, path: string): Effect.Effect<void, StoreError> =>
   Identifier.check(field, "field name", path).pipe(
     Effect.mapError(locate(entity)),
     Effect.filterOrFail(
-      () => field !== markerField && field !== "_bsontype",
+      () => !field.startsWith("_polysaga") && field !== "_bsontype",
       () => storeError("InvalidIdentifier", entity, path, `the field name ${JSON.stringify(field)} is reserved`)
     ),
     Effect.asVoid

@@ -6,7 +6,6 @@
  */
 import type { Undo } from "@polysaga/store"
 import { BSON } from "mongodb"
-import { markerField } from "./check.js"
 
 type Document = Record<string, unknown>
 
@@ -17,15 +16,26 @@ type Document = Record<string, unknown>
  */
 export const absent: Undo.Json = { $polysaga: "absent" }
 
-/** A document without the undo marker: how records and images leave the adapter. */
+/** Fields this adapter keeps in documents for itself (undo and step markers); never a user's field. */
+export const reservedPrefix = "_polysaga"
+
+/** A document without the adapter's markers: how records and images leave the adapter. */
 export const strip = (doc: Document): Document => {
-  if (!(markerField in doc)) return doc
-  const { [markerField]: _, ...rest } = doc
+  const own = Object.keys(doc).filter((key) => key.startsWith(reservedPrefix))
+  if (own.length === 0) return doc
+  const rest = { ...doc }
+  for (const key of own) delete rest[key]
   return rest
 }
 
 /** A document as an image. */
 export const encode = (doc: Document): Undo.Image => BSON.EJSON.serialize(strip(doc), { relaxed: true }) as Undo.Image
+
+/**
+ * A whole document as an image, the adapter's markers included: what a delete keeps to re-insert, so that its undo
+ * restores the document exactly as it was.
+ */
+export const encodeWhole = (doc: Document): Undo.Image => BSON.EJSON.serialize(doc, { relaxed: true }) as Undo.Image
 
 /** An image as a document. */
 export const decode = (image: Undo.Image): Document => BSON.EJSON.deserialize(image, { relaxed: true }) as Document
@@ -51,3 +61,20 @@ export const canonical = (u: unknown): string =>
 export const same = (a: Undo.Json, b: Undo.Json): boolean => canonical(a) === canonical(b)
 
 export const isAbsent = (json: Undo.Json): boolean => same(json, absent)
+
+const isOperatorLike = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype &&
+  Object.keys(v).some((k) => k.startsWith("$"))
+
+/**
+ * The query of one document by `_id`, with more conditions in `$and`. The `_id` is matched by plain equality at the
+ * top level (`{ _id: v }`), which FerretDB pushes down to its index (`{ _id: { $eq: v } }` or an `_id` inside
+ * `$and` scans the collection); only a value that reads as an operator document is matched with `$eq`.
+ */
+export const byId = (id: unknown, ...more: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> => {
+  const rest = more.filter((q) => Object.keys(q).length > 0)
+  return {
+    _id: isOperatorLike(id) ? { $eq: id } : id,
+    ...(rest.length === 0 ? {} : { $and: rest })
+  }
+}

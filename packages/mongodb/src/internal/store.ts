@@ -15,7 +15,7 @@ import {
   type Operation,
   type Outcome,
   Store,
-  type StoreError,
+  StoreError,
   Undo,
   type Update,
   type WriteContext
@@ -26,10 +26,11 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { type Collection, type Db, type Document, MongoBulkWriteError, MongoClient, ObjectId } from "mongodb"
 import type { MongoStoreConfig } from "../index.js"
-import { checkOperation, engine, join, locate, storeError } from "./check.js"
+import * as Barrier from "./barrier.js"
+import { checkOperation, engine, join, locate, stepField, storeError } from "./check.js"
 import { isDuplicateKey } from "./errors.js"
 import { and, compile as compileFilter, type Query } from "./filter.js"
-import { absent, encode, strip } from "./image.js"
+import { absent, byId, encode, encodeWhole, strip } from "./image.js"
 import * as Lock from "./lock.js"
 import * as UndoLog from "./undo.js"
 import { apply as applyChanges, compile as compileUpdate } from "./update.js"
@@ -41,8 +42,6 @@ const capabilitiesOf = (max: number): Capabilities.Capabilities =>
 
 const ping = (db: Db): Effect.Effect<void, StoreError> =>
   Effect.asVoid(UndoLog.call(undefined, "ping", () => db.command({ ping: 1 })))
-
-const byId = (id: unknown): Query => ({ _id: { $eq: id } })
 
 const keyOf = (doc: Document): Undo.Image => ({ _id: encode({ _id: doc["_id"] })["_id"]! })
 
@@ -65,28 +64,52 @@ const outcome = (entity: string, records: ReadonlyArray<Row>, actions: ReadonlyA
   undo: Undo.make(engine, entity, actions)
 })
 
+/**
+ * A step's barrier, as a write sees it: the marker field its documents get, the undo id its outcome carries, and
+ * how to announce on its entry the documents it will touch (see `barrier.ts`).
+ */
+interface Mark {
+  readonly field: string
+  readonly undo: string
+  readonly announce: (touched: Omit<Barrier.Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
+}
+
+/** Only documents without the step's marker (its own earlier write, or a fence), when the write has a step. */
+const unmarkedBy = (mark: Mark | undefined): ReadonlyArray<Query> =>
+  mark === undefined ? [] : [Barrier.unmarked(mark.field)]
+
 const makeStore = (env: UndoLog.Env): Store => {
   const max = env.maxRecordsPerOperation
   const capabilities = capabilitiesOf(max)
   const collection = (entity: string): Collection => env.db.collection(entity)
 
-  /** Undoes what a failed operation already wrote, then fails with its error. */
-  const failAfterRollback = (entity: string, actions: ReadonlyArray<Undo.UndoAction>) => (error: StoreError) =>
-    actions.length === 0 ? Effect.fail(error) : UndoLog.apply(env, Undo.make(engine, entity, actions)).pipe(
-      Effect.matchEffect({
-        onFailure: (rollback) =>
-          Effect.fail(
-            storeError(
-              error.reason,
-              entity,
-              error.path ?? "",
-              `${error.message}; undoing the ${actions.length} records already written failed too: ${rollback.message}`,
-              error.cause
-            )
-          ),
-        onSuccess: () => Effect.fail(error)
-      })
-    )
+  /**
+   * Undoes what a failed operation already wrote, then fails with its error. With a step barrier the rollback
+   * carries the step's undo id (its markers leave the documents with it, so resolving the step later finds nothing
+   * applied); a rollback that fails too leaves the step in doubt.
+   */
+  const failAfterRollback =
+    (entity: string, actions: ReadonlyArray<Undo.UndoAction>, mark?: Mark) => (error: StoreError) =>
+      actions.length === 0 ?
+        Effect.fail(error) :
+        UndoLog.apply(env, Undo.make(engine, entity, actions, mark?.undo)).pipe(
+          Effect.matchEffect({
+            onFailure: (rollback) =>
+              Effect.fail(
+                new StoreError({
+                  reason: error.reason,
+                  engine,
+                  entity,
+                  path: error.path,
+                  message:
+                    `${error.message}; undoing the ${actions.length} records already written failed too: ${rollback.message}`,
+                  cause: error.cause,
+                  ...(mark === undefined ? {} : { inDoubt: true })
+                })
+              ),
+            onSuccess: () => Effect.fail(error)
+          })
+        )
 
   const noMatch = (operation: Extract<Operation.Operation, { where: Filter.Filter }>) =>
     operation.options.allowNoMatch === true
@@ -97,28 +120,32 @@ const makeStore = (env: UndoLog.Env): Store => {
   const candidates = (entity: string, query: Query, projection?: Document) =>
     Effect.flatMap(
       UndoLog.call(entity, "find", () =>
-        collection(entity).find(query, { limit: max + 1, ...(projection ? { projection } : {}) }).toArray()),
+        collection(entity).find(and(query, Barrier.visible), { limit: max + 1, ...(projection ? { projection } : {}) })
+          .toArray()),
       (docs) =>
         docs.length > max
           ? Effect.fail(storeError("TooManyRecords", entity, "where", `more than ${max} records match where`))
           : Effect.succeed(docs)
     )
 
-  const insert = (entity: string, records: ReadonlyArray<Row>) =>
+  /** With a barrier, the `_id`s are decided and announced before the write, and written with the step's marker. */
+  const insert = (entity: string, records: ReadonlyArray<Row>, mark?: Mark) =>
     Effect.gen(function*() {
       const docs = records.map((r): Document => ({ _id: new ObjectId(), ...r }))
       const keys = new Set(docs.map((d) => JSON.stringify(keyOf(d))))
       if (keys.size !== docs.length) {
         return yield* storeError("Constraint", entity, "data", "two records have the same _id")
       }
-      yield* UndoLog.call(entity, "insertMany", () => collection(entity).insertMany(docs, { ordered: true })).pipe(
+      if (mark !== undefined) yield* mark.announce({ keys: docs.map((d) => d["_id"]) })
+      const marked = mark === undefined ? docs : docs.map((d) => ({ ...d, [mark.field]: 1 }))
+      yield* UndoLog.call(entity, "insertMany", () => collection(entity).insertMany(marked, { ordered: true })).pipe(
         Effect.catchAll((error) => {
           // Ordered: the records before the first failing one were written. Without a write error, only the
           // records with a generated `_id` can be known to be ours.
           const written = error.cause instanceof MongoBulkWriteError
             ? docs.slice(0, error.cause.insertedCount)
             : docs.filter((_, i) => records[i]!["_id"] === undefined)
-          return failAfterRollback(entity, written.map((d) => ({ _tag: "DeleteCreated", key: keyOf(d) })))(error)
+          return failAfterRollback(entity, written.map((d) => ({ _tag: "DeleteCreated", key: keyOf(d) })), mark)(error)
         })
       )
       return outcome(entity, docs, docs.map((d) => ({ _tag: "DeleteCreated" as const, key: keyOf(d) })))
@@ -130,7 +157,8 @@ const makeStore = (env: UndoLog.Env): Store => {
     ids: ReadonlyArray<unknown>,
     what: string,
     write: (id: unknown) => Promise<Document | null>,
-    result: (before: Document) => readonly [Row, Undo.UndoAction]
+    result: (before: Document) => readonly [Row, Undo.UndoAction],
+    mark: Mark | undefined
   ) =>
     Effect.gen(function*() {
       const entity = operation.entity
@@ -138,7 +166,7 @@ const makeStore = (env: UndoLog.Env): Store => {
       const actions: Array<Undo.UndoAction> = []
       for (const id of ids) {
         const before = yield* env.lock(entity, id, UndoLog.call(entity, what, () => write(id))).pipe(
-          Effect.catchAll(failAfterRollback(entity, actions))
+          Effect.catchAll(failAfterRollback(entity, actions, mark))
         )
         if (before === null) continue
         const [record, action] = result(before)
@@ -148,7 +176,18 @@ const makeStore = (env: UndoLog.Env): Store => {
       return records.length === 0 ? yield* noMatch(operation) : outcome(entity, records, actions)
     })
 
-  const update = (operation: Extract<Operation.Operation, { kind: "update" }>) =>
+  /** The after-image of a document under the update's changes, and the `Revert` that undoes them. */
+  const updated = (changes: ReadonlyArray<Update.Change>, before: Document): readonly [Row, Undo.UndoAction] => {
+    const applied = applyChanges(changes, before)
+    const after = applied._tag === "Right" ? applied.doc : before
+    return [strip(after), revertOf(changes, before, after)]
+  }
+
+  /**
+   * With a barrier each document's write also sets the step's marker to its `Revert` (computed from the document
+   * as read), and only matches a document without the marker.
+   */
+  const update = (operation: Extract<Operation.Operation, { kind: "update" }>, mark?: Mark) =>
     Effect.gen(function*() {
       const entity = operation.entity
       const query = compileFilter(operation.where)
@@ -159,35 +198,52 @@ const makeStore = (env: UndoLog.Env): Store => {
         if (checked._tag === "Left") return yield* storeError("Validation", entity, "data", checked.message)
       }
       const changes = compileUpdate(operation.changes)
+      if (mark !== undefined) yield* mark.announce({ ids: found.map((d) => d["_id"]) })
+      const read = new Map<unknown, Document>(found.map((d) => [d["_id"], d]))
+      const withMarker = (id: unknown): Document =>
+        mark === undefined ? changes : {
+          ...changes,
+          $set: {
+            ...(changes["$set"] as Document | undefined),
+            [mark.field]: JSON.stringify(updated(operation.changes, read.get(id) ?? {})[1])
+          }
+        }
       return yield* writeEach(
         operation,
         found.map((d) => d["_id"]),
         "findOneAndUpdate",
-        (id) => collection(entity).findOneAndUpdate(and(byId(id), query), changes, { returnDocument: "before" }),
-        (before) => {
-          const applied = applyChanges(operation.changes, before)
-          const after = applied._tag === "Right" ? applied.doc : before
-          return [strip(after), revertOf(operation.changes, before, after)]
-        }
+        (id) =>
+          collection(entity).findOneAndUpdate(byId(id, query, ...unmarkedBy(mark)), withMarker(id), {
+            returnDocument: "before"
+          }),
+        (before) => updated(operation.changes, before),
+        mark
       )
     })
 
-  const remove = (operation: Extract<Operation.Operation, { kind: "delete" }>) =>
+  /** With a barrier the entry keeps the documents' images as read, and a fenced document is never deleted. */
+  const remove = (operation: Extract<Operation.Operation, { kind: "delete" }>, mark?: Mark) =>
     Effect.gen(function*() {
       const entity = operation.entity
       const query = compileFilter(operation.where)
-      const found = yield* candidates(entity, query, { _id: 1 })
+      const found = yield* candidates(entity, query, mark === undefined ? { _id: 1 } : undefined)
+      if (mark !== undefined && found.length > 0) {
+        yield* mark.announce({ ids: found.map((d) => d["_id"]), images: found })
+      }
       return yield* writeEach(
         operation,
         found.map((d) => d["_id"]),
         "findOneAndDelete",
-        (id) => collection(entity).findOneAndDelete(and(byId(id), query)),
-        (before) => [strip(before), { _tag: "Reinsert", image: encode(before) }]
+        (id) => collection(entity).findOneAndDelete(byId(id, query, ...unmarkedBy(mark))),
+        (
+          before
+        ) => [strip(before), { _tag: "Reinsert", image: mark === undefined ? encode(before) : encodeWhole(before) }],
+        mark
       )
     })
 
   /** One upsert: update the one record the key matches (only its given fields), or insert it. */
-  const upsertOne = (entity: string, record: Row, query: Query, path: string) =>
+  const upsertOne = (entity: string, record: Row, query: Query, path: string, mark?: Mark, newId?: unknown) =>
     Effect.gen(function*() {
       const { _id: givenId, ...fields } = record
       const changes = Object.keys(fields).map((field): Update.Change => ({
@@ -197,7 +253,11 @@ const makeStore = (env: UndoLog.Env): Store => {
         path: join(path, field)
       }))
       for (let attempt = 0; attempt < 3; attempt++) {
-        const found = yield* UndoLog.call(entity, "find", () => collection(entity).find(query, { limit: 2 }).toArray())
+        const found = yield* UndoLog.call(
+          entity,
+          "find",
+          () => collection(entity).find(and(query, Barrier.visible), { limit: 2 }).toArray()
+        )
         if (found.length > 1) {
           return yield* storeError("Conflict", entity, path, "the upsert key matches more than one record")
         }
@@ -207,13 +267,18 @@ const makeStore = (env: UndoLog.Env): Store => {
             return yield* storeError("Conflict", entity, join(path, "_id"), "the matching record has another _id")
           }
           if (changes.length === 0) return { record: strip(existing), action: undefined }
+          const marker = mark === undefined ? {} : {
+            [mark.field]: JSON.stringify(revertOf(changes, existing, { ...existing, ...fields }))
+          }
           const before = yield* env.lock(
             entity,
             existing["_id"],
             UndoLog.call(entity, "findOneAndUpdate", () =>
-              collection(entity).findOneAndUpdate(and(byId(existing["_id"]), query), { $set: fields }, {
-                returnDocument: "before"
-              }))
+              collection(entity).findOneAndUpdate(
+                byId(existing["_id"], query, ...unmarkedBy(mark)),
+                { $set: { ...fields, ...marker } },
+                { returnDocument: "before" }
+              ))
           )
           if (before === null) {
             continue
@@ -221,25 +286,29 @@ const makeStore = (env: UndoLog.Env): Store => {
           const after = { ...before, ...fields }
           return { record: strip(after), action: revertOf(changes, before, after) }
         }
-        const doc: Document = { _id: givenId ?? new ObjectId(), ...fields }
-        const inserted = yield* UndoLog.call(entity, "insertOne", () =>
-          collection(entity).insertOne(doc)).pipe(
-            Effect.as(true),
-            Effect.catchIf((e) =>
-              isDuplicateKey(e.cause) && attempt < 2, () =>
-              Effect.succeed(false))
-          )
+        const doc: Document = { _id: givenId ?? newId ?? new ObjectId(), ...fields }
+        const inserted = yield* UndoLog.call(
+          entity,
+          "insertOne",
+          () => collection(entity).insertOne(mark === undefined ? doc : { ...doc, [mark.field]: 1 })
+        ).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) => isDuplicateKey(e.cause) && attempt < 2, () => Effect.succeed(false))
+        )
         if (inserted) return { record: doc, action: { _tag: "DeleteCreated", key: keyOf(doc) } as Undo.UndoAction }
       }
       return yield* storeError("Deadlock", entity, path, "the record kept changing during the upsert; retry")
     })
 
-  const upsert = (operation: Extract<Operation.Operation, { kind: "upsert" }>) =>
+  /** With a barrier, the `_id` each record would be inserted with is decided and announced before the write. */
+  const upsert = (operation: Extract<Operation.Operation, { kind: "upsert" }>, mark?: Mark) =>
     Effect.gen(function*() {
       const entity = operation.entity
       const many = operation.records.length > 1
       const records: Array<Row> = []
       const actions: Array<Undo.UndoAction> = []
+      const newIds = operation.records.map((record) => record["_id"] ?? new ObjectId())
+      if (mark !== undefined) yield* mark.announce({ keys: newIds })
       for (const [i, record] of operation.records.entries()) {
         const key = operation.options.key
         const query = operation.where !== undefined
@@ -247,8 +316,8 @@ const makeStore = (env: UndoLog.Env): Store => {
           : key !== undefined
           ? and(...key.map((field) => ({ [field]: { $eq: record[field] } })))
           : byId(record["_id"])
-        const done = yield* upsertOne(entity, record, query, many ? join("data", i) : "data").pipe(
-          Effect.catchAll(failAfterRollback(entity, actions))
+        const done = yield* upsertOne(entity, record, query, many ? join("data", i) : "data", mark, newIds[i]).pipe(
+          Effect.catchAll(failAfterRollback(entity, actions, mark))
         )
         records.push(done.record)
         if (done.action !== undefined) actions.push(done.action)
@@ -264,23 +333,38 @@ const makeStore = (env: UndoLog.Env): Store => {
         entity,
         "find",
         () =>
-          collection(entity).find(compileFilter(operation.where), { sort: { _id: 1 }, limit: context.readLimit })
-            .toArray()
+          collection(entity).find(and(compileFilter(operation.where), Barrier.visible), {
+            sort: { _id: 1 },
+            limit: context.readLimit
+          }).toArray()
       )
       return outcome(entity, docs.map(strip), [])
     })
 
+  /** The write's marker, named after the undo id the kernel decided for the step (see `barrier.ts`). */
+  const markOf = (operation: Operation.Operation, context: WriteContext): Mark | undefined => {
+    const step = context.step
+    if (step === undefined) return undefined
+    return {
+      field: stepField(step.undoId),
+      undo: step.undoId,
+      announce: (touched) =>
+        Barrier.announce(env, step, { entity: operation.entity, operation: operation.kind, ...touched })
+    }
+  }
+
   const write = (operation: Operation.Operation, context: WriteContext): Effect.Effect<Outcome, StoreError> =>
     Effect.gen(function*() {
+      const mark = markOf(operation, context)
       switch (operation.kind) {
         case "insert":
-          return yield* insert(operation.entity, operation.records)
+          return yield* insert(operation.entity, operation.records, mark)
         case "update":
-          return yield* update(operation)
+          return yield* update(operation, mark)
         case "delete":
-          return yield* remove(operation)
+          return yield* remove(operation, mark)
         case "upsert":
-          return yield* upsert(operation)
+          return yield* upsert(operation, mark)
         case "select":
           return yield* select(operation, context)
       }
@@ -296,17 +380,19 @@ const makeStore = (env: UndoLog.Env): Store => {
       Effect.map(write(operation, context), (o) => ({ records: o.records, actions: o.undo.actions })),
     undo: (record) => UndoLog.apply(env, record),
     ping: ping(env.db),
+    barrier: Barrier.make(env),
     prune: (olderThan) => prune(env, olderThan)
   })
 }
 
-/** Retention of the undo log: entries older than `olderThan`. */
+/** Retention of the undo log and of the step barrier (entries, markers, fences) older than `olderThan`. */
 const prune = (env: UndoLog.Env, olderThan: Duration.DurationInput) =>
-  UndoLog.call(
-    undefined,
-    "deleteMany (undo log)",
-    () => env.log.deleteMany({ at: { $lt: new Date(Date.now() - Duration.toMillis(Duration.decode(olderThan))) } })
-  ).pipe(Effect.map((result) => result.deletedCount), Effect.withSpan("MongoStore.prune"))
+  Effect.gen(function*() {
+    const cutoff = new Date(Date.now() - Duration.toMillis(Duration.decode(olderThan)))
+    const undone = yield* UndoLog.call(undefined, "deleteMany (undo log)", () =>
+      env.log.deleteMany({ at: { $lt: cutoff } }))
+    return undone.deletedCount + (yield* Barrier.prune(env, cutoff))
+  }).pipe(Effect.withSpan("MongoStore.prune"))
 
 const databasePattern = /^[A-Za-z0-9_-]{1,63}$/
 
@@ -325,11 +411,19 @@ export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError,
       "collection name",
       "undoLogCollection"
     ).pipe(Effect.mapError(locate(undefined)))
+    const stepsName = yield* Identifier.check(
+      config.barrierCollection ?? "polysaga_steps",
+      "collection name",
+      "barrierCollection"
+    ).pipe(Effect.mapError(locate(undefined)))
     const timeout = Duration.toMillis(Duration.decode(config.connectTimeout ?? "10 seconds"))
     const client = yield* Effect.acquireRelease(
       UndoLog.call(undefined, "connect", async () => {
         const client = new MongoClient(Redacted.value(config.url), {
           appName: "polysaga",
+          // a write whose reply was lost is the step barrier's to resolve: a driver retry could apply it, report
+          // nothing of it (a marked document no longer matches), and leave it out of the step's undo
+          retryWrites: false,
           connectTimeoutMS: timeout,
           serverSelectionTimeoutMS: timeout
         })
@@ -349,9 +443,12 @@ export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError,
     const env: UndoLog.Env = {
       db,
       log: db.collection<UndoLog.LogEntry>(logName),
+      steps: db.collection<Barrier.EntryDoc>(stepsName),
       maxRecordsPerOperation: max,
-      lock: serialize ? Lock.perDocument() : Lock.none
+      lock: serialize ? Lock.perDocument() : Lock.none,
+      serialized: serialize
     }
+    yield* Barrier.ensure(env)
     const store = makeStore(env)
     yield* prune(env, config.undoLogRetention ?? "30 days").pipe(Effect.timeout("5 seconds"), Effect.ignore)
     return store

@@ -24,10 +24,11 @@
 import { Identifier, type StoreError, type Undo } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import type { Collection, Db, Document } from "mongodb"
-import { checkField, join, locate, markerField, storeError } from "./check.js"
+import type { EntryDoc as StepEntry } from "./barrier.js"
+import { checkField, join, locate, markerField, stepField, storeError } from "./check.js"
 import { fromDriver, isDuplicateKey } from "./errors.js"
-import { and, type Query } from "./filter.js"
-import { absent, canonical, decode, decodeValue, encode, encodeField, isAbsent, same } from "./image.js"
+import type { Query } from "./filter.js"
+import { absent, byId, canonical, decode, decodeValue, encodeField, encodeWhole, isAbsent, same } from "./image.js"
 import type { Lock } from "./lock.js"
 
 /** An entry of the undo log: this undo record's `Revert` was applied to this document. */
@@ -42,9 +43,13 @@ export interface LogEntry {
 export interface Env {
   readonly db: Db
   readonly log: Collection<LogEntry>
+  /** The step barrier's entries (see `barrier.ts`). */
+  readonly steps: Collection<StepEntry>
   readonly maxRecordsPerOperation: number
   /** Serializes the adapter's own writes to one document (see `lock.ts`). */
   readonly lock: Lock
+  /** Whether `lock` serializes (FerretDB v1, or `serializeWrites`). */
+  readonly serialized: boolean
 }
 
 /** A driver call as an Effect, its failure classified. */
@@ -57,8 +62,6 @@ const keyOf = (entity: string, key: Undo.Image, path: string): Effect.Effect<unk
   key["_id"] === undefined
     ? Effect.fail(storeError("Validation", entity, path, "an undo key holds the record's _id"))
     : Effect.succeed(decodeValue(key["_id"]))
-
-const byId = (id: unknown): Query => ({ _id: { $eq: id } })
 
 const deleteCreated = (env: Env, collection: Collection, entity: string, key: Undo.Image, path: string) =>
   Effect.flatMap(
@@ -77,7 +80,7 @@ const reinsert = (env: Env, collection: Collection, entity: string, image: Undo.
           Effect.flatMap(
             call(entity, "findOne", () => collection.findOne(byId(id))),
             (existing) =>
-              existing !== null && same(encode(existing), image)
+              existing !== null && same(encodeWhole(existing), image)
                 ? Effect.void
                 : Effect.fail(
                   storeError(
@@ -189,12 +192,17 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
       yield* call(
         entity,
         "updateOne (marker)",
-        () => collection.updateOne(byId(id), { $pull: { [markerField]: undoId } } as Document)
+        // the step marker of the step this undoes goes with it: the document is left as it was before the step
+        () =>
+          collection.updateOne(byId(id), {
+            $pull: { [markerField]: undoId },
+            $unset: { [stepField(undoId)]: "" }
+          } as Document)
       )
       yield* call(
         entity,
         "updateOne (marker)",
-        () => collection.updateOne(and(byId(id), { [markerField]: { $size: 0 } }), { $unset: { [markerField]: "" } })
+        () => collection.updateOne(byId(id, { [markerField]: { $size: 0 } }), { $unset: { [markerField]: "" } })
       )
     })
     const attempt = Effect.gen(function*() {
@@ -211,7 +219,7 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
         entity,
         "updateOne",
         () =>
-          collection.updateOne(and(byId(id), { [markerField]: { $ne: undoId } }, ...pins), {
+          collection.updateOne(byId(id, { [markerField]: { $ne: undoId } }, ...pins), {
             ...update,
             $addToSet: { [markerField]: undoId }
           } as Document)

@@ -24,7 +24,7 @@ import {
 import * as Journal from "../SagaJournal.js"
 import type { SagaResult, SagaStatus, StepRecord, StepStatus } from "../SagaResult.js"
 import type { Step } from "../Step.js"
-import { causeMessage } from "./errors.js"
+import { causeMessage, isTransient } from "./errors.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
@@ -44,6 +44,8 @@ export interface Ledger {
   readonly compensated: Array<string>
   /** Left undone after a compensation failed. */
   readonly pending: Array<string>
+  /** Steps that failed in doubt and whose `resolve` could not tell whether they applied. */
+  readonly unresolved: Array<string>
   halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   timedOut: boolean
@@ -62,6 +64,7 @@ export const makeLedger = (
   completed: [],
   compensated: [],
   pending: [],
+  unresolved: [],
   halted: undefined,
   lastFailure: undefined,
   timedOut: false
@@ -181,6 +184,14 @@ export const undo = <R>(
 const closeExit = (ledger: Ledger, exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> =>
   Exit.isFailure(exit) && ledger.timedOut && !ledger.compensateOnTimeout ? Exit.void : exit
 
+/**
+ * Did this failure leave the step in doubt (it may have applied)? Only asked of steps that can `resolve`. An
+ * interruption mid-action (a saga timeout) counts: the request may have reached the store.
+ */
+const inDoubt = (step: Step<any, any, any>, cause: Cause.Cause<unknown>): boolean =>
+  step.resolve !== undefined &&
+  (Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), step.isInDoubt))
+
 /** @internal */
 export const runStep = <A, E, R>(
   step: Step<A, E, R>
@@ -231,7 +242,8 @@ export const runStep = <A, E, R>(
           Effect.flatMap((at) => journal.append(Journal.StepIntent.make({ ...entry, at, ...input }))),
           Effect.zipRight(timed),
           Effect.onExit((exit) =>
-            Exit.isSuccess(exit) ? Effect.void : Clock.currentTimeMillis.pipe(
+            // an in-doubt attempt keeps its intent open until it is resolved (recovery resolves it after a crash)
+            Exit.isSuccess(exit) || inDoubt(step, exit.cause) ? Effect.void : Clock.currentTimeMillis.pipe(
               Effect.flatMap((at) =>
                 appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
               )
@@ -282,15 +294,65 @@ export const runStep = <A, E, R>(
           )
         }).pipe(Effect.tapError((error) => Effect.sync(() => void (record.error = error.message))))
 
+      /**
+       * The action failed in doubt: ask the step whether it applied before the saga compensates. Applied → journal
+       * it as resolved and undo it now (the step still fails); not applied → journal the failure (the store fenced
+       * it). When it cannot tell, the intent stays open for a person or a later recovery, and the saga ends `failed`.
+       */
+      const settle = (cause: Cause.Cause<unknown>) =>
+        Effect.gen(function*() {
+          const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const }
+          const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
+            schedule: step.compensationRetry,
+            while: (error) => step.isTransient(error) || isTransient(error)
+          }).pipe(
+            Effect.exit,
+            Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId } })
+          )
+          yield* onFailure(cause)
+          const at = yield* Clock.currentTimeMillis
+          if (Exit.isFailure(resolved)) {
+            ledger.unresolved.push(stepId)
+            record.error = `${record.error}; in doubt, not resolved: ${causeMessage(resolved.cause)}`
+            return yield* Effect.logError("an in-doubt step could not be resolved", causeMessage(resolved.cause))
+          }
+          if (Option.isNone(resolved.value)) {
+            yield* Effect.logInfo("an in-doubt step did not apply")
+            return yield* appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: record.error! }))
+          }
+          const value = resolved.value.value
+          const keep = ledger.timedOut && !ledger.compensateOnTimeout
+          yield* Effect.logInfo(
+            `an in-doubt step applied: ${keep ? "kept (compensateOnTimeout: false)" : "undoing it"}`
+          )
+          const encoded = step.result === undefined ? {} : Option.match(
+            Option.getRight(Schema.encodeUnknownEither(step.result)(value)),
+            { onNone: () => ({}), onSome: (result) => ({ result }) }
+          )
+          yield* appendOrLog(ledger, Journal.StepSucceeded.make({ ...entry, at, ...encoded }))
+          if (keep) {
+            record.status = "completed"
+            record.result = value
+            return void ledger.completed.push(stepId)
+          }
+          yield* undo(ledger, stepId, step.compensate(value, cause), {
+            retry: step.compensationRetry,
+            isTransient: step.isTransient
+          })
+        })
+
       // The heart of the engine: the compensation is a finalizer of the saga's scope that fires only when the
       // scope closes with a failure. The action itself stays interruptible (timeouts, interruption).
       return yield* Effect.uninterruptibleMask((restore) =>
         Effect.acquireRelease(
           restore(retried).pipe(
-            Effect.onExit((exit) =>
+            Effect.exit,
+            Effect.flatMap((exit) =>
               Exit.isSuccess(exit)
-                ? Effect.sync(() => void ledger.completed.push(stepId))
-                : onFailure(exit.cause)
+                ? Effect.sync(() => void ledger.completed.push(stepId)).pipe(Effect.zipRight(exit))
+                : inDoubt(step, exit.cause)
+                ? Effect.zipRight(settle(exit.cause), exit)
+                : Effect.zipRight(onFailure(exit.cause), exit)
             )
           ),
           (value, exit) =>
@@ -428,14 +490,22 @@ const executeWithId = <A, E, R>(
       const left = ledger.completed.filter((id) => ledger.records.get(id)?.status === "completed").reverse()
       const status: SagaStatus = Exit.isSuccess(exit)
         ? "completed"
-        : ledger.halted !== undefined || left.length > 0
+        : ledger.halted !== undefined || left.length > 0 || ledger.unresolved.length > 0
         ? "failed"
         : "compensated"
       const end = yield* Clock.currentTimeMillis
       const error = Exit.isFailure(exit) ? causeMessage(exit.cause) : undefined
-      const ended = yield* journal.append(
-        Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
-      ).pipe(Effect.exit)
+      // a step that failed in doubt and could not be resolved keeps the saga unfinished in a real journal: recovery
+      // settles it (resolves the step, undoes what is left) once its store answers again
+      const leftToRecovery = ledger.unresolved.length > 0 && journal !== Journal.noop
+      const ended = leftToRecovery
+        ? Exit.void
+        : yield* journal.append(
+          Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
+        ).pipe(Effect.exit)
+      if (leftToRecovery) {
+        yield* Effect.logWarning(`steps in doubt left to recovery: ${ledger.unresolved.join(", ")}`)
+      }
       const steps: Record<string, StepRecord> = {}
       for (const [id, record] of ledger.records) steps[id] = { ...record }
       const result: SagaResult<A> = {
@@ -446,7 +516,11 @@ const executeWithId = <A, E, R>(
         steps,
         completedSteps: ledger.completed.slice(),
         compensatedSteps: ledger.compensated.slice(),
-        pendingCompensations: ledger.halted !== undefined ? ledger.pending.slice() : status === "failed" ? left : [],
+        pendingCompensations: ledger.halted !== undefined
+          ? [...ledger.pending, ...ledger.unresolved]
+          : status === "failed"
+          ? [...left, ...ledger.unresolved]
+          : [],
         ...(error === undefined ? {} : { error }),
         ...(ledger.halted === undefined ? {} : { compensationError: causeMessage(ledger.halted.cause) }),
         ...(Exit.isSuccess(ended) ? {} : { journalError: ended.cause.toString() }),

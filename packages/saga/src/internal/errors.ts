@@ -7,6 +7,10 @@ export const isTransient = (error: unknown): boolean =>
   typeof error === "object" && error !== null && "transient" in error && error.transient === true
 
 /** @internal */
+export const isInDoubt = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "inDoubt" in error && error.inDoubt === true
+
+/** @internal */
 export const errorMessage = (error: unknown): string => {
   if (typeof error !== "object" || error === null) return String(error)
   if ("message" in error && typeof error.message === "string" && error.message !== "") return error.message

@@ -153,7 +153,7 @@ const drive = <R>(
   sagaId: string,
   registry: StepRegistry<R>,
   plan: CompensationPlan
-): Effect.Effect<RecoveryResult, JournalError, R> =>
+): Effect.Effect<RecoveryResult, JournalError | RecoveryError, R> =>
   Effect.gen(function*() {
     const applied: Array<{
       readonly stepId: string
@@ -163,6 +163,8 @@ const drive = <R>(
     const resolvedSteps: Array<{ readonly stepId: string; readonly applied: boolean }> = []
     const unresolved: Array<string> = []
     const problems: Array<string> = []
+    /** A store could not be reached: the saga is left unfinished for a later pass rather than ended `failed`. */
+    const unreachable: Array<string> = []
     for (const doubt of plan.doubts) {
       const definition = registry.definitions.get(doubt.name)
       if (definition?.resolve === undefined) {
@@ -175,6 +177,11 @@ const drive = <R>(
       const at = yield* Clock.currentTimeMillis
       if (Exit.isFailure(exit)) {
         const error = causeMessage(exit.cause)
+        if (Option.exists(Cause.failureOption(exit.cause), retryPolicy(definition).isTransient)) {
+          unreachable.push(`step ${stepId} could not be resolved: ${error}`)
+          yield* Effect.logWarning("an in-doubt step could not be resolved yet: its store is unreachable", error)
+          continue
+        }
         unresolved.push(stepId)
         problems.push(`step ${stepId} could not be resolved: ${error}`)
         yield* Effect.logError("an in-doubt step could not be resolved", error)
@@ -195,6 +202,10 @@ const drive = <R>(
       }
     }
 
+    if (unreachable.length > 0) {
+      // nothing is undone before every doubt is settled: the saga stays unfinished, a later pass retries it
+      return yield* new RecoveryError({ sagaId, reason: `${unreachable.join("; ")} (left for a later pass)` })
+    }
     const done = new Set([...plan.succeeded, ...applied.map((step) => step.stepId)])
     const completed = plan.declared !== undefined && !plan.undoing && unresolved.length === 0 &&
       plan.declared.every((id) => done.has(id))
@@ -214,6 +225,24 @@ const drive = <R>(
             (result) => definition.compensate(result, restartCause)
           )
         yield* undo(ledger, step.stepId, compensation, retryPolicy(definition))
+      }
+    }
+    if (ledger.halted !== undefined) {
+      const halted = Cause.failureOption(ledger.halted.cause)
+      const step = [...applied, ...plan.steps].find((s) => s.stepId === ledger.halted!.stepId)
+      const definition = step === undefined
+        ? undefined
+        : "definition" in step
+        ? step.definition
+        : registry.definitions.get(step.name)
+      if (Option.exists(halted, retryPolicy(definition).isTransient)) {
+        // a store could not be reached: what was undone is journaled, the rest is retried on a later pass
+        return yield* new RecoveryError({
+          sagaId,
+          reason: `the compensation of ${ledger.halted.stepId} could not reach its store: ${
+            causeMessage(ledger.halted.cause)
+          } (left for a later pass)`
+        })
       }
     }
     const status: SagaStatus = completed

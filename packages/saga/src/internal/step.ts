@@ -1,10 +1,11 @@
 import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import type * as Step from "../Step.js"
-import { isTransient } from "./errors.js"
+import { isInDoubt, isTransient } from "./errors.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("@polysaga/saga/Step") as any
@@ -25,6 +26,7 @@ export const make = <A, E, R, R2>(
     readonly compensate?: (result: NoInfer<A>, cause: Cause.Cause<unknown>) => Effect.Effect<unknown, unknown, R2>
     readonly result?: Schema.Schema<A, any>
     readonly input?: Step.StepInput
+    readonly resolve?: (context: Step.StepContext) => Effect.Effect<Option.Option<NoInfer<A>>, unknown, R2>
   }
 ): Step.Step<A, E, R | R2> => ({
   [TypeId]: TypeId,
@@ -37,7 +39,9 @@ export const make = <A, E, R, R2>(
   retry: options.retry,
   timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
   compensationRetry: options.compensationRetry ?? defaultCompensationRetry,
-  isTransient: options.isTransient ?? isTransient
+  isTransient: options.isTransient ?? isTransient,
+  isInDoubt: options.isInDoubt ?? isInDoubt,
+  resolve: options.resolve
 })
 
 /** @internal */
@@ -55,6 +59,10 @@ export const fromDefinition = <A, I, R, In, E, R2>(
     }),
     ...(definition.compensationRetry ? { compensationRetry: definition.compensationRetry } : {}),
     ...(definition.isTransient ? { isTransient: definition.isTransient } : {}),
+    ...(definition.isInDoubt ? { isInDoubt: definition.isInDoubt } : {}),
+    ...(definition.resolve === undefined ? {} : {
+      resolve: (context: Step.StepContext) => definition.resolve!(options?.input as In, context)
+    }),
     name: definition.name,
     action,
     compensate: definition.compensate,

@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import * as Capabilities from "../Capabilities.js"
 import * as Operation from "../Operation.js"
 import type { Engine, ErrorOptions, Mark, Outcome, Step, StepContext, Store, WriteContext } from "../Store.js"
-import { StoreError, type StoreErrorReason } from "../StoreError.js"
+import { inDoubtOnWrite, StoreError, type StoreErrorReason } from "../StoreError.js"
 import * as Undo from "../Undo.js"
 
 export const fail = (
@@ -23,11 +23,21 @@ export const fail = (
     entity: options.entity,
     path: options.path,
     message: message.startsWith(`${prefix}:`) ? message : `${prefix}: ${message}`,
-    cause: options.cause
+    cause: options.cause,
+    ...(options.inDoubt === true ? { inDoubt: true } : {})
   })
 }
 
-/** The barrier decision: `None` to apply the step, `Some` to answer with its recorded outcome, or a refusal. */
+const stepOf = (step: StepContext) => `step ${step.stepId} of saga ${step.sagaId}`
+
+/**
+ * The barrier decision: `None` to apply the step, `Some` to answer with its recorded outcome, or a refusal.
+ *
+ * A mark without an outcome means an earlier attempt claimed the step and did not finish recording it: on a
+ * transactional store that cannot be seen (claim and outcome commit together); on a marker store the earlier write
+ * may have applied in part or whole (its reply lost, its process killed). It is never applied again, it fails
+ * **in doubt** (`Conflict`, `inDoubt: true`): the saga then resolves it through `resolve`, which reads the markers.
+ */
 const admit = (
   engine: string,
   entity: string,
@@ -36,7 +46,7 @@ const admit = (
 ): Effect.Effect<Option.Option<Outcome>, StoreError> => {
   if (Option.isNone(earlier)) return Effect.succeed(Option.none())
   const mark = earlier.value
-  const which = `step ${step.stepId} of saga ${step.sagaId}`
+  const which = stepOf(step)
   if (mark.kind === "fence") {
     return Effect.fail(
       fail(engine, "Conflict", `${which} was compensated before it arrived; it is refused`, { entity })
@@ -47,13 +57,43 @@ const admit = (
       fail(engine, "Conflict", `${which} already ran another operation (a saga id used twice?)`, { entity })
     )
   }
-  // a mark without an outcome (a marker store's write that stopped part way) is applied again: each record's
-  // write carries the marker, so the records it already wrote are not written twice
-  return Effect.succeed(mark.outcome)
+  if (Option.isSome(mark.outcome)) return Effect.succeed(mark.outcome)
+  return Effect.fail(
+    fail(
+      engine,
+      "Conflict",
+      `${which} is in doubt (an earlier attempt did not finish): it is resolved, not run again`,
+      {
+        entity,
+        inDoubt: true
+      }
+    )
+  )
+}
+
+/**
+ * Runs the attempts (and the resolution) of one step through one store one at a time: a marker store's claim has no
+ * transaction to wait on, so a second attempt running beside the first would find its claim unfinished (in doubt).
+ */
+const stepLock = () => {
+  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return <A, E>(step: StepContext, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const key = JSON.stringify([step.sagaId, step.stepId])
+      const entry = locks.get(key) ?? { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+      entry.users++
+      locks.set(key, entry)
+      return entry.semaphore.withPermits(1)(effect).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (--entry.users === 0) locks.delete(key)
+        }))
+      )
+    })
 }
 
 export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
   const name = engine.name
+  const oneAtATime = stepLock()
   const capabilities = engine.capabilities
   const max = capabilities.maxRecordsPerOperation
   const barrier = engine.barrier
@@ -88,28 +128,39 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
     Effect.gen(function*() {
       const prepared = yield* prepare(operation, "")
       const step: Step | undefined = context !== undefined && operation.kind !== "select" && barrier !== undefined
-        ? { sagaId: context.sagaId, stepId: context.stepId, fingerprint: Operation.fingerprint(operation) }
+        ? {
+          sagaId: context.sagaId,
+          stepId: context.stepId,
+          fingerprint: Operation.fingerprint(operation),
+          undoId: crypto.randomUUID()
+        }
         : undefined
       const write = writeContext(operation, step)
-      const outcome = yield* engine.transaction(operation.entity, (unit) =>
-        Effect.gen(function*() {
-          if (step !== undefined) {
-            const earlier = yield* barrier!.claim(unit, step, "action", step.fingerprint)
-            const recorded = yield* admit(name, operation.entity, step, earlier)
-            if (Option.isSome(recorded)) return recorded.value
-          }
-          const written = yield* engine.write(unit, prepared, operation, write)
-          if (operation.kind === "select" && operation.options.limit === undefined) {
-            yield* write.matched(written.records.length)
-          }
-          const outcome: Outcome = {
-            records: written.records,
-            affected: written.affected ?? written.records.length,
-            undo: Undo.make(name, operation.entity, written.actions)
-          }
-          if (step !== undefined) yield* barrier!.record(unit, step, outcome)
-          return outcome
-        }))
+      const run = (effect: Effect.Effect<Outcome, StoreError>) => step === undefined ? effect : oneAtATime(step, effect)
+      const outcome = yield* run(
+        engine.transaction(operation.entity, (unit) =>
+          Effect.gen(function*() {
+            if (step !== undefined) {
+              const earlier = yield* barrier!.claim(unit, step, "action", step.fingerprint)
+              const recorded = yield* admit(name, operation.entity, step, earlier)
+              if (Option.isSome(recorded)) return recorded.value
+            }
+            const written = yield* engine.write(unit, prepared, operation, write)
+            if (operation.kind === "select" && operation.options.limit === undefined) {
+              yield* write.matched(written.records.length)
+            }
+            const outcome: Outcome = {
+              records: written.records,
+              affected: written.affected ?? written.records.length,
+              undo: Undo.make(name, operation.entity, written.actions, step?.undoId)
+            }
+            if (step !== undefined) yield* barrier!.record(unit, step, outcome)
+            return outcome
+          })).pipe(
+            // a write whose reply was lost (a dropped connection, a timeout after sending) may have applied: in doubt
+            Effect.mapError((error) => step !== undefined ? inDoubtOnWrite(error) : error)
+          )
+      )
       yield* Effect.annotateCurrentSpan("store.affected", outcome.affected)
       return outcome
     }).pipe(Effect.withSpan("Store.execute", {
@@ -139,16 +190,28 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
       attributes: { "store.engine": name, "store.entity": record.entity, "store.affected": record.actions.length }
     }))
 
+  /**
+   * Resolve: claims the step as a fence. Nothing there → fenced, not applied. A fence → not applied. A recorded
+   * outcome → applied. A claim without an outcome (a marker store's write in doubt) → the engine's `settle` reads the
+   * markers and answers what applied, fencing the rest; a store without `settle` fails (never "not applied" by guess).
+   */
   const resolve = barrier === undefined ?
     undefined :
     (context: StepContext) =>
-      engine.transaction(undefined, (unit) =>
-        Effect.map(
-          barrier.claim(unit, context, "fence", null),
-          (earlier) => Option.isNone(earlier) || earlier.value.kind === "fence" ? Option.none() : earlier.value.outcome
-        )).pipe(Effect.withSpan("Store.resolve", {
-          attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId }
-        }))
+      oneAtATime(
+        context,
+        engine.transaction(undefined, (unit) =>
+          Effect.flatMap(barrier.claim(unit, context, "fence", null), (earlier) => {
+            if (Option.isNone(earlier) || earlier.value.kind === "fence") return Effect.succeed(Option.none())
+            const mark = earlier.value
+            if (Option.isSome(mark.outcome)) return Effect.succeed(mark.outcome)
+            return barrier.settle === undefined
+              ? Effect.fail(fail(name, "Unknown", `${stepOf(context)} holds a claim without an outcome; cannot tell`))
+              : barrier.settle(unit, context)
+          }))
+      ).pipe(Effect.withSpan("Store.resolve", {
+        attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId }
+      }))
 
   const used = barrier?.used === undefined ?
     undefined :

@@ -248,14 +248,14 @@ export const transaction = (
                 }))
               )
               const raw = input._tag === "Right" ? input.right.raw : planned.node.operation
-              return Saga.step(
-                Step.fromDefinition(operationStep, action, {
-                  id: stepId,
-                  input: { tag: source.tag, operation: raw },
-                  ...retryFor(maxRetries),
-                  ...(timeout === undefined ? {} : { timeout: Duration.millis(timeout) })
-                })
-              )
+              const step = Step.fromDefinition(operationStep, action, {
+                id: stepId,
+                input: { tag: source.tag, operation: raw },
+                ...retryFor(maxRetries),
+                ...(timeout === undefined ? {} : { timeout: Duration.millis(timeout) })
+              })
+              // a step whose reply was lost is resolved through the store's barrier; a store without one cannot tell
+              return Saga.step(source.store.resolve === undefined ? { ...step, resolve: undefined } : step)
             })
         ),
       Saga.graph() as unknown as Saga.Graph<

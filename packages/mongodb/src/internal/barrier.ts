@@ -1,0 +1,365 @@
+/**
+ * The step barrier on MongoDB / FerretDB: the kernel's `Barrier` (`Store.make` owns the protocol), kept as markers
+ * (`StepBarrier` of `@polysaga/store`), since FerretDB has no multi-document transaction.
+ *
+ * - The entry: one document per (saga, step) in the barrier collection, `_id` = the step's key, inserted (unique
+ *   `_id`) by the claim. Before the step's first document write, the write announces on it (`announce`) the undo id
+ *   its outcome carries, the `_id`s its inserts will use (decided first), the `_id`s of the records it will update
+ *   or delete (read first; with their images for deletes); after the write, the kernel records the outcome.
+ * - The marker: a field `_polysaga_step_<undo id>` written by the same single-document write as the data: `1` on a
+ *   document the step inserted, the `Revert` that undoes the step on a document it updated, `"fence"` on a document
+ *   a resolution fenced. Writes of the step only match documents without it; a fence tombstone
+ *   `{ _id, _polysaga_fence }` occupies the `_id` of an insert that never arrived.
+ * - Records and images never show these fields (`image.ts` strips every `_polysaga` field) and queries never match
+ *   tombstones (`visible`).
+ */
+import {
+  type Barrier,
+  type Outcome,
+  StepBarrier,
+  type StepContext,
+  type StoreError,
+  type Undo,
+  Undo as UndoModule
+} from "@polysaga/store"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Collection, Document } from "mongodb"
+import { engine, stepField, storeError } from "./check.js"
+import { isDuplicateKey } from "./errors.js"
+import type { Query } from "./filter.js"
+import { byId, encode, encodeWhole, strip } from "./image.js"
+import { call, type Env } from "./undo.js"
+
+/** A barrier entry as stored. */
+export interface EntryDoc {
+  readonly _id: string
+  readonly sagaId: string
+  readonly kind: "action" | "fence"
+  readonly fingerprint: string | null
+  readonly undo?: string
+  readonly entity?: string
+  readonly operation?: string
+  /** The `_id`s the step inserts (insert, upsert). */
+  readonly keys?: ReadonlyArray<unknown>
+  /** The `_id`s the step updates or deletes. */
+  readonly ids?: ReadonlyArray<unknown>
+  /** The documents a delete removes, as read before. */
+  readonly images?: ReadonlyArray<Document>
+  readonly outcome?: string
+  readonly at: Date
+}
+
+/** The tombstone field: a document holding it is a fence, never a user's record. */
+export const fenceField = "_polysaga_fence"
+
+/** Queries of user records never match fence tombstones. */
+export const visible: Query = { [fenceField]: { $exists: false } }
+
+/** A write of the step matches only documents that carry no marker of it (neither its write nor a fence). */
+export const unmarked = (field: string): Query => ({ [field]: { $exists: false } })
+
+/** Documents that carry the marker. */
+const marked = (field: string): Query => ({ [field]: { $exists: true } })
+
+const where = (entity: string | undefined) => ({ engine, entity })
+
+const encodeKey = (id: unknown): unknown => encode({ v: id })["v"]
+
+/** An entry that is still an unfinished claim: `action` without an outcome. */
+const open = (key: string): Query => ({ _id: key, kind: "action", outcome: { $exists: false } })
+
+const read = (env: Env, context: StepContext): Effect.Effect<EntryDoc | null, StoreError> =>
+  call(undefined, "findOne (step barrier)", () => env.steps.findOne({ _id: StepBarrier.key(context) }))
+
+/** What a write announces on its entry before its first document write. */
+export interface Announce {
+  readonly entity: string
+  readonly operation: string
+  readonly keys?: ReadonlyArray<unknown>
+  readonly ids?: ReadonlyArray<unknown>
+  readonly images?: ReadonlyArray<Document>
+}
+
+/**
+ * Announces on the step's claimed entry what its write will touch and the undo id naming its markers. A claim that
+ * was settled meanwhile (a resolution fenced it) refuses the write: nothing is written.
+ */
+export const announce = (
+  env: Env,
+  step: { readonly sagaId: string; readonly stepId: string; readonly undoId: string },
+  touched: Announce
+): Effect.Effect<void, StoreError> =>
+  Effect.flatMap(
+    call(touched.entity, "updateOne (step barrier)", () =>
+      env.steps.updateOne(open(StepBarrier.key(step)), {
+        $set: {
+          undo: step.undoId,
+          entity: touched.entity,
+          operation: touched.operation,
+          ...(touched.keys === undefined ? {} : { keys: touched.keys }),
+          ...(touched.ids === undefined ? {} : { ids: touched.ids }),
+          ...(touched.images === undefined ? {} : { images: touched.images })
+        }
+      })),
+    (result) =>
+      result.matchedCount === 1 ? Effect.void : Effect.fail(StepBarrier.settledMeanwhile(step, where(touched.entity)))
+  )
+
+/**
+ * Removes a step's marker from documents. On MongoDB one `updateMany` (each document's write is atomic); where this
+ * store serializes its writes per document (FerretDB v1, whose write-back could lose a concurrent change), one
+ * document at a time under its lock.
+ */
+const removeMarker = (env: Env, entity: string, field: string, ids: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    if (ids.length === 0) return
+    const collection = env.db.collection(entity)
+    if (!env.serialized) {
+      yield* call(entity, "updateMany (step markers)", () =>
+        collection.updateMany({ _id: { $in: ids as Array<never> }, ...marked(field) }, { $unset: { [field]: "" } }))
+      return
+    }
+    for (const id of ids) {
+      yield* env.lock(
+        entity,
+        id,
+        call(entity, "updateOne (step marker)", () =>
+          collection.updateOne(byId(id, marked(field)), { $unset: { [field]: "" } }))
+      )
+    }
+  })
+
+/** The undo action a marker holds on a document the step wrote (none for a fence). */
+const actionOf = (doc: Document, field: string): Option.Option<Undo.UndoAction> => {
+  const value = doc[field]
+  if (value === 1) return Option.some({ _tag: "DeleteCreated", key: { _id: encodeKey(doc["_id"]) as Undo.Json } })
+  if (typeof value === "string" && value !== "fence") {
+    try {
+      return Option.some(JSON.parse(value) as Undo.UndoAction)
+    } catch {
+      return Option.none()
+    }
+  }
+  return Option.none()
+}
+
+/**
+ * The answer for a claim without an outcome: the documents carrying the step's marker are what it applied (its
+ * undo rebuilt from the markers; deletes from the images of the entry whose documents are gone); the rest is fenced
+ * (tombstones on insert keys, fence markers on records to update or delete); the rebuilt outcome (or a fence, when
+ * nothing applied) is recorded so a late attempt is answered or refused.
+ */
+const settle = (env: Env, context: StepContext): Effect.Effect<Option.Option<Outcome>, StoreError> =>
+  Effect.gen(function*() {
+    const key = StepBarrier.key(context)
+    const entry = yield* read(env, context)
+    if (entry === null || entry.kind === "fence") return Option.none()
+    if (entry.outcome !== undefined) {
+      return Option.some(yield* StepBarrier.decodeOutcome(entry.outcome, where(entry.entity)))
+    }
+    const toFence = () =>
+      Effect.flatMap(
+        call(
+          entry.entity,
+          "updateOne (step barrier)",
+          () => env.steps.updateOne(open(key), { $set: { kind: "fence" } })
+        ),
+        // a write recorded its outcome meanwhile: that is the answer
+        (result) =>
+          result.matchedCount === 1
+            ? Effect.succeed(Option.none<Outcome>())
+            : Effect.suspend(() => settle(env, context))
+      )
+    // never announced: the write had not started (or was refused): nothing applied
+    if (entry.undo === undefined || entry.entity === undefined) return yield* toFence()
+    const entity = entry.entity
+    const undoId = entry.undo
+    const collection = env.db.collection(entity)
+    const field = stepField(undoId)
+    const records: Array<Document> = []
+    const actions: Array<Undo.UndoAction> = []
+    const seen = new Set<string>()
+    const idOf = (id: unknown) => JSON.stringify(encodeKey(id))
+    const take = (doc: Document) => {
+      const id = idOf(doc["_id"])
+      if (seen.has(id)) return
+      const action = actionOf(doc, field)
+      if (Option.isNone(action)) return
+      seen.add(id)
+      records.push(strip(doc))
+      actions.push(action.value)
+    }
+    const known = [...(entry.keys ?? []), ...(entry.ids ?? [])]
+    if (known.length > 0) {
+      const found = yield* call(
+        entity,
+        "find (step markers)",
+        () => collection.find({ _id: { $in: known as Array<never> }, ...marked(field) }).toArray()
+      )
+      for (const doc of found) take(doc)
+    }
+    if (entry.operation === "upsert") {
+      // an upsert's updated documents are known only by their marker (their keys are matched as the upsert goes)
+      for (const doc of yield* call(entity, "find (step markers)", () => collection.find(marked(field)).toArray())) {
+        take(doc)
+      }
+    }
+    // inserts that never arrived: occupy their keys, so a late insert fails on the unique _id
+    for (const id of entry.keys ?? []) {
+      if (seen.has(idOf(id))) continue
+      yield* call(
+        entity,
+        "insertOne (fence)",
+        () => collection.insertOne({ _id: id as never, [fenceField]: undoId, _polysaga_at: new Date() })
+      ).pipe(
+        Effect.catchIf(
+          (e) => isDuplicateKey(e.cause),
+          () =>
+            Effect.flatMap(
+              call(entity, "findOne", () => collection.findOne(byId(id))),
+              (doc) => Effect.sync(() => doc !== null && take(doc))
+            )
+        )
+      )
+    }
+    // records to update or delete that were not written: fence them; deleted ones are re-inserted from the entry
+    const images = new Map((entry.images ?? []).map((image) => [idOf(image["_id"]), image]))
+    for (const id of entry.ids ?? []) {
+      if (seen.has(idOf(id))) continue
+      const result = yield* env.lock(
+        entity,
+        id,
+        call(
+          entity,
+          "updateOne (fence)",
+          () => collection.updateOne(byId(id, unmarked(field)), { $set: { [field]: "fence" } })
+        )
+      )
+      if (result.matchedCount === 1) continue
+      const doc = yield* call(entity, "findOne", () => collection.findOne(byId(id)))
+      if (doc !== null) take(doc)
+      else if (entry.operation === "delete") {
+        const image = images.get(idOf(id))
+        if (image !== undefined) {
+          records.push(strip(image))
+          actions.push({ _tag: "Reinsert", image: encodeWhole(image) })
+        }
+      }
+    }
+    if (actions.length === 0) return yield* toFence()
+    const outcome: Outcome = {
+      records,
+      affected: records.length,
+      undo: UndoModule.make(engine, entity, actions, undoId)
+    }
+    const recorded = yield* call(
+      entity,
+      "updateOne (step barrier)",
+      () => env.steps.updateOne(open(key), { $set: { outcome: StepBarrier.encodeOutcome(outcome) } })
+    )
+    return recorded.matchedCount === 1 ? Option.some(outcome) : yield* settle(env, context)
+  })
+
+/** The kernel's barrier on the entries of `env.steps`. */
+export const make = (env: Env): Barrier<undefined> => ({
+  claim: (_, step, kind, fingerprint) =>
+    Effect.gen(function*() {
+      const key = StepBarrier.key(step)
+      const claimed = yield* call(undefined, "insertOne (step barrier)", () =>
+        env.steps.insertOne({ _id: key, sagaId: step.sagaId, kind, fingerprint, at: new Date() })).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) =>
+            isDuplicateKey(e.cause), () =>
+            Effect.succeed(false))
+        )
+      if (claimed) return Option.none()
+      const entry = yield* read(env, step)
+      if (entry === null) {
+        return yield* storeError("Unknown", undefined, "", `step barrier entry ${key} vanished while it was claimed`)
+      }
+      return Option.some(yield* StepBarrier.markOf(entry, where(entry.entity)))
+    }),
+  record: (_, step, outcome) =>
+    Effect.gen(function*() {
+      const entity = outcome.undo.entity
+      const recorded = yield* call(entity, "updateOne (step barrier)", () =>
+        env.steps.updateOne(open(StepBarrier.key(step)), { $set: { outcome: StepBarrier.encodeOutcome(outcome) } }))
+      if (recorded.matchedCount !== 1) {
+        return yield* StepBarrier.settledMeanwhile(step, where(entity))
+      }
+      // the entry answers for the step now: its markers leave the documents (a failure here changes nothing the
+      // step did: the markers stay until `prune`)
+      if (outcome.undo.actions.length > 0 && outcome.undo.actions[0]!._tag !== "Reinsert") {
+        yield* Effect.ignore(
+          removeMarker(
+            env,
+            entity,
+            stepField(outcome.undo.id),
+            outcome.records.map((r) =>
+              r["_id"]
+            )
+          )
+        )
+      }
+    }),
+  used: (_, sagaId) =>
+    Effect.map(
+      call(undefined, "findOne (step barrier)", () =>
+        env.steps.findOne({ sagaId: { $eq: sagaId } }, { projection: { _id: 1 } })),
+      (found) =>
+        found !== null
+    ),
+  settle: (_, step) => settle(env, step)
+})
+
+/** The index `used` looks entries up by. */
+export const ensure = (env: Env): Effect.Effect<void, StoreError> =>
+  Effect.asVoid(call(undefined, "createIndex (step barrier)", () => env.steps.createIndex({ sagaId: 1 })))
+
+/**
+ * Retention: entries older than `cutoff`, with the markers and tombstones they left in user collections. Returns
+ * how many entries were removed.
+ */
+export const prune = (env: Env, cutoff: Date): Effect.Effect<number, StoreError> =>
+  Effect.gen(function*() {
+    let removed = 0
+    while (true) {
+      const old = yield* call(undefined, "find (step barrier)", () =>
+        env.steps.find({ at: { $lt: cutoff } }, { limit: 500 }).toArray())
+      if (old.length === 0) {
+        return removed
+      }
+      for (const entry of old) {
+        if (entry.entity === undefined || entry.undo === undefined) {
+          continue
+        }
+        const collection: Collection = env.db.collection(entry.entity)
+        const field = stepField(entry.undo)
+        // an upsert's updated documents are known only by their marker; every other step lists its documents
+        const ids = entry.operation === "upsert"
+          ? (yield* call(entry.entity, "find (step markers)", () =>
+            collection.find(marked(field), { projection: { _id: 1 } }).toArray())).map((d) =>
+              d["_id"]
+            )
+          : [...(entry.keys ?? []), ...(entry.ids ?? [])]
+        yield* removeMarker(env, entry.entity, field, ids)
+        if ((entry.keys ?? []).length > 0) {
+          yield* call(entry.entity, "deleteMany (fences)", () =>
+            collection.deleteMany({ _id: { $in: entry.keys as Array<never> }, [fenceField]: { $eq: entry.undo } }))
+        }
+      }
+      const result = yield* call(undefined, "deleteMany (step barrier)", () =>
+        env.steps.deleteMany({
+          _id: {
+            $in: old.map((e) =>
+              e._id
+            )
+          }
+        }))
+      removed += result.deletedCount
+      if (old.length < 500) {
+        return removed
+      }
+    }
+  })

@@ -57,6 +57,8 @@ export interface ChromaStoreConfig {
   readonly maxRecordsPerOperation?: number | undefined
   /** The companion collection that records applied undo ids (default `polysaga_undo`). */
   readonly markerCollection?: string | undefined
+  /** The companion collection of the step barrier's entries (default `polysaga_steps`); see the README. */
+  readonly barrierCollection?: string | undefined
   /** The longest a single request to Chroma may take (default 10 seconds). */
   readonly timeout?: Duration.DurationInput | undefined
 }
@@ -80,7 +82,8 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
     dimension: config.dimension,
     dimensions: config.dimensions ?? {},
     maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000,
-    markerCollection: config.markerCollection ?? "polysaga_undo"
+    markerCollection: config.markerCollection ?? "polysaga_undo",
+    barrierCollection: config.barrierCollection ?? "polysaga_steps"
   })
 
 const layers = StoreLayer.make(ChromaStore, make)
@@ -104,7 +107,7 @@ const dimension = Schema.Int.pipe(Schema.between(1, 65_536))
 
 /**
  * The descriptor: a configured source `{ "engine": "chroma", "url": "http://…", "dimension": 384 }` (also `tenant`,
- * `database`, `token`, `tokenHeader`, `distance`, `dimensions`, `maxRecordsPerOperation`, `markerCollection`, and
+ * `database`, `token`, `tokenHeader`, `distance`, `dimensions`, `maxRecordsPerOperation`, `markerCollection`, `barrierCollection`, and
  * `timeout` in milliseconds).
  *
  * @since 0.1.0
@@ -122,6 +125,7 @@ export const adapter = Adapter.make({
     dimension: Schema.optional(dimension),
     dimensions: Schema.optional(Schema.Record({ key: Schema.String, value: dimension })),
     markerCollection: Schema.optional(Schema.NonEmptyTrimmedString),
+    barrierCollection: Schema.optional(Schema.NonEmptyTrimmedString),
     timeout: Adapter.millis
   }),
   make

@@ -87,7 +87,7 @@ export const layerConfig: (
 
 /**
  * The descriptor: a configured source `{ "engine": "mongodb", "url": "mongodb://…", "database": "shop" }` (also
- * `maxRecordsPerOperation`, `undoLogCollection`, `serializeWrites`, and `undoLogRetention` / `connectTimeout` in
+ * `maxRecordsPerOperation`, `undoLogCollection`, `barrierCollection`, `serializeWrites`, and `undoLogRetention` / `connectTimeout` in
  * milliseconds).
  *
  * @since 0.1.0
@@ -99,6 +99,7 @@ export const adapter = Adapter.make({
     ...Adapter.fields,
     database: Schema.NonEmptyTrimmedString,
     undoLogCollection: Schema.optional(Schema.NonEmptyTrimmedString),
+    barrierCollection: Schema.optional(Schema.NonEmptyTrimmedString),
     undoLogRetention: Adapter.millis,
     serializeWrites: Schema.optional(Schema.Boolean),
     connectTimeout: Adapter.millis

@@ -5,11 +5,12 @@
  * behind a loopback proxy (`LossyProxy`) that loses exactly one message.
  */
 import { assert, layer } from "@effect/vitest"
+import { Operation } from "@polysaga/store"
 import { LossyProxy } from "@polysaga/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type Transaction, Warehouse } from "../src/index.js"
+import { Source, type Transaction, Warehouse } from "../src/index.js"
 import { Clients, ClientsLive, mongoDatabase } from "./stores.js"
 
 const urlOf = (name: string, fallback: string) => new URL(process.env[name] ?? fallback)
@@ -107,4 +108,39 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("a lost reply 
 
   it.effect("MongoDB: the insert applied but its reply was lost → resolved as applied and undone with the rest", () =>
     lostReply("mongo", mongoInsertOf(profiles), [insertVector("v1"), insertProfile("u1")]))
+
+  it.effect("Chroma: the add applied but its reply was lost → resolved as applied and undone with the rest", () =>
+    lostReply("chroma", `{"ids":["v2"],"embeddings"`, [insertProfile("u2"), insertVector("v2")]))
+
+  it.effect("a lost request is resolved as not applied and fenced: the step's late arrival is refused", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const proxies = yield* Proxies
+      yield* Warehouse.transaction([insertVector("warm-up")])
+      yield* setup
+      const before = proxies.chroma.lost()
+      proxies.chroma.loseRequest(`{"ids":["v3"],"embeddings"`)
+      const id = `lost-request-${crypto.randomUUID()}`
+      const result = yield* Warehouse.transaction([insertProfile("u3"), insertVector("v3")], { id })
+      assert.strictEqual(proxies.chroma.lost() - before, 1)
+      assert.strictEqual(result.status, "compensated", JSON.stringify(result))
+      assert.deepStrictEqual(result.compensatedSteps, ["step_0"], "the in-doubt step did not apply")
+      // the same step arriving late is refused by the fence
+      const sources = yield* Source.Sources
+      const { store } = yield* sources.get("lossy-chroma")
+      const late = yield* Effect.flip(
+        Effect.flatMap(Operation.parse(insertVector("v3")), (op) => store.execute(op, { sagaId: id, stepId: "step_1" }))
+      )
+      assert.strictEqual(late.reason, "Conflict")
+      const { docs, records } = yield* held
+      assert.deepStrictEqual(docs, [])
+      assert.deepStrictEqual(records.map((r) => r.id), ["v3"], "only the tombstone holds the id")
+      assert.strictEqual(records[0]?.metadata?.["polysaga:fence"], true)
+      const selected = yield* Warehouse.transaction([{
+        operation: "select",
+        from: { type: "vector", tag: "lossy-chroma", entity: vectors },
+        where: {}
+      }])
+      assert.deepStrictEqual(selected.stepResults["step_0"]?.data, [], "a tombstone is never returned")
+    }))
 })

@@ -30,6 +30,15 @@ export const markerPrefix = "polysaga:"
 
 export const markerKey = (undoId: string): string => `${markerPrefix}undo:${undoId}`
 
+/**
+ * The step barrier's marker key of the step whose outcome carries this undo id: `1` on a record the step added,
+ * the `Revert` (JSON) that undoes it on a record it updated, `"fence"` on a record a resolution fenced.
+ */
+export const stepKey = (undoId: string): string => `${markerPrefix}step:${undoId}`
+
+/** Metadata key of a fence tombstone (a record occupying the id of an add that never arrived); never a user record. */
+export const fenceKey = `${markerPrefix}fence`
+
 export const toImage = (record: ChromaRecord): Undo.Image => ({
   id: record.id,
   vector: [...record.vector],
@@ -82,7 +91,24 @@ export const sameRecord = (a: ChromaRecord, b: ChromaRecord): boolean => {
 export interface Stored {
   readonly record: ChromaRecord
   readonly markers: ReadonlyArray<string>
+  /** The adapter's own metadata (markers, fence) with their values. */
+  readonly own: Readonly<Record<string, Scalar>>
 }
+
+/** A stored record as an image that restores it exactly, the adapter's own metadata included. */
+export const wholeImage = (stored: Stored): Undo.Image => ({
+  ...toImage(stored.record),
+  metadata: { ...stored.record.metadata, ...stored.own }
+})
+
+/** A record without the adapter's own metadata keys. */
+export const userPart = (record: ChromaRecord): ChromaRecord =>
+  Object.keys(record.metadata).some((key) => key.startsWith(markerPrefix))
+    ? {
+      ...record,
+      metadata: Object.fromEntries(Object.entries(record.metadata).filter(([key]) => !key.startsWith(markerPrefix)))
+    }
+    : record
 
 export interface GetLike {
   readonly ids: ReadonlyArray<string>
@@ -95,13 +121,17 @@ export const fromGet = (result: GetLike): ReadonlyArray<Stored> =>
   result.ids.map((id, i) => {
     const metadata: Record<string, Scalar> = {}
     const markers: Array<string> = []
+    const own: Record<string, Scalar> = {}
     for (const [key, value] of Object.entries(result.metadatas[i] ?? {})) {
-      if (key.startsWith(markerPrefix)) markers.push(key)
-      else if (value !== null && value !== undefined) metadata[key] = value as Scalar
+      if (key.startsWith(markerPrefix)) {
+        markers.push(key)
+        if (value !== null && value !== undefined) own[key] = value as Scalar
+      } else if (value !== null && value !== undefined) metadata[key] = value as Scalar
     }
     return {
       record: { id, vector: [...(result.embeddings[i] ?? [])], document: result.documents[i] ?? null, metadata },
-      markers
+      markers,
+      own
     }
   })
 

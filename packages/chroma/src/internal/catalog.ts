@@ -1,0 +1,148 @@
+/**
+ * Collections: the entity name rules, opening and creating a collection, and the dimension its vectors must have.
+ */
+import { Identifier, type StoreError } from "@polysaga/store"
+import type { Collection } from "chromadb"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Connection } from "./connection.js"
+import { locate, storeError } from "./errors.js"
+
+/** Chroma's distance functions. */
+export type Distance = "l2" | "cosine" | "ip"
+
+/** Collection metadata key where this adapter records the dimension of a collection it created. */
+const dimensionKey = "polysaga_dimension"
+
+export const join = (path: string, key: string | number): string =>
+  typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`
+
+/** Chroma's own rule for collection names, on top of the identifier pattern. */
+const collectionName = /^[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?$/
+
+export const checkEntity = (entity: string, path: string): Effect.Effect<string, StoreError> =>
+  Identifier.check(entity, "entity name", path).pipe(
+    Effect.mapError(locate(entity)),
+    Effect.filterOrFail(
+      (name) => name.length >= 3 && collectionName.test(name),
+      () =>
+        storeError(
+          "InvalidIdentifier",
+          `invalid entity name ${JSON.stringify(entity)}: a Chroma collection name has at least 3 characters and ` +
+            "starts and ends with a letter or digit",
+          { entity, path }
+        )
+    )
+  )
+
+/** Passed to the client so it never resolves a collection's embedding function: this adapter sends vectors. */
+const noEmbedding = {
+  name: "polysaga-vectors-only",
+  generate: () => Promise.reject(new Error("@polysaga/chroma writes vectors; it embeds nothing"))
+}
+
+/** Vectors an operation writes, with the paths errors name. */
+export type Vectors = ReadonlyArray<{ readonly vector: ReadonlyArray<number>; readonly path: string }>
+
+/** Fails when the vectors do not all have the known dimension (or, unknown, the first one's); returns it. */
+export const checkDimensions = (
+  entity: string,
+  known: number | undefined,
+  vectors: Vectors
+): Effect.Effect<number | undefined, StoreError> => {
+  const dimension = known ?? vectors[0]?.vector.length
+  const wrong = vectors.find((v) => v.vector.length !== dimension)
+  return wrong === undefined
+    ? Effect.succeed(dimension)
+    : Effect.fail(
+      storeError("Validation", `expected a ${dimension}-dimensional vector, got ${wrong.vector.length}`, {
+        entity,
+        path: wrong.path
+      })
+    )
+}
+
+export interface Catalog {
+  readonly open: (entity: string) => Effect.Effect<Option.Option<Collection>, StoreError>
+  /** Creates the collection (or opens it, when someone else created it meanwhile). */
+  readonly create: (entity: string, dimension: number) => Effect.Effect<Collection, StoreError>
+  /** The dimension a collection's vectors must have, when it is known. */
+  readonly dimensionOf: (
+    entity: string,
+    collection: Option.Option<Collection>
+  ) => Effect.Effect<number | undefined, StoreError>
+  /** Opens the collection (creating it for a write that adds records) and checks the vectors' dimension. */
+  readonly target: (
+    entity: string,
+    vectors: Vectors,
+    createIfMissing: boolean
+  ) => Effect.Effect<Option.Option<Collection>, StoreError>
+}
+
+export const make = (
+  conn: Connection,
+  options: {
+    readonly distance: Distance
+    readonly dimension: number | undefined
+    readonly dimensions: Readonly<Record<string, number>>
+  }
+): Catalog => {
+  const open = (entity: string): Effect.Effect<Option.Option<Collection>, StoreError> =>
+    conn.call(
+      `open collection ${entity}`,
+      entity,
+      () => conn.client.getCollection({ name: entity, embeddingFunction: noEmbedding })
+    ).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf((e) => e.reason === "EntityNotFound", () => Effect.succeed(Option.none()))
+    )
+
+  const create = (entity: string, dimension: number): Effect.Effect<Collection, StoreError> =>
+    conn.call(`create collection ${entity}`, entity, () =>
+      conn.client.createCollection({
+        name: entity,
+        embeddingFunction: null,
+        configuration: { hnsw: { space: options.distance } },
+        metadata: { [dimensionKey]: dimension }
+      })).pipe(
+        // created by someone else in the meantime
+        Effect.catchIf(
+          (e) => e.reason === "Constraint",
+          () =>
+            Effect.flatMap(
+              open(entity),
+              Option.match({ onNone: () => create(entity, dimension), onSome: Effect.succeed })
+            )
+        )
+      )
+
+  const dimensionOf = (entity: string, collection: Option.Option<Collection>) =>
+    Effect.gen(function*() {
+      const configured = options.dimensions[entity] ?? options.dimension
+      if (Option.isNone(collection)) return configured
+      const stored = collection.value.metadata?.[dimensionKey]
+      if (typeof stored === "number") {
+        if (configured !== undefined && configured !== stored) {
+          return yield* storeError(
+            "Validation",
+            `collection ${entity} holds ${stored}-dimensional vectors but the store is configured for ${configured}`,
+            { entity }
+          )
+        }
+        return stored
+      }
+      if (configured !== undefined) return configured
+      const one = yield* conn.call("get", entity, () => collection.value.get({ limit: 1, include: ["embeddings"] }))
+      return one.embeddings[0]?.length
+    })
+
+  const target = (entity: string, vectors: Vectors, createIfMissing: boolean) =>
+    Effect.gen(function*() {
+      const collection = yield* open(entity)
+      const dimension = yield* checkDimensions(entity, yield* dimensionOf(entity, collection), vectors)
+      if (Option.isSome(collection) || !createIfMissing || dimension === undefined) return collection
+      return Option.some(yield* create(entity, dimension))
+    })
+
+  return { open, create, dimensionOf, target }
+}

@@ -112,10 +112,10 @@ export const openRaw = async (urls: Urls = env): Promise<Raw> => {
   }
 }
 
-/** Drops and re-creates what the bench writes. */
+/** Drops and re-creates what the bench writes (the stores' own bookkeeping tables in the schema stay). */
 export const setup = async (raw: Raw): Promise<void> => {
-  await raw.pool.query(`DROP SCHEMA IF EXISTS ${names.schema} CASCADE`)
-  await raw.pool.query(`CREATE SCHEMA ${names.schema}`)
+  await raw.pool.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`)
+  await raw.pool.query(`DROP TABLE IF EXISTS ${names.schema}.users, ${names.schema}.audit, ${names.schema}.steps`)
   await raw.pool.query(`CREATE TABLE ${names.schema}.users
     (id text PRIMARY KEY, email text UNIQUE NOT NULL, name text, "createdAt" timestamptz)`)
   await raw.pool.query(`CREATE TABLE ${names.schema}.audit (id serial PRIMARY KEY, ok boolean CHECK (ok))`)

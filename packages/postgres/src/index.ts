@@ -62,21 +62,30 @@ export const fromClient = (
   Effect.gen(function*() {
     const schema = yield* Catalog.checkSchema(options?.schema ?? "public")
     yield* Barrier.ensure(sql, schema)
-    const prepare = Catalog.prepare(sql, schema)
-    return Store.make({
+    const tables = Catalog.cache(sql, schema)
+    const store = Store.make({
       name: Connection.engine,
       capabilities: Capabilities.full({
         sourceTypes,
         maxRecordsPerOperation: options?.maxRecordsPerOperation ?? 1000
       }),
-      prepare,
+      prepare: Catalog.prepare(tables),
       transaction: Connection.transaction(sql),
       write: Execute.write(sql),
-      undo: Undo.apply(sql, schema, (entity) => Catalog.table(sql, schema, entity)),
+      undo: Undo.apply(sql, schema, tables.table),
       ping: Connection.ping(sql),
       barrier: Barrier.make(sql, schema),
       prune: Barrier.prune(sql, schema)
     })
+    // the kept catalog said the table was otherwise: forget it and run once more on a fresh read (the failed
+    // attempt rolled back, its barrier claim and undo marker with it)
+    const again = <A>(entity: string, run: () => Effect.Effect<A, StoreError>) =>
+      Effect.catchIf(run(), Catalog.changed, (error) => tables.invalidate(entity) ? run() : Effect.fail(error))
+    return {
+      ...store,
+      execute: (operation, context) => again(operation.entity, () => store.execute(operation, context)),
+      undo: (record) => again(record.entity, () => store.undo(record))
+    } satisfies Store
   })
 
 /**

@@ -121,6 +121,41 @@ layer(Env, { excludeTestServices: true })("postgres adapter", (it) => {
     }))
 })
 
+layer(Env, { excludeTestServices: true })("postgres adapter, kept catalog", (it) => {
+  it.effect("a table changed after the store kept it: added and dropped columns are seen, images stay whole", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      const from = { type: "database", tag: "db", entity: "postgres_altered" }
+      yield* sql`DROP TABLE IF EXISTS postgres_altered`
+      yield* sql`CREATE TABLE postgres_altered (id integer PRIMARY KEY, a text, gone text)`
+      yield* run(store, { operation: "insert", from, data: { id: 1, a: "x" } })
+      // a column added since: named by an operation (validate reads the catalog again) …
+      yield* sql`ALTER TABLE postgres_altered ADD COLUMN b text`
+      const inserted = yield* run(store, { operation: "insert", from, data: { id: 2, a: "y", b: "new" } })
+      assert.deepStrictEqual(inserted.records, [{ id: 2, a: "y", gone: null, b: "new" }])
+      // … or not named: a delete's before-image still holds it, so its undo puts it back
+      yield* sql`ALTER TABLE postgres_altered ADD COLUMN c text DEFAULT 'kept'`
+      yield* sql`UPDATE postgres_altered SET c = 'mine' WHERE id = 1`
+      const deleted = yield* run(store, { operation: "delete", from, where: { id: 1 } })
+      yield* store.undo(throughJson(deleted.undo))
+      assert.deepStrictEqual(yield* sql`SELECT id, a, c FROM postgres_altered WHERE id = 1`, [
+        { id: 1, a: "x", c: "mine" }
+      ])
+      // a column dropped since: the write no longer names it
+      yield* sql`ALTER TABLE postgres_altered DROP COLUMN gone`
+      const after = yield* run(store, { operation: "insert", from, data: { id: 3, a: "z" } })
+      assert.deepStrictEqual(after.records, [{ id: 3, a: "z", b: null, c: "kept" }])
+      yield* store.undo(throughJson(after.undo))
+      assert.deepStrictEqual(yield* sql`SELECT id FROM postgres_altered ORDER BY id`, [{ id: 1 }, { id: 2 }])
+      // a table dropped and made again with another key
+      yield* sql`DROP TABLE postgres_altered`
+      yield* sql`CREATE TABLE postgres_altered (code text PRIMARY KEY, a text)`
+      const recreated = yield* run(store, { operation: "insert", from, data: { code: "k", a: "v" } })
+      assert.deepStrictEqual(recreated.undo.actions, [{ _tag: "DeleteCreated", key: { code: "k" } }])
+    }))
+})
+
 layer(Env, { excludeTestServices: true })("postgres adapter isolation", (it) => {
   it.effect("a step is a transaction of its own, even when run inside a caller's transaction", () =>
     Effect.gen(function*() {

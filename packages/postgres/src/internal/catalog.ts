@@ -114,20 +114,63 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
   })
 
 /**
+ * The tables a store has read, each read from the catalog once and kept: a step then costs no catalog round trip.
+ * A kept table is dropped (`invalidate`) when a statement on it fails with an error that says the table changed, and
+ * read again when an operation names what the kept one lacks.
+ */
+export interface Cache {
+  readonly table: (name: string) => Effect.Effect<Table, StoreError>
+  /** Whether the table is kept. */
+  readonly kept: (name: string) => boolean
+  /** Drops the kept table; whether one was kept. */
+  readonly invalidate: (name: string) => boolean
+}
+
+export const cache = (sql: SqlClient.SqlClient, schema: string): Cache => {
+  const tables = new Map<string, Table>()
+  return {
+    table: (name) =>
+      Effect.suspend(() => {
+        const kept = tables.get(name)
+        return kept !== undefined
+          ? Effect.succeed(kept)
+          : Effect.tap(table(sql, schema, name), (found) => Effect.sync(() => void tables.set(name, found)))
+      }),
+    kept: (name) => tables.has(name),
+    invalidate: (name) => tables.delete(name)
+  }
+}
+
+/**
+ * Whether a write's error may come from a kept table that is no longer true: the table or a column is gone (`42P01`,
+ * `42703`), a row came back with a column the catalog did not list, or the adapter refused the write from what the
+ * catalog says (no primary key, no unique key for an upsert: a `Validation` of its own, without a driver cause).
+ */
+export const changed = (error: StoreError): boolean =>
+  error.reason === "EntityNotFound" || error.reason === "FieldNotFound" ||
+  (error.reason === "Validation" && error.cause === undefined)
+
+/**
  * The kernel's `prepare`: the operation's table from the catalog (`EntityNotFound` at `from.entity`), with every
- * field it names checked against the columns.
+ * field it names checked against the columns — against the kept table, then, if it lacks one, a fresh read.
  */
 export const prepare =
-  (sql: SqlClient.SqlClient, schema: string) =>
-  (operation: Operation.Operation, path: string): Effect.Effect<Table, StoreError> =>
-    Effect.gen(function*() {
-      const found = yield* Effect.mapError(table(sql, schema, operation.entity), (e) => {
+  (tables: Cache) => (operation: Operation.Operation, path: string): Effect.Effect<Table, StoreError> => {
+    const read = Effect.gen(function*() {
+      const found = yield* Effect.mapError(tables.table(operation.entity), (e) => {
         const at = path === "" ? "from.entity" : `${path}.from.entity`
         return Store.fail(engine, e.reason, e.message, { entity: operation.entity, path: at, cause: e.cause })
       })
       yield* checkFields(found, operation, path)
       return found
     })
+    // a column (or a key) added since the table was kept: read it again once before refusing
+    return Effect.suspend(() =>
+      tables.kept(operation.entity)
+        ? Effect.catchAll(read, () => Effect.zipRight(Effect.sync(() => tables.invalidate(operation.entity)), read))
+        : read
+    )
+  }
 
 /** The schema name, checked once when the store is made. */
 export const checkSchema = (schema: string) => Identifier.check(schema, "schema name", "schema")

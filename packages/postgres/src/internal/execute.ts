@@ -7,6 +7,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import {
   Filter,
   type Operation,
+  Store,
   type StoreError,
   Undo,
   type Update,
@@ -16,15 +17,31 @@ import {
 import * as Effect from "effect/Effect"
 import type * as Catalog from "./catalog.js"
 import * as Compile from "./compile.js"
-import { fromSql } from "./connection.js"
+import { engine, fromSql } from "./connection.js"
+
+/**
+ * Rows selected with `*, imageColumns`, split into record and image. A row with a column the kept catalog does not
+ * list means the table changed since it was read: its image would miss that column, so the statement fails
+ * (`FieldNotFound`, and the store reads the catalog again and retries).
+ */
+export const splitRows = (table: Catalog.Table, rows: ReadonlyArray<Record<string, unknown>>) =>
+  Effect.suspend(() => {
+    const split = rows.map((row) => Compile.split(table, row))
+    const unknown = split.flatMap(({ record }) => Object.keys(record).filter((k) => !table.columns.has(k)))
+    return unknown.length === 0 ? Effect.succeed(split) : Effect.fail(
+      Store.fail(engine, "FieldNotFound", `table ${table.name} has a column its kept catalog lacks: ${unknown[0]}`, {
+        entity: table.name
+      })
+    )
+  })
 
 /** Locks and reads at most `limit` rows matching `where`, split into record and image. */
 export const lock = (sql: SqlClient.SqlClient, table: Catalog.Table, where: Filter.Filter, limit: number) =>
-  Effect.map(
+  Effect.flatMap(
     sql<Record<string, unknown>>`
       SELECT *, ${Compile.imageColumns(sql, table)} FROM ${Compile.qualified(sql, table)}
       WHERE ${Compile.where(sql, table, where)} LIMIT ${limit} FOR UPDATE`,
-    (rows) => rows.map((row) => Compile.split(table, row))
+    (rows) => splitRows(table, rows)
   )
 
 export const write = (sql: SqlClient.SqlClient) =>
@@ -46,18 +63,16 @@ export const write = (sql: SqlClient.SqlClient) =>
       INSERT INTO ${t} (${sql.csv(columns.map((c) => sql`${sql(c)}`))})
       VALUES (${sql.csv(columns.map((c) => sql`${Compile.param(table.columns.get(c), record[c])}`))})
       ${conflict === "skip" ? sql`ON CONFLICT DO NOTHING` : sql``}
-      RETURNING *, ${Compile.imageColumns(sql, table)}`.pipe(
-      Effect.map((rows) => rows.map((row) => Compile.split(table, row)))
-    )
+      RETURNING *, ${Compile.imageColumns(sql, table)}`.pipe(Effect.flatMap((rows) => splitRows(table, rows)))
   }
 
   const update = (keys: ReadonlyArray<Undo.Image>, changes: ReadonlyArray<Update.Change>) =>
-    Effect.map(
+    Effect.flatMap(
       sql<Record<string, unknown>>`
         UPDATE ${t} SET ${Compile.assignments(sql, table, changes)}
         WHERE ${Compile.byKeys(sql, table, keys)}
         RETURNING *, ${Compile.imageColumns(sql, table)}`,
-      (rows) => rows.map((row) => Compile.split(table, row))
+      (rows) => splitRows(table, rows)
     )
 
   /** The filter an upsert record is identified by: `where`, `options.key`, the primary key or a unique key. */

@@ -34,8 +34,8 @@ const fail = (operation: string, sagaId: string | undefined) => (cause: unknown)
 
 /**
  * The durable journal on a `SqlClient` and the statements of its engine (PostgreSQL, PGlite or SQLite): migrations,
- * the port, leases and the admin service. One statement (or one transaction) per journal entry; a saga's
- * `SagaStarted` rides with its next entry.
+ * the port, leases and the admin service. One statement (or one transaction) per append; a saga's `SagaStarted`
+ * rides with its next entry, and so does each step's outcome (one append per step).
  * @internal
  */
 export const make = (
@@ -63,6 +63,8 @@ export const make = (
     /** Sagas this instance is working on: their leases are renewed. */
     const active = new Set<string>()
     const starts = new Map<string, Start>()
+    /** Step outcomes held until the saga's next entry, by saga. */
+    const held = new Map<string, ReadonlyArray<Entry>>()
 
     const lost = (sagaId: string) => new LeaseLost({ sagaId, owner })
 
@@ -81,15 +83,24 @@ export const make = (
         }
       })
 
-    const insertEntry = (entry: Entry) =>
+    const insertEntries = (sagaId: string, batch: ReadonlyArray<Entry>) =>
       Effect.gen(function*() {
-        const written = yield* db.insertEntry(
-          entry.sagaId,
-          yield* stored(entry),
-          entry._tag === "SagaEnded" ? { status: entry.status, error: entry.error ?? null } : undefined
+        const end = batch.find((entry) => entry._tag === "SagaEnded")
+        const written = yield* db.insertEntries(
+          sagaId,
+          yield* Effect.forEach(batch, stored),
+          end?._tag === "SagaEnded" ? { status: end.status, error: end.error ?? null } : undefined
         )
-        if (!written) return yield* lost(entry.sagaId)
+        if (!written) return yield* lost(sagaId)
       })
+
+    /**
+     * A step's outcome is held and written with the saga's next entry (the next step's intent, a compensation's, the
+     * end): one append per step. Until then the step is in doubt for a recovering process, as a step whose outcome
+     * append failed is, and is resolved through the store's barrier; `entries` shows held entries.
+     */
+    const holds = (entry: Entry) =>
+      entry._tag === "StepSucceeded" && entry.resolved !== true && active.has(entry.sagaId)
 
     const append = (entry: Entry): Effect.Effect<void, SagaError.JournalError> =>
       Effect.suspend(() => {
@@ -99,16 +110,23 @@ export const make = (
           active.add(sagaId)
           return Effect.void
         }
+        if (holds(entry)) {
+          held.set(sagaId, [...(held.get(sagaId) ?? []), entry])
+          return Effect.void
+        }
+        const batch = [...(held.get(sagaId) ?? []), entry]
+        const carried = batch.length - 1
+        held.delete(sagaId)
         const start = starts.get(sagaId)
         const write: Effect.Effect<void, unknown> = start === undefined
-          ? insertEntry(entry)
+          ? insertEntries(sagaId, batch)
           : start._tag === "Writing"
-          ? Effect.zipRight(Deferred.await(start.done), insertEntry(entry))
+          ? Effect.zipRight(Deferred.await(start.done), insertEntries(sagaId, batch))
           : Effect.gen(function*() {
             const done = yield* Deferred.make<void, SagaError.JournalError>()
             starts.set(sagaId, { _tag: "Writing", done })
             const exit = yield* Effect.exit(
-              Effect.mapError(insertStart(start.entry, [start.entry, entry]), fail("append", sagaId))
+              Effect.mapError(insertStart(start.entry, [start.entry, ...batch]), fail("append", sagaId))
             )
             starts.delete(sagaId)
             yield* Deferred.done(done, exit)
@@ -116,14 +134,31 @@ export const make = (
           })
         return write.pipe(
           Effect.mapError((cause) => cause instanceof SagaError.JournalError ? cause : fail("append", sagaId)(cause)),
+          // not written: the held outcomes go with the next entry
+          Effect.tapError(() =>
+            Effect.sync(() => void held.set(sagaId, [...batch.slice(0, carried), ...(held.get(sagaId) ?? [])]))
+          ),
           Effect.ensuring(entry._tag === "SagaEnded" ? Effect.sync(() => void active.delete(sagaId)) : Effect.void),
           Effect.withSpan("SagaJournal.append", { attributes: { "saga.id": sagaId, "journal.entry": entry._tag } })
         )
       })
 
+    /** Writes a saga's held outcomes now (before its lease is let go, or the journal closes). */
+    const flush = (sagaId: string) =>
+      Effect.suspend(() => {
+        const batch = held.get(sagaId)
+        if (batch === undefined) return Effect.void
+        held.delete(sagaId)
+        return Effect.mapError(insertEntries(sagaId, batch), fail("append", sagaId))
+      })
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(Array.from(held.keys()), (sagaId) => Effect.ignore(flush(sagaId)), { discard: true })
+    )
+
     const readEntries = (sagaId: string) =>
       db.entries(sagaId).pipe(
         Effect.flatMap(decode),
+        Effect.map((entries) => [...entries, ...(held.get(sagaId) ?? [])]),
         Effect.mapError(fail("read", sagaId)),
         Effect.withSpan("SagaJournal.entries", { attributes: { "saga.id": sagaId } })
       )
@@ -143,7 +178,8 @@ export const make = (
 
     // no longer renewed before the lease is cut: a renewal that ran after the cut would extend it again
     const release = (sagaId: string) =>
-      Effect.sync(() => void active.delete(sagaId)).pipe(
+      Effect.ignore(flush(sagaId)).pipe(
+        Effect.zipRight(Effect.sync(() => void active.delete(sagaId))),
         Effect.zipRight(db.release(sagaId)),
         Effect.mapError(fail("release", sagaId))
       )

@@ -36,27 +36,23 @@ export const make = (
           RETURNING seq`,
         (rows) => rows.length > 0
       ),
-    insertEntry: (sagaId, entry, end) =>
+    insertEntries: (sagaId, batch, end) =>
       Effect.map(
-        end !== undefined
-          ? sql`
-            WITH saga AS (
-              UPDATE ${sagas} SET status = ${end.status}, error = ${end.error}, ended_at = now()
-              WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
-              RETURNING id
-            )
-            INSERT INTO ${entries} (saga_id, kind, step_id, entry)
-            SELECT saga.id, ${entry.kind}, NULL, ${entry.json}::jsonb FROM saga
-            RETURNING seq`
-          : sql`
-            WITH saga AS (
-              SELECT id FROM ${sagas}
-              WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
-              FOR SHARE
-            )
-            INSERT INTO ${entries} (saga_id, kind, step_id, entry)
-            SELECT saga.id, ${entry.kind}, ${entry.stepId}, ${entry.json}::jsonb FROM saga
-            RETURNING seq`,
+        sql`
+          WITH saga AS (${
+          end !== undefined
+            ? sql`UPDATE ${sagas} SET status = ${end.status}, error = ${end.error}, ended_at = now()
+                WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
+                RETURNING id`
+            : sql`SELECT id FROM ${sagas}
+                WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
+                FOR SHARE`
+        })
+          INSERT INTO ${entries} (saga_id, kind, step_id, entry)
+          SELECT saga.id, e.value ->> '_tag', e.value ->> 'stepId', e.value
+          FROM saga, jsonb_array_elements(${json(batch)}::jsonb) WITH ORDINALITY AS e(value, n)
+          ORDER BY e.n
+          RETURNING seq`,
         (rows) => rows.length > 0
       ),
     entries: (sagaId) =>

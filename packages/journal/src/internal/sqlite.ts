@@ -103,25 +103,29 @@ export const make = (
           FROM json_each(${JSON.stringify(batch)}) AS e ORDER BY e.key`
         return true
       })),
-    insertEntry: (sagaId, entry, end) =>
-      end === undefined
-        ? Effect.map(
-          sql`
-            INSERT INTO ${entries} (saga_id, kind, step_id, entry, recorded_at)
-            SELECT id, ${entry.kind}, ${entry.stepId}, ${entry.json}, ${now()} FROM ${sagas}
-            WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
-            RETURNING seq`,
-          (rows) => rows.length > 0
-        )
+    insertEntries: (sagaId, batch, end) => {
+      const insertAll = sql`
+        INSERT INTO ${entries} (saga_id, kind, step_id, entry, recorded_at)
+        SELECT s.id, e.value ->> 'kind', e.value ->> 'stepId', e.value ->> 'json', ${now()}
+        FROM ${sagas} AS s, json_each(${JSON.stringify(batch)}) AS e
+        WHERE s.id = ${sagaId} AND s.owner = ${owner} AND s.status = 'running'
+        ORDER BY e.key
+        RETURNING seq`
+      return end === undefined
+        ? Effect.map(insertAll, (rows) => rows.length > 0)
         : sql.withTransaction(Effect.gen(function*() {
           const rows = yield* sql`
             UPDATE ${sagas} SET status = ${end.status}, error = ${end.error}, ended_at = ${now()}
             WHERE id = ${sagaId} AND owner = ${owner} AND status = 'running'
             RETURNING id`
           if (rows.length === 0) return false
-          yield* insert(sagaId, entry)
+          yield* sql`
+            INSERT INTO ${entries} (saga_id, kind, step_id, entry, recorded_at)
+            SELECT ${sagaId}, e.value ->> 'kind', e.value ->> 'stepId', e.value ->> 'json', ${now()}
+            FROM json_each(${JSON.stringify(batch)}) AS e ORDER BY e.key`
           return true
-        })),
+        }))
+    },
     entries: (sagaId) =>
       Effect.map(
         sql<{ entry: string }>`SELECT entry FROM ${entries} WHERE saga_id = ${sagaId} ORDER BY seq`,

@@ -54,10 +54,10 @@ export interface Statements {
     },
     entries: ReadonlyArray<StoredEntry>
   ) => Effect.Effect<boolean, unknown>
-  /** An entry of a running saga this owner holds; `end` also ends the saga. Whether it was written. */
-  readonly insertEntry: (
+  /** Entries of a running saga this owner holds, in order; `end` also ends the saga. Whether they were written. */
+  readonly insertEntries: (
     sagaId: string,
-    entry: StoredEntry,
+    entries: ReadonlyArray<StoredEntry>,
     end: { readonly status: SagaRow["status"]; readonly error: string | null } | undefined
   ) => Effect.Effect<boolean, unknown>
   /** A saga's entries (decoded JSON, not yet checked), in order. */

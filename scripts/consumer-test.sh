@@ -3,7 +3,9 @@
 # outside the workspace (effect on the 3.x line, from the registry), type-check it (strict, NodeNext, library types
 # included), check that one copy of `effect` was installed, and run tools/consumer/src: a saga with
 # `@polysaga/saga` alone, and the seed's insert with `@polysaga/warehouse` + `@polysaga/postgres` against the stack
-# (`POLYSAGA_PG_URL` from .stack/env). `NODE_BINS="node /path/to/node24"` runs the consumer on each of these Node
+# (`POLYSAGA_PG_URL` from .stack/env); then the service from its build (no tsx): `node apps/server/dist/main.js` and
+# the `polysaga-server` bin, each answering `/health` and the seed's first example, then stopping on SIGTERM with exit 0
+# (each run bounded: 60 s to listen, 30 s per request). `NODE_BINS="node /path/to/node24"` runs the consumer on each of these Node
 # binaries (default: `node`). `KEEP=1` keeps the temporary project, `SKIP_BUILD=1` uses the current dist/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,4 +55,63 @@ for node_bin in "${node_bins[@]}"; do
   "$node_bin" dist/saga-alone.js
   "$node_bin" dist/seed-postgres.js
 done
+# The service from its build: a configuration with the seed's first example's three sources on a free port and an
+# embedded journal in the temporary directory.
+cd "$root"
+node -e '
+const config = require("./apps/server/config/local.json")
+const keep = new Set(["orders-postgres", "activity-neo4j", "user-behavior"])
+config.port = 0
+config.journal = { embedded: process.argv[1] + "/journal" }
+config.sources = config.sources.filter((source) => keep.has(source.tag))
+require("fs").writeFileSync(process.argv[1] + "/server.json", JSON.stringify(config))
+' "$work"
+# The bin as a package manager links it: `bin.polysaga-server` of the server's manifest, executable, on PATH.
+bin_target="$root/apps/server/$(node -p "require('./apps/server/package.json').bin['polysaga-server']")"
+chmod +x "$bin_target"
+mkdir -p "$work/bin"
+ln -sf "$bin_target" "$work/bin/polysaga-server"
+seed_body='{"operations":[{"operation":"insert","from":{"type":"database","tag":"orders-postgres","entity":"orders"},"data":{"userId":"user_123","total":99.99,"status":"pending"}},{"operation":"insert","from":{"type":"graph","tag":"activity-neo4j","entity":"OrderEvent"},"data":{"type":"ORDER_PLACED","userId":"user_123","timestamp":"2025-01-15T10:00:00.000Z"}},{"operation":"upsert","from":{"type":"vector","tag":"user-behavior","entity":"behaviors"},"data":{"id":"user_123_purchase","vector":[0.12,0.56,0.33,0.91],"metadata":{"action":"purchase","amount":99.99}}}]}'
+# built_service <label> <command…>: starts the service, waits for its address, checks /health and the seed's first
+# example, stops it with SIGTERM and requires exit 0.
+built_service() {
+  local label="$1"
+  shift
+  rm -rf "$work/journal"
+  # the collection `behaviors` is made by its first write; a test may have left one with another dimension
+  curl -sS -o /dev/null -X DELETE \
+    "$POLYSAGA_CHROMA_URL/api/v2/tenants/default_tenant/databases/default_database/collections/behaviors" || true
+  echo "consumer: $label"
+  "$@" --config "$work/server.json" --init-demo >"$work/server.log" 2>&1 &
+  local server=$!
+  local address=""
+  for _ in $(seq 1 120); do
+    address="$(grep -o 'Listening on http://[0-9.:]*' "$work/server.log" | head -1 | sed 's/Listening on //')" || true
+    if [ -n "$address" ] || ! kill -0 "$server" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  if [ -z "$address" ]; then
+    cat "$work/server.log" >&2
+    kill -KILL "$server" 2>/dev/null || true
+    echo "consumer: $label did not listen within 60 s" >&2
+    exit 1
+  fi
+  local health answer status=0
+  health="$(curl -sS --max-time 30 "$address/health")" || true
+  answer="$(curl -sS --max-time 30 -X POST "$address/v1/transactions" -H 'content-type: application/json' \
+    -d "$seed_body")" || true
+  kill -TERM "$server"
+  wait "$server" || status=$?
+  if ! grep -q '"status":"ok"' <<<"$health" || ! grep -q '"status":"completed"' <<<"$answer" || [ "$status" != 0 ]; then
+    cat "$work/server.log" >&2
+    echo "consumer: $label: /health answered $health, the seed example $answer, SIGTERM exit $status" >&2
+    exit 1
+  fi
+  echo "consumer: $label: /health ok, the seed's first example completed, SIGTERM exit 0"
+}
+for node_bin in "${node_bins[@]}"; do
+  built_service "node apps/server/dist/main.js on Node $("$node_bin" --version)" "$node_bin" apps/server/dist/main.js
+done
+PATH="$work/bin:$(dirname "$(command -v "${node_bins[0]}")"):$PATH" \
+  built_service "polysaga-server (the bin) on Node $("${node_bins[0]}" --version)" polysaga-server
 echo "consumer: ok"

@@ -131,6 +131,13 @@ const refuseUnjournaled = (
     })
   })
 
+const duplicateId = (id: string, where: string) =>
+  new WarehouseError({
+    code: "DUPLICATE_ID",
+    path: "options.id",
+    message: `options.id: a transaction with the id ${id} ${where}; choose a new id`
+  })
+
 /**
  * A saga id the client chose must be new: a saga the journal knows is never answered from its old record, nor run
  * again under the same id.
@@ -141,12 +148,7 @@ const unused = (
   planned: ReadonlyArray<Planned>
 ) =>
   Effect.gen(function*() {
-    const duplicate = (where: string) =>
-      new WarehouseError({
-        code: "DUPLICATE_ID",
-        path: "options.id",
-        message: `options.id: a transaction with the id ${id} ${where}; choose a new id`
-      })
+    const duplicate = (where: string) => duplicateId(id, where)
     if (Option.isSome(journal) && (yield* journaled(journal.value, id)).length > 0) {
       return yield* duplicate("is already in the journal")
     }
@@ -193,14 +195,43 @@ const timed = (engine: string) => <A, E, R>(attempt: Effect.Effect<A, E, R>): Ef
           )))
   )
 
+/**
+ * The transactions of one warehouse. A client-chosen id is held while its transaction runs: a second transaction
+ * with the same id at the same moment is `DUPLICATE_ID` at once — the journal and the barriers cannot tell it
+ * apart before either has written.
+ */
 export const transaction = (
   sources: Sources["Type"],
   journal: Option.Option<SagaJournal.SagaJournal.Service>,
   maxOperations: number
-) =>
-(operations: unknown, rawOptions?: unknown): Effect.Effect<TransactionResult, WarehouseError> =>
+) => {
+  const running = new Set<string>()
+  const run = (operations: unknown, options: typeof TransactionOptions.Type) =>
+    runTransaction(sources, journal, maxOperations, operations, options)
+  return (operations: unknown, rawOptions?: unknown): Effect.Effect<TransactionResult, WarehouseError> =>
+    Effect.flatMap(decodeOptions(rawOptions), (options) => {
+      const id = options.id
+      if (id === undefined) return run(operations, options)
+      return Effect.acquireUseRelease(
+        Effect.suspend(() => {
+          if (running.has(id)) return Effect.fail(duplicateId(id, "is running"))
+          running.add(id)
+          return Effect.void
+        }),
+        () => run(operations, options),
+        () => Effect.sync(() => void running.delete(id))
+      )
+    }).pipe(Effect.withSpan("Warehouse.transaction"))
+}
+
+const runTransaction = (
+  sources: Sources["Type"],
+  journal: Option.Option<SagaJournal.SagaJournal.Service>,
+  maxOperations: number,
+  operations: unknown,
+  options: typeof TransactionOptions.Type
+): Effect.Effect<TransactionResult, WarehouseError> =>
   Effect.gen(function*() {
-    const options = yield* decodeOptions(rawOptions)
     // the checks before the first write ask the stores too (catalogs, barriers): they count against the timeout,
     // and a store that hangs there is unavailable, not a transaction that never answers
     const checksStarted = yield* Clock.currentTimeMillis
@@ -320,4 +351,4 @@ export const transaction = (
           : `${result.error}; then a compensation failed: ${result.compensationError}`
       })
     }
-  }).pipe(Effect.withSpan("Warehouse.transaction"))
+  })

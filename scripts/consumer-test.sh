@@ -65,6 +65,8 @@ config.port = 0
 config.journal = { embedded: process.argv[1] + "/journal" }
 config.sources = config.sources.filter((source) => keep.has(source.tag))
 require("fs").writeFileSync(process.argv[1] + "/server.json", JSON.stringify(config))
+config.journal.engine = "pglite"
+require("fs").writeFileSync(process.argv[1] + "/server-pglite.json", JSON.stringify(config))
 ' "$work"
 # The bin as a package manager links it: `bin.polysaga-server` of the server's manifest, executable, on PATH.
 bin_target="$root/apps/server/$(node -p "require('./apps/server/package.json').bin['polysaga-server']")"
@@ -72,17 +74,17 @@ chmod +x "$bin_target"
 mkdir -p "$work/bin"
 ln -sf "$bin_target" "$work/bin/polysaga-server"
 seed_body='{"operations":[{"operation":"insert","from":{"type":"database","tag":"orders-postgres","entity":"orders"},"data":{"userId":"user_123","total":99.99,"status":"pending"}},{"operation":"insert","from":{"type":"graph","tag":"activity-neo4j","entity":"OrderEvent"},"data":{"type":"ORDER_PLACED","userId":"user_123","timestamp":"2025-01-15T10:00:00.000Z"}},{"operation":"upsert","from":{"type":"vector","tag":"user-behavior","entity":"behaviors"},"data":{"id":"user_123_purchase","vector":[0.12,0.56,0.33,0.91],"metadata":{"action":"purchase","amount":99.99}}}]}'
-# built_service <label> <command…>: starts the service, waits for its address, checks /health and the seed's first
-# example, stops it with SIGTERM and requires exit 0.
+# built_service <label> <config> <command…>: starts the service, waits for its address, checks /health and the seed's
+# first example, stops it with SIGTERM and requires exit 0.
 built_service() {
-  local label="$1"
-  shift
+  local label="$1" config="$2"
+  shift 2
   rm -rf "$work/journal"
   # the collection `behaviors` is made by its first write; a test may have left one with another dimension
   curl -sS -o /dev/null -X DELETE \
     "$POLYSAGA_CHROMA_URL/api/v2/tenants/default_tenant/databases/default_database/collections/behaviors" || true
   echo "consumer: $label"
-  "$@" --config "$work/server.json" --init-demo >"$work/server.log" 2>&1 &
+  "$@" --config "$config" --init-demo >"$work/server.log" 2>&1 &
   local server=$!
   local address=""
   for _ in $(seq 1 120); do
@@ -109,9 +111,14 @@ built_service() {
   fi
   echo "consumer: $label: /health ok, the seed's first example completed, SIGTERM exit 0"
 }
+# The embedded SQLite journal (better-sqlite3, a native module) is built for the Node that ran `pnpm install` (the first
+# of NODE_BINS); the other Node binaries run the service with the embedded PGlite journal (WebAssembly).
+config="$work/server.json"
 for node_bin in "${node_bins[@]}"; do
-  built_service "node apps/server/dist/main.js on Node $("$node_bin" --version)" "$node_bin" apps/server/dist/main.js
+  built_service "node apps/server/dist/main.js on Node $("$node_bin" --version) ($(node -p "require('$config').journal.engine ?? 'sqlite'") journal)" \
+    "$config" "$node_bin" apps/server/dist/main.js
+  config="$work/server-pglite.json"
 done
 PATH="$work/bin:$(dirname "$(command -v "${node_bins[0]}")"):$PATH" \
-  built_service "polysaga-server (the bin) on Node $("${node_bins[0]}" --version)" polysaga-server
+  built_service "polysaga-server (the bin) on Node $("${node_bins[0]}" --version)" "$work/server.json" polysaga-server
 echo "consumer: ok"

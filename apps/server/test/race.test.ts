@@ -51,9 +51,7 @@ const held = (key: string) =>
     const { mongo } = yield* Stores
     const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(schema)}.payments
       WHERE "orderId" = ${key}`
-    const docs = yield* Effect.promise(() =>
-      mongo.db(mongoDatabase).collection("race_docs").countDocuments({ key })
-    )
+    const docs = yield* Effect.promise(() => mongo.db(mongoDatabase).collection("race_docs").countDocuments({ key }))
     const nodes = yield* cypher("MATCH (n:RaceEvent { key: $key }) RETURN count(n) AS n", { key })
     const vectors = yield* chromaGet(`race_vectors_${run}`, [key])
     return { postgres: rows[0]!.n, mongodb: docs, neo4j: Number(nodes[0]!.n), chroma: vectors.length }
@@ -68,8 +66,10 @@ layer(Env, { timeout: "120 seconds" })("the same options.id at the same moment",
         const id = `race-${run}-${round}`
         const key = `race-${run}-${round}`
         const answers = yield* Effect.all(
-          Array.from({ length: racers }, () =>
-            client.request("POST", "/v1/transactions", { body: { operations: operations(key), options: { id } } })),
+          Array.from(
+            { length: racers },
+            () => client.request("POST", "/v1/transactions", { body: { operations: operations(key), options: { id } } })
+          ),
           { concurrency: "unbounded" }
         )
         const ran = answers.filter((a) => a.status === 200)

@@ -9,7 +9,14 @@ import * as Filter from "./Filter.js"
 import * as Identifier from "./Identifier.js"
 import { join } from "./internal/values.js"
 import * as Limits from "./Limits.js"
-import { type Operation, type OperationKind, recordPath, type SourceType } from "./Operation.js"
+import {
+  clauseFields,
+  type Operation,
+  type OperationKind,
+  recordPath,
+  type SelectClause,
+  type SourceType
+} from "./Operation.js"
 import { StoreError } from "./StoreError.js"
 import type { UpdateOperator } from "./Update.js"
 
@@ -28,6 +35,13 @@ export interface Capabilities {
    * this bound) to take the first records instead.
    */
   readonly maxRecordsPerOperation: number
+  /**
+   * The select clauses it runs beyond `where` and `limit` (`fields`, `orderBy`, `offset`, a vector search
+   * `similar` / `near`; see `Operation.SelectClauses`); none when absent. A select using another is rejected
+   * before anything runs. A select's `offset` is at most `maxRecordsPerOperation`, and so is a vector search's
+   * `topK`: a store never reads more than twice the bound for one select.
+   */
+  readonly selectClauses?: ReadonlyArray<SelectClause> | undefined
 }
 
 /**
@@ -38,7 +52,8 @@ export interface Capabilities {
 export const allFilterOperators: ReadonlyArray<Filter.FilterOperator> = [...Filter.compareOperators, "and", "or", "not"]
 
 /**
- * Capabilities of a store that supports every operation and operator of the model.
+ * Capabilities of a store that supports every operation and operator of the model, and the select clauses
+ * `fields`, `orderBy` and `offset` (not a vector search).
  *
  * @since 0.1.0
  */
@@ -49,7 +64,8 @@ export const full = (options: {
   ...options,
   operations: ["insert", "update", "delete", "upsert", "select"],
   filterOperators: allFilterOperators,
-  updateOperators: ["set", "increment", "multiply", "push", "pull"]
+  updateOperators: ["set", "increment", "multiply", "push", "pull"],
+  selectClauses: ["fields", "orderBy", "offset"]
 })
 
 const unsupported = (engine: string, path: string, message: string) =>
@@ -84,6 +100,9 @@ export const check = (
         yield* Identifier.check(change.field, "field name", join(path, change.path))
       }
     }
+    for (const [field, at] of clauseFields(operation)) {
+      yield* Identifier.check(field, "field name", join(path, at))
+    }
     if ("where" in operation && operation.where !== undefined) {
       // before any recursive walk over it (the adapters' filter compilers)
       if (Filter.depth(operation.where) > Limits.maxWhereDepth) {
@@ -116,6 +135,33 @@ export const check = (
         if (!capabilities.filterOperators.includes(op)) {
           return yield* unsupported(engine, join(path, at), `${engine} cannot express the filter operator $${op}`)
         }
+      }
+    }
+    if (operation.kind === "select" && operation.clauses !== undefined) {
+      const clauses = operation.clauses
+      for (const clause of Object.keys(clauses) as Array<SelectClause>) {
+        if (clauses[clause] === undefined || (capabilities.selectClauses ?? []).includes(clause)) continue
+        const search = clause === "similar" || clause === "near" ? clauses[clause] : undefined
+        const at = join(path, search?.path ?? clause)
+        const name = search === undefined ? `the select clause ${clause}` : `a vector search ($${clause})`
+        return yield* unsupported(engine, at, `${engine} cannot run ${name}`)
+      }
+      const bound = (what: string, at: string, n: number | undefined) =>
+        n !== undefined && n > capabilities.maxRecordsPerOperation
+          ? Effect.fail(
+            new StoreError({
+              reason: "TooManyRecords",
+              engine,
+              path: join(path, at),
+              message: `${
+                join(path, at)
+              }: ${what} of ${n} exceeds the per-operation limit of ${engine}, ${capabilities.maxRecordsPerOperation}`
+            })
+          )
+          : Effect.void
+      yield* bound("an offset", "offset", clauses.offset)
+      for (const search of [clauses.similar, clauses.near]) {
+        if (search !== undefined) yield* bound("a topK", join(search.path, "topK"), search.topK)
       }
     }
     if (operation.kind === "update") {

@@ -75,7 +75,20 @@ export const OperationInput = Schema.Struct({
     )
   ),
   where: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  options: Schema.optional(OperationOptions)
+  options: Schema.optional(OperationOptions),
+  /** select: the fields each record returns (the store's own key is always returned too). */
+  fields: Schema.optional(Schema.NonEmptyArray(Schema.String).pipe(Schema.maxItems(100))),
+  /** select: the order, by the first field, then the next. */
+  orderBy: Schema.optional(
+    Schema.NonEmptyArray(Schema.Struct({
+      field: Schema.String,
+      order: Schema.optionalWith(Schema.Literal("ASC", "DESC"), { default: () => "ASC" as const })
+    })).pipe(Schema.maxItems(8))
+  ),
+  /** select: at most this many records (the same as `options.limit`; give one of them). */
+  limit: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** select: skip this many records of the order first (needs `orderBy`). */
+  offset: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
 })
 
 /**
@@ -111,14 +124,102 @@ export type Operation =
     readonly where: Filter | undefined
     readonly dataIsList?: boolean
   })
-  | (Base & { readonly kind: "select"; readonly where: Filter })
+  | (Base & { readonly kind: "select"; readonly where: Filter; readonly clauses?: SelectClauses | undefined })
+
+/**
+ * One key of a select's order: `null` and missing values sort before every value in `ASC` and after them in
+ * `DESC`; strings by code point (PostgreSQL with `COLLATE "C"`), numbers, dates and booleans (`false` first) by
+ * value. Values of different types, and arrays, sort in an order each store chooses: order by a field of one
+ * scalar type.
+ *
+ * @since 0.1.0
+ */
+export interface OrderBy {
+  readonly field: string
+  readonly order: "ASC" | "DESC"
+}
+
+/**
+ * A vector search, written in a select's `where` as `{ <field>: { $similar: { vector, topK, threshold } } }`
+ * (the `topK` nearest records whose similarity, `1 - distance`, is at least `threshold`) or
+ * `{ <field>: { $near: { vector, maxDistance, topK } } }` (the records within `maxDistance`, nearest first). The
+ * records come back nearest first, each with its `distance`. `path` is where it was written.
+ *
+ * @since 0.1.0
+ */
+export interface VectorSearch {
+  readonly field: string
+  readonly vector: ReadonlyArray<number>
+  readonly topK?: number | undefined
+  readonly threshold?: number | undefined
+  readonly maxDistance?: number | undefined
+  readonly path: string
+}
+
+/**
+ * What a select says beyond `where` and `limit` (`options.limit`): `fields`, `orderBy`, `offset` (as the query
+ * reference writes them) and a vector search (`similar` / `near`). Each is opt-in per store: a store that does
+ * not declare it (`Capabilities.selectClauses`) rejects a select using it before anything runs.
+ *
+ * @since 0.1.0
+ */
+export interface SelectClauses {
+  readonly fields?: ReadonlyArray<string> | undefined
+  readonly orderBy?: ReadonlyArray<OrderBy> | undefined
+  readonly offset?: number | undefined
+  readonly similar?: VectorSearch | undefined
+  readonly near?: VectorSearch | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export type SelectClause = keyof SelectClauses
+
+/**
+ * Every select clause of the model.
+ *
+ * @since 0.1.0
+ */
+export const selectClauses: ReadonlyArray<SelectClause> = ["fields", "orderBy", "offset", "similar", "near"]
+
+/**
+ * The reference semantics of a select without a vector search over `records` (an entity's records): those
+ * matching `where`, ordered by `orderBy` (see {@link OrderBy}; ties keep the input order), `offset` skipped, at
+ * most `options.limit` kept, each reduced to the `fields` it has. Used by the conformance suite and in-memory
+ * stores.
+ *
+ * @since 0.1.0
+ */
+export const select: (
+  operation: Extract<Operation, { readonly kind: "select" }>,
+  records: ReadonlyArray<Row>
+) => ReadonlyArray<Row> = internal.select
+
+/**
+ * The fields a select's clauses name (`fields`, `orderBy`, a vector search), with the path of each: stores with a
+ * catalog check them like the fields of `where`.
+ *
+ * @since 0.1.0
+ */
+export const clauseFields = (operation: Operation): ReadonlyArray<readonly [field: string, path: string]> => {
+  if (operation.kind !== "select" || operation.clauses === undefined) return []
+  const { fields = [], near, orderBy = [], similar } = operation.clauses
+  return [
+    ...fields.map((f, i) => [f, `fields[${i}]`] as const),
+    ...orderBy.map((o, i) => [o.field, `orderBy[${i}].field`] as const),
+    ...[similar, near].flatMap((v) => v === undefined ? [] : [[v.field, v.path] as const])
+  ]
+}
 
 /**
  * Decodes and parses one raw operation. `path` prefixes error paths (the warehouse passes `operations[2]`).
  * Rules: `insert` and `upsert` need `data` (one record or a non-empty array) and `upsert` takes plain values
  * only; `update` needs `data` (one object of changes) and `where`; `delete` needs `where` and no `data`;
  * `select` takes an optional `where` and no `data`. `where: {}` matches every record (bounded by the store's
- * per-operation limit: past it a select fails with `TooManyRecords` unless it says `options.limit`).
+ * per-operation limit: past it a select fails with `TooManyRecords` unless it says `options.limit`). Only a
+ * `select` takes `fields`, `orderBy`, `limit` (or `options.limit`, not both) and `offset` (with `orderBy`), and
+ * a vector search (`$similar` / `$near`, at the top level of its `where`, one per select).
  *
  * @since 0.1.0
  */

@@ -36,8 +36,8 @@ describe("Operation.parse", () => {
         ["Validation", "operations[2].data.q.$inc"]
       )
       assert.deepStrictEqual(
-        yield* parseError({ operation: "update", from, data: { q: 1 }, where: { q: { $regex: "x" } } }),
-        ["Validation", "operations[2].where.q.$regex"]
+        yield* parseError({ operation: "update", from, data: { q: 1 }, where: { q: { $match: "x" } } }),
+        ["Validation", "operations[2].where.q.$match"]
       )
       assert.deepStrictEqual(
         yield* parseError({ operation: "insert", from: { ...from, entity: "t; drop table x" }, data: { a: 1 } }),

@@ -130,8 +130,16 @@ export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =
         }
         switch (operation.kind) {
           case "select": {
-            const found = matching(unit, operation.entity, operation.where).slice(0, context.readLimit)
-            return { records: found, actions: [] }
+            // the reference semantics of the clauses; `fields` always keeps the key
+            const { fields, ...clauses } = operation.clauses ?? {}
+            const found = Operation.select(
+              { ...operation, clauses, options: { ...operation.options, limit: context.readLimit } },
+              matching(unit, operation.entity, operation.where)
+            )
+            const records = fields === undefined
+              ? found
+              : found.map((r) => Object.fromEntries(["id", ...fields].filter((f) => f in r).map((f) => [f, r[f]])))
+            return { records, actions: [] }
           }
           case "insert": {
             const inserted = yield* Effect.forEach(operation.records, (r, i) => insert(r, `data[${i}]`))

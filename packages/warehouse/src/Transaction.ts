@@ -217,6 +217,52 @@ export interface Comparison {
   readonly $endsWith?: string | Ref
   readonly $null?: boolean
   readonly $exists?: boolean
+  /** An array field holding every listed value. */
+  readonly $containsAll?: ReadonlyArray<Exclude<Scalar, null> | Ref> | Ref
+  /** An array field holding at least one listed value. */
+  readonly $containsAny?: ReadonlyArray<Exclude<Scalar, null> | Ref> | Ref
+  /** A pattern of the safe subset (see `Filter.regex` in `@polysaga/store`); written out, never a `$ref`. */
+  readonly $regex?: string
+}
+
+/**
+ * A vector search on a select (Chroma): the `topK` nearest records whose similarity (`1 - distance`) is at least
+ * `threshold`, or the records within `maxDistance`; nearest first, each with its `distance`.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type VectorSearch =
+  | {
+    readonly $similar: { readonly vector: ReadonlyArray<number>; readonly topK?: number; readonly threshold?: number }
+  }
+  | {
+    readonly $near: { readonly vector: ReadonlyArray<number>; readonly maxDistance: number; readonly topK?: number }
+  }
+
+/**
+ * A select's `where`: a `Where`, and at its top level a field may hold one vector search instead of a condition.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export type SelectWhere =
+  & { readonly [field: FieldName]: Condition | VectorSearch }
+  & {
+    readonly $and?: ReadonlyArray<Where>
+    readonly $or?: ReadonlyArray<Where>
+    readonly $not?: Where
+  }
+
+/**
+ * One key of a select's order (`order` defaults to `ASC`; null values sort first in `ASC`, last in `DESC`).
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export interface OrderBy {
+  readonly field: string
+  readonly order?: "ASC" | "DESC"
 }
 
 /**
@@ -312,7 +358,17 @@ export type Operation =
     readonly where: Where
   })
   | (Common & { readonly operation: "delete"; readonly where: Where })
-  | (Common & { readonly operation: "select"; readonly where?: Where })
+  | (Common & {
+    readonly operation: "select"
+    readonly where?: SelectWhere
+    /** The fields each record returns (the store's key is always returned too). */
+    readonly fields?: ReadonlyArray<string>
+    readonly orderBy?: ReadonlyArray<OrderBy>
+    /** At most this many records (or `options.limit`; not both). */
+    readonly limit?: number
+    /** Skip this many records of the order first (needs `orderBy`; at most the source's bound). */
+    readonly offset?: number
+  })
 
 const refPattern = /^[A-Za-z_][A-Za-z0-9_]{0,62}\.(data(\.[^.]+)*|affectedRows)$/
 
@@ -337,6 +393,10 @@ const ScalarJson = Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Sc
 const ValueJson = Schema.Union(ScalarJson, RefJson)
 const OrderedJson = Schema.Union(Schema.String, Schema.Number, RefJson)
 const TextJson = Schema.Union(Schema.String, RefJson)
+const NonEmptyListJson = Schema.Union(
+  Schema.NonEmptyArray(Schema.Union(Schema.String, Schema.Number, Schema.Boolean, RefJson)),
+  RefJson
+)
 const ListJson = Schema.Union(
   Schema.Array(Schema.Union(Schema.String, Schema.Number, Schema.Boolean, RefJson)),
   RefJson
@@ -361,11 +421,50 @@ export const ComparisonJson = Schema.Struct({
   $startsWith: Schema.optional(TextJson),
   $endsWith: Schema.optional(TextJson),
   $null: Schema.optional(Schema.Boolean),
-  $exists: Schema.optional(Schema.Boolean)
+  $exists: Schema.optional(Schema.Boolean),
+  $containsAll: Schema.optional(NonEmptyListJson),
+  $containsAny: Schema.optional(NonEmptyListJson),
+  $regex: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(256)).annotations({
+      description: "A pattern of the safe subset: literal characters, ., escaped metacharacters, classes with " +
+        "ranges in a-z / A-Z / 0-9, quantifiers ? * + {n} {n,} {n,m} (counts ≤ 100), a leading ^ and trailing $; " +
+        "at most one unbounded quantifier, only with ^; no groups, alternation, \\d \\w \\s \\b or flags. " +
+        "Not on Chroma."
+    })
+  )
 }).annotations({
   identifier: "Comparison",
   description: "Comparison operators on one field, ANDed. $like/$ilike use SQL patterns (% and _); a comparison " +
-    "on a null or missing field is false, except $ne and $nin."
+    "on a null or missing field is false, except $ne and $nin. $containsAll / $containsAny match an array field " +
+    "holding every / some listed value."
+})
+
+const VectorJson = Schema.NonEmptyArray(Schema.Number).annotations({ description: "The query vector" })
+
+/**
+ * @since 0.1.0
+ * @category json
+ */
+export const VectorSearchJson = Schema.Union(
+  Schema.Struct({
+    $similar: Schema.Struct({
+      vector: VectorJson,
+      topK: Schema.optional(positiveInt.annotations({ description: "at most this many (≤ the bound)" })),
+      threshold: Schema.optional(Schema.Number.annotations({ description: "the least similarity, 1 - distance" }))
+    })
+  }),
+  Schema.Struct({
+    $near: Schema.Struct({
+      vector: VectorJson,
+      maxDistance: Schema.NonNegative.annotations({ description: "the greatest distance" }),
+      topK: Schema.optional(positiveInt)
+    })
+  })
+).annotations({
+  identifier: "VectorSearch",
+  description: "A vector search (Chroma selects only, at the top level of where): nearest first, each record " +
+    "with its distance. Other sources refuse it before the first write.",
+  examples: [{ $similar: { vector: [0.1, 0.2, 0.3], topK: 5, threshold: 0.8 } }]
 })
 
 const ConditionJson = Schema.Union(ScalarJson, RefJson, ComparisonJson).annotations({
@@ -403,6 +502,24 @@ export const WhereJson: Schema.Schema<WhereJsonType> = Schema.Struct(
   description: "Fields (identifiers) and their conditions, ANDed; $and / $or / $not combine filters. {} matches " +
     "every record (bounded by the source's maxRecordsPerOperation).",
   examples: [{ productId: { $eq: "p1" }, quantity: { $gte: 1 } }]
+})
+
+/**
+ * A select's `where`: a `Where` whose top-level fields may each hold a vector search.
+ *
+ * @since 0.1.0
+ * @category json
+ */
+export const SelectWhereJson: Schema.Schema<WhereJsonType> = Schema.Struct(
+  {
+    $and: Schema.optional(Schema.Array(WhereJson)),
+    $or: Schema.optional(Schema.Array(WhereJson)),
+    $not: Schema.optional(WhereJson)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Union(ConditionJson, VectorSearchJson) })
+).pipe((schema) => schema as unknown as Schema.Schema<WhereJsonType>).annotations({
+  identifier: "SelectWhere",
+  description: "A Where whose top-level fields may each hold a vector search ($similar / $near)"
 })
 
 const FieldJson = Schema.Unknown.annotations({
@@ -498,5 +615,28 @@ export const OperationJson = Schema.Union(
     where: WhereJson
   }),
   Schema.Struct({ operation: Schema.Literal("delete"), ...common, where: WhereJson }),
-  Schema.Struct({ operation: Schema.Literal("select"), ...common, where: Schema.optional(WhereJson) })
+  Schema.Struct({
+    operation: Schema.Literal("select"),
+    ...common,
+    where: Schema.optional(SelectWhereJson),
+    fields: Schema.optional(
+      Schema.NonEmptyArray(Schema.String).pipe(Schema.maxItems(100)).annotations({
+        description: "The fields each record returns (the source's key is always returned too)"
+      })
+    ),
+    orderBy: Schema.optional(
+      Schema.NonEmptyArray(Schema.Struct({
+        field: Schema.String,
+        order: Schema.optional(Schema.Literal("ASC", "DESC").annotations({ description: "default ASC" }))
+      })).pipe(Schema.maxItems(8)).annotations({
+        description: "The order, by the first field then the next; null first in ASC, last in DESC (not on Chroma)"
+      })
+    ),
+    limit: Schema.optional(positiveInt.annotations({ description: "At most this many records (or options.limit)" })),
+    offset: Schema.optional(
+      Schema.NonNegativeInt.annotations({
+        description: "Skip this many records of the order first (needs orderBy; at most the source's bound)"
+      })
+    )
+  })
 ).annotations({ identifier: "Operation" })

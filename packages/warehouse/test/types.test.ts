@@ -146,6 +146,70 @@ describe("typed operations", () => {
     )
   })
 
+  it("selects take fields, orderBy, limit, offset, the new operators and a vector search", () => {
+    compileOnly(() =>
+      transaction([
+        {
+          operation: "select",
+          from: { type: "database", tag: "orders-db", entity: "orders" },
+          fields: ["id", "total"],
+          orderBy: [{ field: "createdAt", order: "DESC" }, { field: "id" }],
+          limit: 10,
+          offset: 20,
+          where: {
+            tags: { $containsAll: ["a", "b"] },
+            labels: { $containsAny: ["x", { $ref: "step_0.data.0.label" }] },
+            name: { $regex: "^ab[0-9]{2}" }
+          }
+        },
+        {
+          operation: "select",
+          from: { type: "vector", tag: "user-search", entity: "users" },
+          where: { embedding: { $similar: { vector: [0.1, 0.2], topK: 5, threshold: 0.8 } }, plan: "pro" }
+        },
+        {
+          operation: "select",
+          from: { type: "vector", tag: "user-search", entity: "users" },
+          where: { embedding: { $near: { vector: [0.1, 0.2], maxDistance: 0.3 } } }
+        }
+      ])
+    )
+    compileOnly(() =>
+      transaction([{
+        operation: "select",
+        from: { type: "database", tag: "t", entity: "e" },
+        // @ts-expect-error: order is "ASC" or "DESC"
+        orderBy: [{ field: "a", order: "UP" }]
+      }])
+    )
+    compileOnly(() =>
+      transaction([{
+        operation: "select",
+        from: { type: "database", tag: "t", entity: "e" },
+        // @ts-expect-error: a $regex pattern is written out, never a $ref
+        where: { name: { $regex: { $ref: "s.data.0.p" } } }
+      }])
+    )
+    compileOnly(() =>
+      transaction([{
+        operation: "update",
+        from: { type: "database", tag: "t", entity: "e" },
+        data: { a: 1 },
+        // @ts-expect-error: a vector search is a select's
+        where: { embedding: { $similar: { vector: [1] } } }
+      }])
+    )
+    compileOnly(() =>
+      transaction([{
+        operation: "insert",
+        from: { type: "database", tag: "t", entity: "e" },
+        data: { a: 1 },
+        // @ts-expect-error: fields are a select's
+        fields: ["a"]
+      }])
+    )
+  })
+
   it("WarehouseError.code is a union of the documented codes", () => {
     expectTypeOf<WarehouseError["code"]>().toEqualTypeOf<WarehouseError.Code>()
     expectTypeOf<"ENGINE_NOT_INSTALLED">().toMatchTypeOf<WarehouseError["code"]>()

@@ -4,7 +4,7 @@
  * here again before anything is compiled: nothing from `data` or `where` can become a `$`-operator, a dotted
  * path or a BSON type tag.
  */
-import { Filter, Identifier, type Operation, StepBarrier, StoreError, type Update } from "@polysaga/store"
+import { Filter, Identifier, Operation, StepBarrier, StoreError, type Update } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 
 /** The engine name undo records carry. */
@@ -136,6 +136,8 @@ const operand = (entity: string, c: Filter.Compare, path: string): Effect.Effect
       case "startsWith":
       case "endsWith":
         return typeof c.value === "string"
+      case "regex":
+        return typeof c.value === "string" && typeof Filter.regex(c.value) !== "string"
       case "null":
       case "exists":
         return typeof c.value === "boolean"
@@ -259,7 +261,9 @@ export const checkOperation = (operation: Operation.Operation, path: string): Ef
         return yield* checkFilter(entity, operation.where, path)
       }
       case "delete":
+        return yield* checkFilter(entity, operation.where, path)
       case "select":
+        for (const [field, at] of Operation.clauseFields(operation)) yield* checkField(entity, field, join(path, at))
         return yield* checkFilter(entity, operation.where, path)
       default:
         return yield* storeError("Validation", entity, join(path, "operation"), "unknown operation")

@@ -13,7 +13,7 @@
  * Only `$and`, `$or`, `$nor`, `$not`, `$type`, `$eq`, `$in`, `$gt(e)`, `$lt(e)` and `$regex` / `$options` are
  * produced: never `$where`, `$expr`, `$function`. Field names were checked (`check.ts`) and are never dotted.
  */
-import type { Filter } from "@polysaga/store"
+import { Filter, type Operation } from "@polysaga/store"
 import { ObjectId } from "mongodb"
 
 /** A MongoDB query document. */
@@ -65,8 +65,10 @@ export const likeToRegex = (pattern: string): string => {
   return `\\A${source}\\z`
 }
 
-const regex = (field: string, source: string, caseInsensitive: boolean): Query =>
-  and(notArray(field), { [field]: caseInsensitive ? { $regex: source, $options: "i" } : { $regex: source } })
+const regex = (field: string, source: string, caseInsensitive: boolean, options = ""): Query => {
+  const flags = `${caseInsensitive ? "i" : ""}${options}`
+  return and(notArray(field), { [field]: flags === "" ? { $regex: source } : { $regex: source, $options: flags } })
+}
 
 const compare = (c: Filter.Compare): Query => {
   const f = c.field
@@ -104,6 +106,38 @@ const compare = (c: Filter.Compare): Query => {
     }
     case "exists":
       return compare({ ...c, op: "null", value: c.value !== true })
+    case "regex":
+      return regex(f, regexSource(c.value as string), false, "s")
+  }
+}
+
+/**
+ * A pattern of the safe subset (`Filter.regex`) for MongoDB's PCRE and FerretDB's Go regexp alike: the anchors
+ * as `\A` / `\z` (PCRE's `$` also matches before a final newline), the body as written (its escapes and classes
+ * read the same in both), with the `s` option so `.` matches newlines.
+ */
+export const regexSource = (pattern: string): string => {
+  const parsed = Filter.regex(pattern) as Filter.Regex
+  return `${parsed.start ? "\\A" : ""}${parsed.body}${parsed.end ? "\\z" : ""}`
+}
+
+/**
+ * The `find` options of a select: `projection` of its `fields` (`_id` is always returned), `sort` by its
+ * `orderBy` (MongoDB already sorts null and missing first in ascending order) then `_id`, `skip` its `offset`.
+ */
+export const findOptions = (
+  operation: Extract<Operation.Operation, { readonly kind: "select" }>,
+  limit: number
+): { sort: Record<string, 1 | -1>; limit: number; skip?: number; projection?: Record<string, 1> } => {
+  const { fields, offset, orderBy = [] } = operation.clauses ?? {}
+  const sort: Record<string, 1 | -1> = {}
+  for (const { field, order } of orderBy) if (!(field in sort)) sort[field] = order === "ASC" ? 1 : -1
+  if (!("_id" in sort)) sort._id = 1
+  return {
+    sort,
+    limit,
+    ...(offset === undefined ? {} : { skip: offset }),
+    ...(fields === undefined ? {} : { projection: Object.fromEntries(fields.map((f) => [f, 1 as const])) })
   }
 }
 

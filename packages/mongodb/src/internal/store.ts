@@ -29,7 +29,7 @@ import type { MongoStoreConfig } from "../index.js"
 import * as Barrier from "./barrier.js"
 import { checkOperation, engine, join, locate, stepField, storeError } from "./check.js"
 import { isDuplicateKey } from "./errors.js"
-import { and, compile as compileFilter, type Query } from "./filter.js"
+import { and, compile as compileFilter, findOptions, type Query } from "./filter.js"
 import { absent, byId, encode, encodeWhole, strip } from "./image.js"
 import * as Lock from "./lock.js"
 import * as UndoLog from "./undo.js"
@@ -333,10 +333,10 @@ const makeStore = (env: UndoLog.Env): Store => {
         entity,
         "find",
         () =>
-          collection(entity).find(and(compileFilter(operation.where), Barrier.visible), {
-            sort: { _id: 1 },
-            limit: context.readLimit
-          }).toArray()
+          collection(entity).find(
+            and(compileFilter(operation.where), Barrier.visible),
+            findOptions(operation, context.readLimit)
+          ).toArray()
       )
       return outcome(entity, docs.map(strip), [])
     })

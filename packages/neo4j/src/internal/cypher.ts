@@ -2,7 +2,7 @@
  * Cypher text: checked identifiers (always backquoted), targets (a node label or a relationship type), and the
  * compilation of the filter model to two-valued Cypher predicates. Values are always parameters.
  */
-import type { Filter } from "@polysaga/store"
+import { Filter, type Operation } from "@polysaga/store"
 import { scalarToDriver } from "./values.js"
 
 /** A label, relationship type or property key that passed `Identifier.check`, backquoted. */
@@ -49,10 +49,11 @@ export interface Target {
   readonly field: (name: string) => string
 }
 
-const nodeReturns = "elementId(n) AS id, labels(n) AS labels, properties(n) AS props"
-/** The columns of a relationship `r` with start node `s` and end node `e`. */
-export const relationshipColumns = (r: string, s: string, e: string): string =>
-  `elementId(${r}) AS id, type(${r}) AS type, properties(${r}) AS props, ` +
+const nodeColumns = (props: string) => `elementId(n) AS id, labels(n) AS labels, ${props} AS props`
+const nodeReturns = nodeColumns("properties(n)")
+/** The columns of a relationship `r` with start node `s` and end node `e` (`props`: the properties of `r`). */
+export const relationshipColumns = (r: string, s: string, e: string, props = `properties(${r})`): string =>
+  `elementId(${r}) AS id, type(${r}) AS type, ${props} AS props, ` +
   `elementId(${s}) AS start, labels(${s}) AS startLabels, properties(${s}) AS startProps, ` +
   `elementId(${e}) AS end, labels(${e}) AS endLabels, properties(${e}) AS endProps`
 
@@ -142,7 +143,46 @@ const compare = (c: Filter.Compare, target: Target, params: Params): string => {
       return c.value === true ? `${e} IS NULL` : `${e} IS NOT NULL`
     case "exists":
       return c.value === true ? `${e} IS NOT NULL` : `${e} IS NULL`
+    case "regex":
+      return whenString(e, `${e} =~ ${params.add(regexToJava(c.value as string))}`)
   }
+}
+
+/**
+ * A pattern of the safe subset (`Filter.regex`) for `=~`, which must match the whole value (Java's
+ * `Matcher.matches`): `(?s)` so `.` matches newlines, a lazy `.*?` before an unanchored start (tried once per
+ * position, as a search would) and `.*` after an unanchored end (which cannot fail, so it never backtracks into
+ * the body). The body reads the same in Java as in the subset.
+ */
+export const regexToJava = (pattern: string): string => {
+  const parsed = Filter.regex(pattern) as Filter.Regex
+  return `(?s)${parsed.start ? "" : ".*?"}${parsed.body}${parsed.end ? "" : ".*"}`
+}
+
+/**
+ * The tail of a select after `MATCH … WHERE …`: `ORDER BY` its `orderBy` (null first in `ASC`, last in `DESC`,
+ * spelled with an `IS NULL` key: Neo4j sorts null last in `ASC`), `SKIP` its `offset`, `LIMIT $limit`, and the
+ * columns of `target` with only its `fields` as properties (a missing one comes back null). Values are
+ * parameters; field names were checked and are quoted.
+ */
+export const selectTail = (
+  target: Target,
+  clauses: Operation.SelectClauses | undefined,
+  params: Params
+): string => {
+  const { fields, offset, orderBy = [] } = clauses ?? {}
+  const keys = orderBy.flatMap(({ field, order }) => {
+    const e = target.field(field)
+    return order === "ASC" ? [`(${e} IS NULL) DESC`, `${e} ASC`] : [`(${e} IS NULL) ASC`, `${e} DESC`]
+  })
+  const props = fields === undefined ? "properties(n)" : `n{${fields.map((f) => `.${quote(f)}`).join(", ")}}`
+  const columns = target.kind === "node" ? nodeColumns(props) : relationshipColumns("n", "s", "e", props)
+  return [
+    "WITH *",
+    keys.length === 0 ? "" : `ORDER BY ${keys.join(", ")}`,
+    offset === undefined ? "" : `SKIP ${params.add(scalarToDriver(offset))}`,
+    `LIMIT $limit RETURN ${columns}`
+  ].filter((part) => part !== "").join(" ")
 }
 
 /**

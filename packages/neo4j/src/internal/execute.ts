@@ -289,11 +289,7 @@ export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, cont
       case "delete":
         return yield* remove(tx, target, plan.filter, operation.options, context)
       case "select": {
-        const items = yield* run(
-          tx,
-          `${target.match} WHERE ${plan.filter.text} RETURN ${target.returns} LIMIT $limit`,
-          { ...plan.filter.params, limit: neo4j.int(context.readLimit) }
-        )
+        const items = yield* run(tx, plan.query.text, { ...plan.query.params, limit: neo4j.int(context.readLimit) })
         return outcome(target.entity, items, [])
       }
       case "update": {

@@ -12,6 +12,7 @@ import {
   Params,
   quote,
   relationshipTarget,
+  selectTail,
   type Target,
   where
 } from "./cypher.js"
@@ -52,7 +53,9 @@ export type Plan =
     readonly rows: ReadonlyArray<Row & { readonly filter: Compiled; readonly changes: Changes }>
   }
   | { readonly kind: "update"; readonly target: Target; readonly filter: Compiled; readonly changes: Changes }
-  | { readonly kind: "delete" | "select"; readonly target: Target; readonly filter: Compiled }
+  | { readonly kind: "delete"; readonly target: Target; readonly filter: Compiled }
+  /** `query`: the whole select but the `$limit` parameter (the kernel's bound). */
+  | { readonly kind: "select"; readonly target: Target; readonly filter: Compiled; readonly query: Compiled }
 
 export const join = (path: string, key: string | number): string =>
   typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`
@@ -247,11 +250,24 @@ export const plan = (operation: Operation.Operation, path = ""): Effect.Effect<P
         }
       }
       case "delete":
-      case "select":
         return {
           kind: operation.kind,
           target,
           filter: yield* compileFilter(operation.where, target, "w", join(path, "where"))
         }
+      case "select": {
+        const filter = yield* compileFilter(operation.where, target, "w", join(path, "where"))
+        const params = new Params("q")
+        const tail = selectTail(target, operation.clauses, params)
+        return {
+          kind: "select",
+          target,
+          filter,
+          query: {
+            text: `${target.match} WHERE ${filter.text} ${tail}`,
+            params: { ...filter.params, ...params.values }
+          }
+        }
+      }
     }
   })

@@ -103,6 +103,9 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
         if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(fieldPath))
       }
     }
+    for (const [field, fieldPath] of Operation.clauseFields(operation)) {
+      if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(fieldPath))
+    }
     if ((operation.kind === "update" || operation.kind === "delete") && table.primaryKey.length === 0) {
       return yield* Store.fail(
         engine,

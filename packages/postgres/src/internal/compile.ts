@@ -1,6 +1,6 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { Fragment } from "@effect/sql/Statement"
-import type { Filter, Undo, Update } from "@polysaga/store"
+import type { Filter, Operation, Undo, Update } from "@polysaga/store"
 import type { Column, Table } from "./catalog.js"
 
 /** A value bound for a column: JSON columns take JSON text, everything else the driver's own conversion. */
@@ -53,9 +53,36 @@ export const where = (sql: SqlClient.SqlClient, table: Table, filter: Filter.Fil
           return filter.value === true ? sql`(${c} IS NULL)` : sql`(${c} IS NOT NULL)`
         case "exists":
           return filter.value === true ? sql`(${c} IS NOT NULL)` : sql`(${c} IS NULL)`
+        case "regex":
+          // POSIX ARE, not newline-sensitive: `.` matches newlines, `^` / `$` the start and end of the value, as
+          // in the safe subset (`Filter.regex`) every pattern here belongs to
+          return sql`COALESCE(${c} ~ ${v}, FALSE)`
       }
     }
   }
+}
+
+/**
+ * A select operation's query: the `fields` (with the primary key, always returned), `where`, `orderBy` (nulls
+ * first in `ASC`, last in `DESC`; text in code point order, `COLLATE "C"`), `offset`, and at most `limit` rows.
+ */
+export const select = (
+  sql: SqlClient.SqlClient,
+  table: Table,
+  operation: Extract<Operation.Operation, { readonly kind: "select" }>,
+  limit: number
+): Fragment => {
+  const { fields, offset, orderBy = [] } = operation.clauses ?? {}
+  const columns = fields === undefined
+    ? sql`*`
+    : sql.csv([...new Set([...table.primaryKey, ...fields])].map((c) => sql`${sql(c)}`))
+  const keys = orderBy.map(({ field, order }) => {
+    const collate = table.columns.get(field)?.category === "S" ? sql` COLLATE "C"` : sql``
+    return sql`${sql(field)}${collate} ${order === "ASC" ? sql`ASC NULLS FIRST` : sql`DESC NULLS LAST`}`
+  })
+  return sql`SELECT ${columns} FROM ${qualified(sql, table)} WHERE ${where(sql, table, operation.where)}
+    ${keys.length === 0 ? sql`` : sql`ORDER BY ${sql.csv(keys)}`}
+    ${offset === undefined ? sql`` : sql`OFFSET ${offset}`} LIMIT ${limit}`
 }
 
 /** `SET` assignments for a list of changes. */

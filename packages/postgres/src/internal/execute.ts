@@ -113,8 +113,7 @@ export const write = (sql: SqlClient.SqlClient) =>
   return Effect.gen(function*() {
     switch (operation.kind) {
       case "select": {
-        const rows = yield* sql<Record<string, unknown>>`
-          SELECT * FROM ${t} WHERE ${Compile.where(sql, table, operation.where)} LIMIT ${context.readLimit}`
+        const rows = yield* sql<Record<string, unknown>>`${Compile.select(sql, table, operation, context.readLimit)}`
         return { records: rows, actions: [] }
       }
       case "insert": {

@@ -2,9 +2,10 @@ import * as Effect from "effect/Effect"
 import type { Compare, CompareOperator, Filter, FilterOperator } from "../Filter.js"
 import * as Identifier from "../Identifier.js"
 import type { StoreError } from "../StoreError.js"
+import * as Regex from "./regex.js"
 import { checkBounds, equals, isPlainObject, isScalar, join, validation, whereBounds } from "./values.js"
 
-type Operand = "scalar" | "ordered" | "list" | "string" | "boolean"
+type Operand = "scalar" | "ordered" | "list" | "string" | "boolean" | "regex"
 
 const operandOf: Record<CompareOperator, Operand> = {
   eq: "scalar",
@@ -21,7 +22,8 @@ const operandOf: Record<CompareOperator, Operand> = {
   startsWith: "string",
   endsWith: "string",
   null: "boolean",
-  exists: "boolean"
+  exists: "boolean",
+  regex: "regex"
 }
 
 const isOrdered = (u: unknown) => typeof u === "string" || u instanceof Date || (typeof u === "number" && isFinite(u))
@@ -48,6 +50,11 @@ const checkOperand = (op: CompareOperator, value: unknown, path: string): Effect
       return typeof value === "boolean"
         ? Effect.succeed(value)
         : Effect.fail(validation(path, `$${op} takes true or false`))
+    case "regex": {
+      if (typeof value !== "string") return Effect.fail(validation(path, "$regex takes a string (a pattern)"))
+      const parsed = Regex.parse(value)
+      return typeof parsed === "string" ? Effect.fail(validation(path, parsed)) : Effect.succeed(value)
+    }
   }
 }
 
@@ -58,6 +65,24 @@ const compare = (field: string, op: CompareOperator, value: unknown, path: strin
   return { _tag: "Compare", field, op, value, path }
 }
 
+/**
+ * `$containsAll` / `$containsAny`: one `$contains` per value, joined by `$and` / `$or` — the same meaning exactly,
+ * so every store that declares `$contains` (and `$and` / `$or`) runs them, and one that does not names the
+ * `$contains` it lacks at `…$containsAll[i]`.
+ */
+const containsEach = (
+  field: string,
+  op: "containsAll" | "containsAny",
+  operand: unknown,
+  path: string
+): Effect.Effect<Filter, StoreError> =>
+  Array.isArray(operand) && operand.length > 0 && operand.every((v) => isScalar(v) && v !== null)
+    ? Effect.succeed({
+      _tag: op === "containsAll" ? "And" : "Or",
+      filters: operand.map((value, i): Filter => compare(field, "contains", value, join(path, i)))
+    })
+    : Effect.fail(validation(path, `$${op} takes a non-empty array of strings, finite numbers, booleans or dates`))
+
 const parseField = (field: string, condition: unknown, path: string): Effect.Effect<Filter, StoreError> => {
   if (isScalar(condition)) return Effect.succeed(compare(field, "eq", condition, path))
   if (isPlainObject(condition)) {
@@ -66,6 +91,15 @@ const parseField = (field: string, condition: unknown, path: string): Effect.Eff
     return Effect.forEach(entries, ([key, operand]) => {
       const opPath = join(path, key)
       const op = key.startsWith("$") ? key.slice(1) : undefined
+      if (op === "containsAll" || op === "containsAny") return containsEach(field, op, operand, opPath)
+      if (op === "similar" || op === "near") {
+        return Effect.fail(
+          validation(
+            opPath,
+            `$${op} is a vector search: it goes at the top level of a select's where, alone on its field`
+          )
+        )
+      }
       if (op === undefined || !(op in operandOf)) {
         return Effect.fail(validation(opPath, `unknown filter operator ${JSON.stringify(key)}`))
       }
@@ -159,6 +193,8 @@ const test = (c: Compare, record: Readonly<Record<string, unknown>>): boolean =>
       return (v === null) === c.value
     case "exists":
       return (v !== null) === c.value
+    case "regex":
+      return typeof v === "string" && Regex.toRegExp(c.value as string).test(v)
   }
 }
 

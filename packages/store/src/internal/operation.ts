@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Identifier from "../Identifier.js"
-import type { Operation, OperationInput, Row } from "../Operation.js"
+import type { Operation, OperationInput, OrderBy, Row, SelectClauses, VectorSearch } from "../Operation.js"
 import type { StoreError } from "../StoreError.js"
 import * as Filter from "./filter.js"
 import * as Update from "./update.js"
@@ -61,6 +62,9 @@ const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Ef
       yield* checkBounds(input.data, "data", dataBounds)
     }
     const raw = yield* decodeAt(schema, input, "")
+    if (raw.operation !== "select") {
+      for (const key of ["fields", "orderBy", "limit", "offset"] as const) yield* absent(raw[key], key, raw.operation)
+    }
     const at = (key: string) => key
     const entity = yield* Identifier.check(raw.from.entity, "entity name", at("from.entity"))
     const base = { source: { type: raw.from.type, tag: raw.from.tag }, entity, options: raw.options ?? {} }
@@ -98,8 +102,135 @@ const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Ef
       }
       case "select": {
         yield* absent(raw.data, at("data"), "select")
-        const where = raw.where === undefined ? Filter.all : yield* Filter.parseChecked(raw.where, at("where"))
-        return { ...base, kind: "select", where } as const
+        const { rest, vectors } = splitVectors(raw.where)
+        const where = rest === undefined ? Filter.all : yield* Filter.parseChecked(rest, at("where"))
+        if (raw.limit !== undefined && raw.options?.limit !== undefined) {
+          return yield* Effect.fail(validation("limit", "give limit or options.limit, not both"))
+        }
+        const clauses = yield* parseClauses(raw, vectors)
+        const options = raw.limit === undefined ? base.options : { ...base.options, limit: raw.limit }
+        return {
+          ...base,
+          options,
+          kind: "select",
+          where,
+          ...(Object.keys(clauses).length === 0 ? {} : { clauses })
+        } as const
       }
     }
   })
+
+const Similar = Schema.Struct({
+  vector: Schema.NonEmptyArray(Schema.Finite),
+  topK: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  threshold: Schema.optional(Schema.Finite)
+})
+
+const Near = Schema.Struct({
+  vector: Schema.NonEmptyArray(Schema.Finite),
+  maxDistance: Schema.Finite.pipe(Schema.nonNegative()),
+  topK: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+
+type VectorEntry = readonly [field: string, op: "similar" | "near", operand: unknown]
+
+/** Takes the top-level `{ field: { $similar | $near: … } }` entries out of a select's `where`. */
+const splitVectors = (where: Readonly<Record<string, unknown>> | undefined) => {
+  if (where === undefined) return { rest: undefined, vectors: [] as ReadonlyArray<VectorEntry> }
+  const rest: Record<string, unknown> = {}
+  const vectors: Array<VectorEntry> = []
+  for (const [field, condition] of Object.entries(where)) {
+    const keys = isPlainObject(condition) ? Object.keys(condition) : []
+    if (keys.length === 1 && (keys[0] === "$similar" || keys[0] === "$near")) {
+      vectors.push([
+        field,
+        keys[0] === "$similar" ? "similar" : "near",
+        (condition as Record<string, unknown>)[keys[0]]
+      ])
+    } else rest[field] = condition
+  }
+  return { rest, vectors }
+}
+
+const parseClauses = (
+  raw: typeof OperationInput.Type,
+  vectors: ReadonlyArray<VectorEntry>
+): Effect.Effect<SelectClauses, StoreError> =>
+  Effect.gen(function*() {
+    for (const [i, field] of (raw.fields ?? []).entries()) {
+      yield* Identifier.check(field, "field name", join("fields", i))
+    }
+    const orderBy: ReadonlyArray<OrderBy> | undefined = raw.orderBy
+    for (const [i, { field }] of (orderBy ?? []).entries()) {
+      yield* Identifier.check(field, "field name", join(join("orderBy", i), "field"))
+    }
+    if (raw.offset !== undefined && orderBy === undefined) {
+      return yield* Effect.fail(
+        validation("offset", "needs orderBy: without an order, which records are skipped is the store's choice")
+      )
+    }
+    if (vectors.length > 1) {
+      return yield* Effect.fail(
+        validation(join("where", vectors[1]![0]), "one vector search ($similar / $near) per select")
+      )
+    }
+    let vector: { readonly similar: VectorSearch } | { readonly near: VectorSearch } | undefined
+    for (const [field, op, operand] of vectors) {
+      const path = join(join("where", field), `$${op}`)
+      yield* Identifier.check(field, "field name", join("where", field))
+      const search: VectorSearch = op === "similar"
+        ? { field, path, ...(yield* decodeAt(Similar, operand, path)) }
+        : { field, path, ...(yield* decodeAt(Near, operand, path)) }
+      if (orderBy !== undefined) {
+        return yield* Effect.fail(validation("orderBy", `a vector search ($${op}) orders its records by distance`))
+      }
+      vector = op === "similar" ? { similar: search } : { near: search }
+    }
+    return {
+      ...(raw.fields === undefined ? {} : { fields: raw.fields }),
+      ...(orderBy === undefined ? {} : { orderBy }),
+      ...(raw.offset === undefined ? {} : { offset: raw.offset }),
+      ...vector
+    }
+  })
+
+/** Code point order (UTF-8 byte order: PostgreSQL's `COLLATE "C"`, MongoDB's binary comparison). */
+const byCodePoint = (a: string, b: string): number => {
+  const ia = a[Symbol.iterator](), ib = b[Symbol.iterator]()
+  for (;;) {
+    const x = ia.next(), y = ib.next()
+    if (x.done || y.done) return x.done && y.done ? 0 : x.done ? -1 : 1
+    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!
+    if (d !== 0) return d
+  }
+}
+
+/** The order of two values of one field (`Operation.OrderBy`): null and missing first; one type by value. */
+const compareForOrder = (a: unknown, b: unknown): number => {
+  const na = a === null || a === undefined, nb = b === null || b === undefined
+  if (na || nb) return na === nb ? 0 : na ? -1 : 1
+  if (typeof a === "string" && typeof b === "string") return byCodePoint(a, b)
+  const ta = a instanceof Date ? a.getTime() : a, tb = b instanceof Date ? b.getTime() : b
+  if (typeof ta !== typeof tb) return typeof ta < typeof tb ? -1 : 1
+  return (ta as number) < (tb as number) ? -1 : (ta as number) > (tb as number) ? 1 : 0
+}
+
+export const select = (
+  operation: Extract<Operation, { readonly kind: "select" }>,
+  records: ReadonlyArray<Row>
+): ReadonlyArray<Row> => {
+  const { fields, offset = 0, orderBy = [] } = operation.clauses ?? {}
+  const sorted = records.filter((r) => Filter.matches(operation.where, r)).map((r, i) => [r, i] as const).sort(
+    ([a, i], [b, j]) => {
+      for (const { field, order } of orderBy) {
+        const c = compareForOrder(a[field], b[field])
+        if (c !== 0) return order === "ASC" ? c : -c
+      }
+      return i - j
+    }
+  ).map(([r]) => r)
+  const limit = operation.options.limit ?? sorted.length
+  return sorted.slice(offset, offset + limit).map((r) =>
+    fields === undefined ? r : Object.fromEntries(fields.filter((f) => f in r).map((f) => [f, r[f]]))
+  )
+}

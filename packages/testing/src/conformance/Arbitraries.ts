@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { Capabilities } from "@polysaga/store"
+import type { Capabilities, Operation } from "@polysaga/store"
 import * as FC from "effect/FastCheck"
 import type { Fixture } from "./Harness.js"
 
@@ -70,6 +70,32 @@ const comparison = (caps: Capabilities.Capabilities): FC.Arbitrary<Where> => {
   for (const op of ["in", "nin"]) {
     if (has(op)) options.push(FC.uniqueArray(notes, { maxLength: 3 }).map((v) => ({ note: { [`$${op}`]: v } })))
   }
+  if (has("contains") && has("and")) {
+    options.push(
+      FC.uniqueArray(FC.constantFrom(...tagValues), { minLength: 1, maxLength: 3 }).map((v) => ({
+        tags: { $containsAll: v }
+      }))
+    )
+  }
+  if (has("contains") && has("or")) {
+    options.push(
+      FC.uniqueArray(FC.constantFrom(...tagValues), { minLength: 1, maxLength: 3 }).map((v) => ({
+        tags: { $containsAny: v }
+      }))
+    )
+  }
+  if (has("regex")) {
+    options.push(
+      FC.constantFrom("^a", "o$", "^.o", "[abc]o", "^[^a]*$", "b.?$", "^[a-d]{2,3}$", "^A", "O$").map((v) => ({
+        name: { $regex: v }
+      }))
+    )
+    options.push(
+      FC.constantFrom("^x.*y$", "y{2}", "_", "x\\.", "^5[0-9]", "[%_]", "^.$").map((v) => ({
+        note: { $regex: v }
+      }))
+    )
+  }
   if (has("null")) options.push(FC.boolean().map((v) => ({ note: { $null: v } })))
   if (has("exists")) options.push(FC.boolean().map((v) => ({ note: { $exists: v } })))
   if (has("null")) options.push(FC.constant({ note: null }))
@@ -127,4 +153,49 @@ export const changes = (caps: Capabilities.Capabilities): FC.Arbitrary<Record<st
   if (has("pull")) tags.push(FC.constantFrom(...tagValues).map((v) => ({ $pull: v })))
   if (tags.length > 0) fields.tags = FC.oneof(...tags)
   return FC.record(fields, { requiredKeys: [] }).filter((r) => Object.keys(r).length > 0)
+}
+
+/**
+ * The fields of a fixture.
+ *
+ * @since 0.1.0
+ */
+export const fixtureFields = ["id", "name", "qty", "price", "tags", "active", "note"] as const
+
+/**
+ * Random `fields` (with `id`, the fixtures' key), `orderBy` (always ending with `id`, so the order is total), `limit` and `offset`, using only
+ * the clauses `declared`.
+ *
+ * @since 0.1.0
+ */
+export const selectClauses = (declared: ReadonlyArray<Operation.SelectClause>): FC.Arbitrary<{
+  readonly fields?: ReadonlyArray<string>
+  readonly orderBy?: ReadonlyArray<{ readonly field: string; readonly order: "ASC" | "DESC" }>
+  readonly limit?: number
+  readonly offset?: number
+}> => {
+  const key = FC.record({
+    field: FC.constantFrom("name", "qty", "price", "active", "note"),
+    order: FC.constantFrom("ASC" as const, "DESC" as const)
+  })
+  return FC.record({
+    fields: declared.includes("fields")
+      ? FC.option(
+        FC.uniqueArray(FC.constantFrom("name", "qty", "note", "active"), { minLength: 1, maxLength: 3 })
+          .map((fields) => ["id", ...fields])
+      )
+      : FC.constant(null),
+    orderBy: declared.includes("orderBy")
+      ? FC.option(
+        FC.array(key, { minLength: 1, maxLength: 2 }).map((keys) => [...keys, { field: "id", order: "ASC" as const }])
+      )
+      : FC.constant(null),
+    limit: FC.option(FC.integer({ min: 1, max: 12 })),
+    offset: declared.includes("offset") ? FC.option(FC.integer({ min: 0, max: 12 })) : FC.constant(null)
+  }).map(({ fields, limit, offset, orderBy }) => ({
+    ...(fields === null ? {} : { fields }),
+    ...(orderBy === null ? {} : { orderBy }),
+    ...(limit === null ? {} : { limit }),
+    ...(offset === null || orderBy === null ? {} : { offset })
+  }))
 }

@@ -41,6 +41,11 @@ export interface HarnessService {
   readonly toRow?: (fixture: Fixture) => Operation.Row
   /** A record returned by the store (or one snapshot entry) back to the fixture it holds. */
   readonly fromRow: (row: unknown) => Fixture
+  /**
+   * One field of a record the store returned, possibly reduced by a select's `fields` (`undefined` when it is
+   * not there); defaults to `row[field]`.
+   */
+  readonly fieldOf?: (row: unknown, field: string) => unknown
 }
 
 /**

@@ -432,6 +432,115 @@ export const run = (harness: Harness): void => {
           }
         }))
 
+      it.effect("select clauses: orderBy, limit, offset and fields agree with the reference semantics (property)", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const declared = h.store.capabilities.selectClauses ?? []
+          const data = FC.sample(Arb.fixtures("o", 14, 14), { numRuns: 1, seed: 11 })[0]!
+          yield* seed("conf_clauses", data)
+          const fieldOf = h.fieldOf ?? ((row: unknown, field: string) => (row as Record<string, unknown>)[field])
+          const cases = FC.sample(Arb.selectClauses(declared), { numRuns: numRuns * 2, seed: 13 })
+          for (const clauses of cases) {
+            const input = { operation: "select", from: from("conf_clauses"), where: {}, ...clauses }
+            const what = JSON.stringify(clauses)
+            const op = yield* Operation.parse(input)
+            if (op.kind !== "select") return assert.fail("a select")
+            // the reference order, with `fields` left out so every record keeps its id
+            const expected = Operation.select({ ...op, clauses: { ...op.clauses, fields: undefined } }, data)
+            const outcome = yield* exec(input)
+            const ids = outcome.records.map((r) => fieldOf(r, "id"))
+            assert.strictEqual(outcome.affected, expected.length, what)
+            if (clauses.orderBy === undefined) {
+              // without an order, which records a limit keeps is the store's choice
+              assert.strictEqual(new Set(ids).size, expected.length, `${what}: no record twice`)
+              assert.isTrue(ids.every((id) => data.some((f) => f.id === id)), what)
+              continue
+            }
+            assert.deepStrictEqual(ids, expected.map((f) => f.id), `${what}: the records, in order`)
+            if (clauses.fields === undefined) continue
+            for (const [i, record] of outcome.records.entries()) {
+              const want = data.find((f) => f.id === ids[i])!
+              for (const field of Arb.fixtureFields) {
+                if (field === "id") continue
+                const value = fieldOf(record, field)
+                if (clauses.fields.includes(field)) {
+                  assert.deepStrictEqual(value ?? null, want[field] ?? null, `${what}: ${field} of ${ids[i]}`)
+                } else assert.isUndefined(value, `${what}: ${field} is not returned`)
+              }
+            }
+          }
+        }))
+
+      it.effect("select clauses past the bound, or not declared, are refused before anything runs", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          const caps = h.store.capabilities
+          const declared = caps.selectClauses ?? []
+          const max = caps.maxRecordsPerOperation
+          yield* seed("conf_clauses_bad", [])
+          const select = { operation: "select", from: from("conf_clauses_bad") }
+          const samples: Record<Operation.SelectClause, Record<string, unknown>> = {
+            fields: { fields: ["name"] },
+            orderBy: { orderBy: [{ field: "qty", order: "DESC" }] },
+            offset: { orderBy: [{ field: "qty" }], offset: 1 },
+            similar: { where: { embedding: { $similar: { vector: [1, 0, 0], topK: 2 } } } },
+            near: { where: { embedding: { $near: { vector: [1, 0, 0], maxDistance: 0.5 } } } }
+          }
+          for (const clause of Operation.selectClauses) {
+            if (declared.includes(clause)) continue
+            if (clause === "offset" && !declared.includes("orderBy")) continue
+            const parsed = yield* Operation.parse({ ...select, ...samples[clause] })
+            const result = yield* Effect.either(h.store.validate(parsed, "operations[3]"))
+            assert.isTrue(Either.isLeft(result), `${clause} must be refused`)
+            if (Either.isLeft(result)) {
+              assert.strictEqual(result.left.reason, "UnsupportedOperator", result.left.message)
+              assert.include(result.left.path ?? "", "operations[3].", result.left.message)
+              assert.include(result.left.path ?? "", clause === "similar" || clause === "near" ? `$${clause}` : clause)
+              assert.include(result.left.message, h.store.engine)
+            }
+          }
+          if (declared.includes("offset")) {
+            const parsed = yield* Operation.parse({ ...select, orderBy: [{ field: "qty" }], offset: max + 1 })
+            yield* expectReason(h.store.validate(parsed), ["TooManyRecords"], "an offset past the bound")
+          }
+          if (!caps.filterOperators.includes("contains")) {
+            const parsed = yield* Operation.parse({ ...select, where: { tags: { $containsAll: ["a", "b"] } } })
+            const result = yield* Effect.either(h.store.validate(parsed))
+            assert.isTrue(Either.isLeft(result) && result.left.path === "where.tags.$containsAll[0]")
+          }
+          assert.deepStrictEqual(yield* h.snapshot("conf_clauses_bad"), [])
+        }))
+
+      it.effect("the worst $regex of the safe subset runs on a 20,000-character value (no backtracking blow-up)", () =>
+        Effect.gen(function*() {
+          const h = yield* H
+          if (!h.store.capabilities.filterOperators.includes("regex")) {
+            const parsed = yield* Operation.parse({
+              operation: "select",
+              from: from("conf_regex"),
+              where: { note: { $regex: "^a" } }
+            })
+            return yield* expectReason(h.store.validate(parsed), ["UnsupportedOperator"], "an undeclared $regex")
+          }
+          const long = { ...FC.sample(Arb.fixture("long"), 1)[0]!, note: "a".repeat(20_000) }
+          const short = { ...FC.sample(Arb.fixture("short"), 1)[0]!, note: "aab" }
+          yield* seed("conf_regex", [long, short])
+          // 9 optional atoms (512 ways) and one unbounded quantifier, anchored: the most the subset allows
+          const worst = `^${"a?".repeat(9)}a*b`
+          const outcome = yield* exec({
+            operation: "select",
+            from: from("conf_regex"),
+            where: { note: { $regex: worst } }
+          })
+          assert.deepStrictEqual(outcome.records.map((r) => h.fromRow(r).id), ["short"])
+          const unanchored = yield* exec({
+            operation: "select",
+            from: from("conf_regex"),
+            where: { note: { $regex: `${"a?".repeat(9)}a{9}b` } }
+          })
+          assert.deepStrictEqual(unanchored.records.map((r) => h.fromRow(r).id), [])
+        }))
+
       it.effect("undo restores absence exactly: a field missing before a step is missing after its undo (property)", () =>
         Effect.gen(function*() {
           const h = yield* H

@@ -51,6 +51,8 @@ const placeholder = (operator: string | undefined): unknown => {
   switch (operator) {
     case "$in":
     case "$nin":
+    case "$containsAll":
+    case "$containsAny":
       return ["$ref"]
     case "$gt":
     case "$gte":
@@ -80,6 +82,12 @@ const parseRef = (u: Record<string, unknown>, path: string): Effect.Effect<Ref, 
   return Effect.succeed({ path, step, at: [first, ...rest] })
 }
 
+/** Operators whose operand is a list of values (each may be a `$ref`). */
+const listOperators: ReadonlySet<string> = new Set(["$in", "$nin", "$containsAll", "$containsAny"])
+
+/** Operators whose operand must be written out: it is checked (pattern safety, vector shape) before any write. */
+const written: ReadonlySet<string> = new Set(["$regex", "$similar", "$near"])
+
 /**
  * Finds the `$ref`s in `value` (a `data` or `where`), returning them and `value` with placeholders in their
  * place. `operator` is the key `value` sits under.
@@ -93,15 +101,21 @@ export const collect = (
     return Effect.map(
       Effect.forEach(
         value,
-        (v, i) => collect(v, `${path}[${i}]`, operator === "$in" || operator === "$nin" ? "" : operator)
+        (v, i) => collect(v, `${path}[${i}]`, listOperators.has(operator ?? "") ? "" : operator)
       ),
       (items) => ({ refs: items.flatMap((i) => i.refs), value: items.map((i) => i.value) })
     )
   }
   if (!isPlainObject(value)) return Effect.succeed({ refs: [], value })
   if ("$ref" in value) {
+    if (operator !== undefined && written.has(operator)) {
+      return Effect.fail(
+        invalid(path, `${operator} is checked before the first write, so it takes no $ref: write its operand out`)
+      )
+    }
     return Effect.map(parseRef(value, path), (ref) => ({ refs: [ref], value: placeholder(operator) }))
   }
+  if (operator !== undefined && written.has(operator)) return Effect.succeed({ refs: [], value })
   return Effect.map(
     Effect.forEach(
       Object.entries(value),

@@ -143,12 +143,11 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("selects on th
         ]
       ]
       for (const [operation, code, path, says] of cases) {
-        const outcome = yield* Effect.either(Warehouse.transaction([write, operation]))
-        const error = outcome._tag === "Left" ? outcome.left : undefined
+        const error: WarehouseError = yield* Effect.flip(Warehouse.transaction([write, operation]))
         assert.instanceOf(error, WarehouseError, `${path}: refused before anything ran`)
-        assert.strictEqual(error!.code, code, error!.message)
-        assert.strictEqual(error!.path, path, error!.message)
-        assert.include(error!.message, says)
+        assert.strictEqual(error.code, code, error.message)
+        assert.strictEqual(error.path, path, error.message)
+        assert.include(error.message, says)
       }
       const refInRegex = yield* Effect.flip(Warehouse.transactionUnknown([write, {
         operation: "select",

@@ -71,6 +71,21 @@ const fieldNotFound = (table: Table, field: string, path: string) =>
     path
   })
 
+const textOperators: ReadonlySet<Filter.CompareOperator> = new Set(["like", "ilike", "startsWith", "endsWith", "regex"])
+
+/** The first text comparison (`$like`, `$regex`, …) on a column that is not text, if any. */
+const textComparison = (table: Table, filter: Filter.Filter): Filter.Compare | undefined => {
+  const stack: Array<Filter.Filter> = [filter]
+  while (stack.length > 0) {
+    const f = stack.pop()!
+    if (f._tag === "Compare") {
+      if (textOperators.has(f.op) && table.columns.get(f.field)?.category !== "S") return f
+    } else if (f._tag === "Not") stack.push(f.filter)
+    else stack.push(...f.filters)
+  }
+  return undefined
+}
+
 /** Every field the operation names must be a column of the table. */
 export const checkFields = (table: Table, operation: Operation.Operation, path: string) =>
   Effect.gen(function*() {
@@ -101,6 +116,18 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
     if ("where" in operation && operation.where !== undefined) {
       for (const [field, fieldPath] of Filter.fields(operation.where)) {
         if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(fieldPath))
+      }
+    }
+    if ("where" in operation && operation.where !== undefined) {
+      const text = textComparison(table, operation.where)
+      if (text !== undefined) {
+        const column = table.columns.get(text.field)!
+        return yield* Store.fail(
+          engine,
+          "Validation",
+          `$${text.op} compares text; ${text.field} is ${column.typname}`,
+          { entity: table.name, path: at(text.path) }
+        )
       }
     }
     for (const [field, fieldPath] of Operation.clauseFields(operation)) {

@@ -103,7 +103,7 @@ export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError,
             )
         ),
       ping,
-      barrier: Barrier.barrier,
+      barrier: Barrier.make(transaction),
       prune: Barrier.prune(transaction)
     })
   })

@@ -156,6 +156,46 @@ layer(Env, { excludeTestServices: true })("postgres adapter, kept catalog", (it)
     }))
 })
 
+layer(Env, { excludeTestServices: true })("postgres adapter, step barrier", (it) => {
+  it.effect("a step claims its barrier after the write: a retry after it applied answers its outcome, a fence refuses", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.PostgresStore
+      yield* sql`DROP TABLE IF EXISTS postgres_barrier`
+      yield* sql`CREATE TABLE postgres_barrier (id integer PRIMARY KEY, n integer NOT NULL)`
+      yield* sql`INSERT INTO postgres_barrier VALUES (10, 0)`
+      const from = { type: "database", tag: "db", entity: "postgres_barrier" }
+      const step = { sagaId: `pg-barrier-${crypto.randomUUID()}`, stepId: "step_0" }
+      const insert = yield* Operation.parse({ operation: "insert", from, data: { id: 1, n: 1 } })
+      const first = yield* store.execute(insert, step)
+      // the retry's own INSERT hits the key it wrote; the barrier says it applied: its recorded outcome, no error
+      const again = yield* store.execute(insert, step)
+      assert.strictEqual(again.undo.id, first.undo.id)
+      assert.deepStrictEqual(again.records, [{ id: 1, n: 1 }])
+      // a relative update retried: the second write is rolled back with the claim that found the first
+      const bump = yield* Operation.parse({
+        operation: "update",
+        from,
+        data: { n: { $increment: 1 } },
+        where: { id: 10 }
+      })
+      const bumped = { ...step, stepId: "step_1" }
+      const once = yield* store.execute(bump, bumped)
+      assert.strictEqual((yield* store.execute(bump, bumped)).undo.id, once.undo.id)
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier WHERE id = 10`, [{ n: 1 }])
+      // resolved before it ran: fenced; the late arrival writes, finds the fence, rolls back and is refused
+      const late = { ...step, stepId: "step_2" }
+      assert.strictEqual((yield* store.resolve!(late))._tag, "None")
+      const refused = yield* Effect.flip(store.execute(bump, late))
+      assert.strictEqual(refused.reason, "Conflict")
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier WHERE id = 10`, [{ n: 1 }])
+      // an undo of an insert is one statement, applied once
+      yield* store.undo(first.undo)
+      yield* store.undo(first.undo)
+      assert.deepStrictEqual(yield* sql`SELECT id FROM postgres_barrier ORDER BY id`, [{ id: 10 }])
+    }))
+})
+
 layer(Env, { excludeTestServices: true })("postgres adapter isolation", (it) => {
   it.effect("a step is a transaction of its own, even when run inside a caller's transaction", () =>
     Effect.gen(function*() {

@@ -204,8 +204,24 @@ export interface Barrier<Unit> {
     kind: "action" | "fence",
     fingerprint: string | null
   ) => Effect.Effect<Option.Option<Mark>, StoreError>
-  /** In `unit`, after the write: keeps the outcome with the step's mark (a no-op where the store cannot). */
-  readonly record: (unit: Unit, step: StepContext, outcome: Outcome) => Effect.Effect<void, StoreError>
+  /**
+   * In `unit`, after the write: keeps the outcome with the step's mark. Absent where the store cannot keep it, and
+   * where the store claims with {@link claimWithOutcome}.
+   */
+  readonly record?: ((unit: Unit, step: StepContext, outcome: Outcome) => Effect.Effect<void, StoreError>) | undefined
+  /**
+   * A transactional store's one barrier request per step: in `unit`, **after** the write, claims the step for
+   * `action` together with its outcome when it has no mark, and returns the mark it held before. When it held one,
+   * the kernel fails the unit (so the write rolls back) and answers from that mark as a claim before the write would
+   * have (a recorded outcome, or a refusal). With it the kernel sends no claim before the write and no `record`
+   * after; a write that fails asks {@link read} whether an earlier attempt applied the step. The claim is still in
+   * the write's atomic unit: a late arrival after `resolve` fenced the step finds the fence and rolls back.
+   */
+  readonly claimWithOutcome?:
+    | ((unit: Unit, step: Step, outcome: Outcome) => Effect.Effect<Option.Option<Mark>, StoreError>)
+    | undefined
+  /** The step's mark, read on its own (required with {@link claimWithOutcome}). */
+  readonly read?: ((step: StepContext) => Effect.Effect<Option.Option<Mark>, StoreError>) | undefined
   /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
   readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
   /**

@@ -20,39 +20,60 @@ export const stepConstraint =
 
 const keyOf = (context: StepContext) => JSON.stringify([context.sagaId, context.stepId])
 
-/**
- * The barrier primitives: `claim` merges the step's node, claiming it for `kind` when it did not exist; `record`
- * keeps the outcome on it, in the step's transaction.
- */
-export const barrier: Barrier<Tx> = {
-  claim: (tx, step, kind, fingerprint) =>
-    Effect.gen(function*() {
-      const token = crypto.randomUUID()
-      const [row] = yield* tx.run(
-        `MERGE (s:${stepLabel} {key: $key})
-         ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime(), s.fingerprint = $fingerprint
-         RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
-        { key: keyOf(step), kind, token, fingerprint }
-      )
-      if (row === undefined || row.mine === true) return Option.none()
-      const outcome = typeof row.outcome === "string"
-        ? Option.some(
-          yield* Schema.decodeUnknown(Schema.parseJson(RecordedOutcome))(row.outcome).pipe(
-            Effect.mapError((e) => storeError("Unknown", undefined, `unreadable step barrier: ${e.message}`))
-          )
+/** What a barrier node holds, from a row of `kind`, `outcome`, `fingerprint`. */
+const markOf = (row: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const outcome = typeof row.outcome === "string"
+      ? Option.some(
+        yield* Schema.decodeUnknown(Schema.parseJson(RecordedOutcome))(row.outcome).pipe(
+          Effect.mapError((e) => storeError("Unknown", undefined, `unreadable step barrier: ${e.message}`))
         )
-        : Option.none()
-      return Option.some<Mark>({
-        kind: row.kind === "fence" ? "fence" : "action",
-        outcome,
-        fingerprint: typeof row.fingerprint === "string" ? row.fingerprint : null
-      })
-    }),
-  record: (tx, step, outcome) =>
-    Effect.asVoid(tx.run(`MATCH (s:${stepLabel} {key: $key}) SET s.outcome = $outcome`, {
-      key: keyOf(step),
-      outcome: Schema.encodeSync(Schema.parseJson(RecordedOutcome))(outcome)
-    })),
+      )
+      : Option.none()
+    return {
+      kind: row.kind === "fence" ? "fence" : "action",
+      outcome,
+      fingerprint: typeof row.fingerprint === "string" ? row.fingerprint : null
+    } satisfies Mark
+  })
+
+/** Merges the step's node, made `kind` (with `outcome`) when it did not exist; else what it held. */
+const merge = (tx: Tx, step: StepContext, kind: Mark["kind"], fingerprint: string | null, outcome: string | null) =>
+  Effect.gen(function*() {
+    const token = crypto.randomUUID()
+    const [row] = yield* tx.run(
+      `MERGE (s:${stepLabel} {key: $key})
+       ON CREATE SET s.kind = $kind, s.token = $token, s.at = datetime(), s.fingerprint = $fingerprint,
+         s.outcome = $outcome
+       RETURN s.token = $token AS mine, s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
+      { key: keyOf(step), kind, token, fingerprint, outcome }
+    )
+    return row === undefined || row.mine === true ? Option.none<Mark>() : Option.some(yield* markOf(row))
+  })
+
+/**
+ * The barrier primitives: `claim` merges the step's node for `resolve`'s fence; a step's write is followed, in its
+ * transaction, by one query that merges the node with its outcome (`claimWithOutcome`); `read` looks a node up.
+ */
+export const make = (
+  transaction: <A>(
+    entity: string | undefined,
+    use: (tx: Tx) => Effect.Effect<A, StoreError>
+  ) => Effect.Effect<A, StoreError>
+): Barrier<Tx> => ({
+  claim: (tx, step, kind, fingerprint) => merge(tx, step, kind, fingerprint, null),
+  claimWithOutcome: (tx, step, outcome) =>
+    merge(tx, step, "action", step.fingerprint, Schema.encodeSync(Schema.parseJson(RecordedOutcome))(outcome)),
+  read: (step) =>
+    transaction(stepLabel, (tx) =>
+      Effect.flatMap(
+        tx.run(
+          `MATCH (s:${stepLabel} {key: $key})
+           RETURN s.kind AS kind, s.outcome AS outcome, s.fingerprint AS fingerprint`,
+          { key: keyOf(step) }
+        ),
+        ([row]) => row === undefined ? Effect.succeed(Option.none<Mark>()) : Effect.map(markOf(row), Option.some)
+      )),
   // the keys of a saga's steps start with the saga id's part of the key (`["<sagaId>",`)
   used: (tx, sagaId) =>
     Effect.map(
@@ -61,7 +82,7 @@ export const barrier: Barrier<Tx> = {
       }),
       (rows) => rows.length > 0
     )
-}
+})
 
 /** Deletes barrier nodes and undo markers older than `olderThan` (at most 10,000 of each per call). */
 export const prune = (

@@ -1,9 +1,16 @@
 /**
- * The step barrier and the bookkeeping tables: one `polysaga_barrier` row per (saga, step), claimed and given its
- * outcome in the step's own transaction; `polysaga_undo_log` rows for applied undo ids. Retention prunes both.
+ * The step barrier and the bookkeeping tables: one `polysaga_barrier` row per (saga, step), claimed with its outcome
+ * by one statement after the write, in the step's own transaction; `polysaga_undo_log` rows for applied undo ids. Retention prunes both.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { type Barrier, type Mark, type Outcome, RecordedOutcome, type StoreError } from "@polysaga/store"
+import {
+  type Barrier,
+  type Mark,
+  type Outcome,
+  RecordedOutcome,
+  type StepContext,
+  type StoreError
+} from "@polysaga/store"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -48,29 +55,32 @@ interface Row {
 
 export const make = (sql: SqlClient.SqlClient, schema: string): Barrier<void> => {
   const table = sql`${sql(schema)}.${sql(barrierTable)}`
+  const mark = (step: StepContext) =>
+    Effect.gen(function*() {
+      const [row] = yield* sql<Row>`
+        SELECT kind, outcome, fingerprint FROM ${table}
+        WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId}`
+      if (row === undefined) return Option.none<Mark>()
+      const outcome = row.outcome === null
+        ? Option.none<Outcome>()
+        : Option.some<Outcome>(yield* Schema.decodeUnknown(RecordedOutcome)(row.outcome))
+      return Option.some<Mark>({ kind: row.kind, fingerprint: row.fingerprint, outcome })
+    })
+  /** The row inserted when the step has none; else what it holds (the conflicting claim has committed by then). */
+  const claim = (step: StepContext, kind: Mark["kind"], fingerprint: string | null, outcome: Outcome | null) =>
+    Effect.gen(function*() {
+      const claimed = yield* sql`
+        INSERT INTO ${table} (saga_id, step_id, kind, fingerprint, outcome)
+        VALUES (${step.sagaId}, ${step.stepId}, ${kind}, ${fingerprint},
+          ${outcome === null ? null : JSON.stringify(Schema.encodeSync(RecordedOutcome)(outcome))})
+        ON CONFLICT DO NOTHING RETURNING kind`
+      return claimed.length > 0 ? Option.none<Mark>() : yield* mark(step)
+    }).pipe(Effect.mapError(fromSql(undefined)))
   return {
-    claim: (_, step, kind, fingerprint) =>
-      Effect.gen(function*() {
-        const claimed = yield* sql`
-          INSERT INTO ${table} (saga_id, step_id, kind, fingerprint)
-          VALUES (${step.sagaId}, ${step.stepId}, ${kind}, ${fingerprint})
-          ON CONFLICT DO NOTHING RETURNING kind`
-        if (claimed.length > 0) return Option.none()
-        const [row] = yield* sql<Row>`
-          SELECT kind, outcome, fingerprint FROM ${table}
-          WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId}`
-        if (row === undefined) return Option.none()
-        const outcome = row.outcome === null
-          ? Option.none<Outcome>()
-          : Option.some<Outcome>(yield* Schema.decodeUnknown(RecordedOutcome)(row.outcome))
-        return Option.some<Mark>({ kind: row.kind, fingerprint: row.fingerprint, outcome })
-      }).pipe(Effect.mapError(fromSql(undefined))),
-    record: (_, step, outcome) =>
-      sql`UPDATE ${table} SET outcome = ${JSON.stringify(Schema.encodeSync(RecordedOutcome)(outcome))}
-        WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId}`.pipe(
-        Effect.asVoid,
-        Effect.mapError(fromSql(undefined))
-      ),
+    claim: (_, step, kind, fingerprint) => claim(step, kind, fingerprint, null),
+    // one statement after the write, in its transaction: the claim and the outcome
+    claimWithOutcome: (_, step, outcome) => claim(step, "action", step.fingerprint, outcome),
+    read: (step) => isolated(mark(step)).pipe(Effect.mapError(fromSql(undefined))),
     used: (_, sagaId) =>
       sql`SELECT 1 FROM ${table} WHERE saga_id = ${sagaId} LIMIT 1`.pipe(
         Effect.map((rows) => rows.length > 0),

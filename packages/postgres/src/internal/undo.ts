@@ -1,6 +1,6 @@
 /**
  * Applying an undo record: in one transaction together with a row in `polysaga_undo_log` keyed by the undo id,
- * which makes it atomic and idempotent. A restore applies only over this step's after-image (else `Conflict`).
+ * which makes it atomic and idempotent (an undo of deletes only — an insert's — is one statement doing both). A restore applies only over this step's after-image (else `Conflict`).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type ErrorOptions, Filter, type StoreError, type StoreErrorReason, type Undo } from "@polysaga/store"
@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { undoLogTable } from "./barrier.js"
 import type * as Catalog from "./catalog.js"
 import * as Compile from "./compile.js"
-import { transaction } from "./connection.js"
+import { fromSql, isolated, transaction } from "./connection.js"
 import { lock } from "./execute.js"
 
 type Image = Record<string, string | null>
@@ -72,11 +72,21 @@ export const apply = (
         }
       })
 
+    const logged = sql`INSERT INTO ${sql(schema)}.${sql(undoLogTable)} (undo_id) VALUES (${record.id})
+      ON CONFLICT DO NOTHING RETURNING undo_id`
+    const created = record.actions.flatMap((a) => a._tag === "DeleteCreated" ? [a.key] : [])
+    if (created.length === record.actions.length) {
+      // deletes only (an insert's undo): the undo-log row and the delete in one statement, atomic on its own
+      return yield* isolated(sql`
+        WITH fresh AS (${logged})
+        DELETE FROM ${t} WHERE ${Compile.byKeys(sql, table, created)} AND EXISTS (SELECT 1 FROM fresh)`).pipe(
+        Effect.asVoid,
+        Effect.mapError(fromSql(record.entity))
+      )
+    }
     yield* transaction(sql)(record.entity, () =>
       Effect.gen(function*() {
-        const fresh = yield* sql`
-          INSERT INTO ${sql(schema)}.${sql(undoLogTable)} (undo_id) VALUES (${record.id})
-          ON CONFLICT DO NOTHING RETURNING undo_id`
+        const fresh = yield* logged
         if (fresh.length === 0) return
         for (const a of [...record.actions].reverse()) yield* action(a)
       }))

@@ -30,6 +30,19 @@ export const fail = (
 
 const stepOf = (step: StepContext) => `step ${step.stepId} of saga ${step.sagaId}`
 
+/** The cause of the error a unit fails with when a late claim found the step claimed before. */
+class ClaimedBefore {
+  constructor(readonly mark: Mark) {}
+}
+
+const claimedBefore = (mark: Mark) =>
+  new StoreError({
+    reason: "Conflict",
+    engine: "",
+    message: "the step was claimed before",
+    cause: new ClaimedBefore(mark)
+  })
+
 /**
  * The barrier decision: `None` to apply the step, `Some` to answer with its recorded outcome, or a refusal.
  *
@@ -124,6 +137,30 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
     }
   }
 
+  /**
+   * A store that claims after the write ({@link Barrier.claimWithOutcome}): a unit that found the step claimed
+   * before fails with the mark (rolling its write back); the kernel then answers from it. A write that failed asks
+   * whether an earlier attempt applied the step (a retry of a step that applied finds its recorded outcome, not its
+   * own duplicate-key error); without a mark, or when the store cannot tell, the write's own error stands.
+   */
+  const lateClaim = barrier?.claimWithOutcome === undefined || barrier.read === undefined ? undefined : {
+    claim: barrier.claimWithOutcome,
+    answer: (entity: string, step: Step, error: StoreError): Effect.Effect<Outcome, StoreError> => {
+      const answer = (mark: Mark) =>
+        Effect.flatMap(
+          admit(name, entity, step, Option.some(mark)),
+          Option.match({ onNone: () => Effect.fail(error), onSome: Effect.succeed })
+        )
+      if (error.cause instanceof ClaimedBefore) return answer(error.cause.mark)
+      return barrier.read!(step).pipe(
+        Effect.option,
+        Effect.flatMap((read) =>
+          Option.isSome(read) && Option.isSome(read.value) ? answer(read.value.value) : Effect.fail(error)
+        )
+      )
+    }
+  }
+
   const execute = (operation: Operation.Operation, context?: StepContext): Effect.Effect<Outcome, StoreError> =>
     Effect.gen(function*() {
       const prepared = yield* prepare(operation, "")
@@ -137,10 +174,11 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
         : undefined
       const write = writeContext(operation, step)
       const run = (effect: Effect.Effect<Outcome, StoreError>) => step === undefined ? effect : oneAtATime(step, effect)
+      const late = step === undefined ? undefined : lateClaim
       const outcome = yield* run(
         engine.transaction(operation.entity, (unit) =>
           Effect.gen(function*() {
-            if (step !== undefined) {
+            if (step !== undefined && late === undefined) {
               const earlier = yield* barrier!.claim(unit, step, "action", step.fingerprint)
               const recorded = yield* admit(name, operation.entity, step, earlier)
               if (Option.isSome(recorded)) return recorded.value
@@ -154,9 +192,18 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
               affected: written.affected ?? written.records.length,
               undo: Undo.make(name, operation.entity, written.actions, step?.undoId)
             }
-            if (step !== undefined) yield* barrier!.record(unit, step, outcome)
+            if (step !== undefined && late !== undefined) {
+              const earlier = yield* late.claim(unit, step, outcome)
+              // claimed before: roll the write back, answer from the mark after the unit
+              if (Option.isSome(earlier)) return yield* Effect.fail(claimedBefore(earlier.value))
+            } else if (step !== undefined && barrier!.record !== undefined) {
+              yield* barrier!.record(unit, step, outcome)
+            }
             return outcome
           })).pipe(
+            Effect.catchAll((error) =>
+              step === undefined || late === undefined ? Effect.fail(error) : late.answer(operation.entity, step, error)
+            ),
             // a write whose reply was lost (a dropped connection, a timeout after sending) may have applied: in doubt
             Effect.mapError((error) => step !== undefined ? inDoubtOnWrite(error) : error)
           )

@@ -1,17 +1,21 @@
 /**
- * Crash test: a worker process runs warehouse transactions on the real PostgreSQL and Neo4j with the durable journal and is
- * killed with SIGKILL at random points, many times; each new worker's recovery runner drives what the dead one
- * left to an end. Finally every saga has ended and the store holds exactly what the completed sagas wrote.
+ * Crash test: a worker process runs warehouse transactions on the four real stores (PostgreSQL, Neo4j, FerretDB,
+ * Chroma) with the durable journal and is killed with SIGKILL at random points, many times; each new worker's
+ * recovery runner drives what the dead one left to an end — a step cut off on MongoDB or Chroma is resolved through
+ * their markers. Finally every saga has ended and every store holds exactly what the completed sagas wrote.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
+import { Warehouse } from "@polysaga/warehouse"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import neo4j from "neo4j-driver"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { crashEntities, crashSources } from "./fixtures/crash-stores.js"
 import { freshDatabase } from "./utils.js"
 
 const KILLS = 18
@@ -57,6 +61,46 @@ const start = (url: string, owner: string, mode: "work" | "recover"): Worker => 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+const repo = path.resolve(packageDir, "..", "..")
+const chromaUrl = process.env["POLYSAGA_CHROMA_URL"] ?? ""
+
+/**
+ * Chroma 1.0's compactor can panic when a client is killed in the middle of a write ("message reply channel was
+ * unexpectedly dropped by caller"): from then on every write answers HTTP 500 "Error sending message to compactor"
+ * until Chroma restarts. The sagas then wait (a store error that is not their fault leaves them for a later
+ * recovery pass); this restarts Chroma the way an operator would — SIGTERM to the stack's Chroma, `up.sh` again —
+ * and the test counts it.
+ */
+const chromaWedged = async (): Promise<boolean> => {
+  const base = `${chromaUrl}/api/v2/tenants/default_tenant/databases/default_database/collections`
+  const created = await fetch(base, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "crash_probe", get_or_create: true })
+  }).then((r) => r.json() as Promise<{ id: string }>)
+  const added = await fetch(`${base}/${created.id}/upsert`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ids: ["probe"], embeddings: [[0]] })
+  })
+  return !added.ok && (await added.text()).includes("compactor")
+}
+
+const restartChroma = async () => {
+  const pid = Number(fs.readFileSync(path.join(repo, ".stack", "run", "chroma.pid"), "utf8").trim())
+  process.kill(pid, "SIGTERM")
+  while (true) {
+    try {
+      process.kill(pid, 0)
+      await sleep(50)
+    } catch {
+      break
+    }
+  }
+  const up = spawn("bash", [path.join(repo, "tools", "stack", "up.sh")], { cwd: repo, stdio: "ignore" })
+  await new Promise((resolve) => up.on("exit", resolve))
+}
+
 describe("crash recovery", () => {
   it.live(
     `a worker SIGKILLed ${KILLS} times at random points: every saga ends, the store is exact`,
@@ -88,6 +132,7 @@ describe("crash recovery", () => {
           const delays: Array<number> = []
           let lastKill = 0
           let done = 0
+          let chromaRestarts = 0
           for (let i = 0; i < KILLS; i++) {
             const owner = `w${i}`
             const worker = start(Redacted.value(url), owner, "work")
@@ -97,12 +142,17 @@ describe("crash recovery", () => {
               while ((yield* Effect.promise(() => othersRunning(owner))) > 0) yield* Effect.sleep("20 millis")
               recoveries.push(Date.now() - lastKill)
             }
-            const delay = Math.floor(Math.random() * 1200)
+            // long enough for some sagas to complete between kills (a 6-step saga takes ~0.5 s on a loaded machine)
+            const delay = 500 + Math.floor(Math.random() * 2500)
             delays.push(delay)
             yield* Effect.promise(() => sleep(delay))
             worker.child.kill("SIGKILL")
             lastKill = Date.now()
             yield* Effect.promise(() => worker.exited)
+            if (yield* Effect.promise(chromaWedged)) {
+              chromaRestarts++
+              yield* Effect.promise(restartChroma)
+            }
             done += worker.lines.filter((l) => l.startsWith("done ")).length
           }
           const final = start(Redacted.value(url), "final", "recover")
@@ -156,6 +206,32 @@ describe("crash recovery", () => {
           const graphEvents = yield* Effect.promise(events)
           yield* Effect.promise(() => graph.close())
           assert.deepStrictEqual([...graphEvents].sort(), [...completed].sort(), "one graph event per completed saga")
+
+          // MongoDB and Chroma: one record per completed saga (keyed by the saga id), nothing else of this run
+          const ofRun = (records: ReadonlyArray<Readonly<Record<string, unknown>>> | undefined, key: string) =>
+            (records ?? []).map((r) => String(r[key])).filter((id) => id.startsWith(`crash-${run}-`)).sort()
+          const held = yield* Warehouse.transaction([
+            {
+              operation: "select",
+              from: { type: "database", tag: "crash-doc", entity: crashEntities.docs },
+              where: { run: { $eq: run } },
+              options: { limit: 1000 }
+            },
+            {
+              operation: "select",
+              from: { type: "vector", tag: "crash-vec", entity: crashEntities.vectors },
+              where: { run: { $eq: run } },
+              options: { limit: 1000 }
+            }
+          ]).pipe(Effect.provide(Warehouse.layer({ sources: [...crashSources] })))
+          const docs = ofRun(held.stepResults["step_0"]?.data, "_id")
+          const vectors = ofRun(held.stepResults["step_1"]?.data, "id")
+          console.log(
+            `crash test: ${docs.length} MongoDB documents, ${vectors.length} Chroma vectors held; Chroma restarted ` +
+              `${chromaRestarts} times (its compactor panicked after a killed worker's dropped request)`
+          )
+          assert.deepStrictEqual(docs, [...completed].sort(), "one MongoDB document per completed saga")
+          assert.deepStrictEqual(vectors, [...completed].sort(), "one Chroma vector per completed saga")
         }).pipe(Effect.provide(PgClient.layer({ url, maxConnections: 2 })))),
     // 18 worker starts dominate; each loads its TypeScript through tsx, which takes 10–25 s on a loaded 2-core machine
     { timeout: 480_000 }

@@ -37,15 +37,18 @@ const nameOf = (u: unknown): string =>
 const messageOf = (u: unknown): string => u instanceof Error ? u.message : String(u)
 
 /**
- * Classifies an error thrown by the chromadb client (or by `fetch`): connection faults and rate limits are
- * transient (`Unavailable`), aborted requests are `Timeout`, bad requests are `Validation`, the rest is
+ * Classifies an error thrown by the chromadb client (or by `fetch`): connection faults, rate limits and the server's
+ * internal errors (5xx) are transient (`Unavailable`), aborted requests are `Timeout`, bad requests are `Validation`, the rest is
  * `Unknown` (never retried).
  */
 export const classify = (what: string, entity: string | undefined) => (cause: unknown): StoreError => {
   const message = `${what}: ${messageOf(cause)}`
   switch (nameOf(cause)) {
+    // ChromaServerError is a 5xx: Chroma reports its own internal faults this way (e.g. "Error sending message to
+    // compactor")
     case "ChromaConnectionError":
     case "ChromaRateLimitError":
+    case "ChromaServerError":
       return storeError("Unavailable", message, { entity, cause })
     case "TimeoutError":
     case "AbortError":
@@ -77,6 +80,9 @@ export const classifyStatus = (what: string, entity: string | undefined, status:
   if (status === 404) return storeError("EntityNotFound", message, { entity, cause })
   if (status === 409) return storeError("Constraint", message, { entity, cause })
   if (status === 408 || status === 504) return storeError("Timeout", message, { entity, cause })
-  if (status === 429 || status === 502 || status === 503) return storeError("Unavailable", message, { entity, cause })
+  // 500: Chroma's internal faults (e.g. "Error sending message to compactor" under load) pass when retried
+  if (status === 429 || status === 500 || status === 502 || status === 503) {
+    return storeError("Unavailable", message, { entity, cause })
+  }
   return storeError("Unknown", message, { entity, cause })
 }

@@ -54,3 +54,14 @@ it("declares what the server sends", () => {
     }
   }
 })
+
+it("describes selects: fields, orderBy, limit, offset, the new operators and a vector search", () => {
+  const schemas = spec.components.schemas
+  const select = schemas.Operation.anyOf.find((o: any) => o.properties.operation.enum[0] === "select")
+  assert.includeMembers(Object.keys(select.properties), ["where", "fields", "orderBy", "limit", "offset"])
+  assert.deepStrictEqual(select.properties.orderBy.items.properties.order.enum, ["ASC", "DESC"])
+  assert.includeMembers(Object.keys(schemas.Comparison.properties), ["$containsAll", "$containsAny", "$regex"])
+  assert.strictEqual(schemas.Comparison.properties.$regex.maxLength, 256)
+  assert.sameMembers(schemas.VectorSearch.anyOf.map((o: any) => Object.keys(o.properties)[0]), ["$similar", "$near"])
+  assert.include(JSON.stringify(schemas.SelectWhere), "#/components/schemas/VectorSearch")
+})

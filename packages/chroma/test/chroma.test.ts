@@ -281,6 +281,70 @@ layer(ChromaStore.layer(config({ maxRecordsPerOperation: 50 })), { excludeTestSe
         assert.deepStrictEqual(yield* snapshot(client, entity), before)
       }))
 
+    it.effect("$similar / $near return the nearest records with their distance (squared L2), filtered and bounded", () =>
+      Effect.gen(function*() {
+        const store = yield* ChromaStore.ChromaStore
+        yield* reset(client, "chroma_search")
+        const points: ReadonlyArray<readonly [string, ReadonlyArray<number>, string, number]> = [
+          ["a", [0, 0, 0], "red", 1],
+          ["b", [1, 0, 0], "blue", 2],
+          ["c", [0, 2.5, 0], "red", 3],
+          ["d", [3, 0, 0], "red", 4],
+          ["e", [0, 0, 4], "blue", 5],
+          ["f", [0.5, 0.5, 0], "red", 6]
+        ]
+        yield* run(store, {
+          operation: "insert",
+          from: from("chroma_search"),
+          data: points.map(([id, vector, color, n]) => ({ id, vector, document: `doc ${id}`, metadata: { color, n } }))
+        })
+        const query = [0.9, 0.1, 0]
+        const squared = (v: ReadonlyArray<number>) => v.reduce((sum, x, i) => sum + (x - query[i]!) ** 2, 0)
+        const byDistance = [...points].sort((x, y) => squared(x[1]) - squared(y[1]))
+        const select = (where: unknown, extra: Record<string, unknown> = {}) =>
+          run(store, { operation: "select", from: from("chroma_search"), where, ...extra })
+        const similar = yield* select({ embedding: { $similar: { vector: query, topK: 3 } } })
+        assert.deepStrictEqual(similar.records.map((r) => r.id), byDistance.slice(0, 3).map(([id]) => id))
+        for (const record of similar.records) {
+          const point = points.find(([id]) => id === record.id)!
+          assert.closeTo(record.distance as number, squared(point[1]), 1e-5, `distance of ${record.id}`)
+        }
+        // with a metadata filter Chroma evaluates: the nearest red ones
+        const red = yield* select({ embedding: { $similar: { vector: query, topK: 2 } }, color: "red", n: { $gte: 2 } })
+        assert.deepStrictEqual(
+          red.records.map((r) => r.id),
+          byDistance.filter(([, , color, n]) => color === "red" && n >= 2).slice(0, 2).map(([id]) => id)
+        )
+        // threshold: similarity 1 - distance at least 0 (distance at most 1)
+        const close = yield* select({ vector: { $similar: { vector: query, topK: 6, threshold: 0 } } })
+        assert.deepStrictEqual(
+          close.records.map((r) => r.id),
+          byDistance.filter(([, v]) => squared(v) <= 1).map(([id]) => id)
+        )
+        const near = yield* select({ embedding: { $near: { vector: query, maxDistance: 4.5 } } }, {
+          fields: ["color"]
+        })
+        assert.deepStrictEqual(
+          near.records.map((r) => r.id),
+          byDistance.filter(([, v]) => squared(v) <= 4.5).map(([id]) => id)
+        )
+        assert.deepStrictEqual(Object.keys(near.records[0]!).sort(), ["distance", "id", "metadata"])
+        assert.deepStrictEqual(Object.keys(near.records[0]!.metadata as object), ["color"])
+        // refused before anything runs: the wrong dimension, a where the adapter would evaluate after the search,
+        // a topK past the bound, another field than the vector
+        const refused = (where: unknown) =>
+          reason(
+            Effect.flatMap(Operation.parse({ operation: "select", from: from("chroma_search"), where }), store.validate)
+          )
+        assert.strictEqual(yield* refused({ embedding: { $similar: { vector: [1, 2], topK: 1 } } }), "Validation")
+        assert.strictEqual(
+          yield* refused({ embedding: { $similar: { vector: query, topK: 1 } }, color: { $gt: "a" } }),
+          "UnsupportedOperator"
+        )
+        assert.strictEqual(yield* refused({ embedding: { $similar: { vector: query, topK: 51 } } }), "TooManyRecords")
+        assert.strictEqual(yield* refused({ color: { $similar: { vector: query, topK: 1 } } }), "Validation")
+      }))
+
     it.effect("what Chroma cannot express is rejected with the operator and its path", () =>
       Effect.gen(function*() {
         const store = yield* ChromaStore.ChromaStore

@@ -1,7 +1,7 @@
 import { Conformance } from "@polysaga/testing"
 import * as Effect from "effect/Effect"
 import * as ChromaStore from "../src/index.js"
-import { config, fromRow, rawClient, reset, snapshot, toRow } from "./harness.js"
+import { config, fieldOf, fromRow, rawClient, reset, snapshot, toRow } from "./harness.js"
 
 Conformance.run({
   name: "chroma",
@@ -18,7 +18,8 @@ Conformance.run({
       reset: (entity) => reset(client, entity),
       snapshot: (entity) => snapshot(client, entity),
       toRow,
-      fromRow
+      fromRow,
+      fieldOf
     }
   })
 })

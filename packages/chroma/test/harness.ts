@@ -70,3 +70,11 @@ export const fromRow = (row: unknown): Conformance.Fixture => {
     note: (m.note ?? null) as string | null
   }
 }
+
+/** One field of a record a select returned: `id` at the top, everything else in its metadata (`tags` as JSON). */
+export const fieldOf = (row: unknown, field: string): unknown => {
+  const r = row as { id: string; metadata?: Record<string, unknown> }
+  if (field === "id") return r.id
+  const value = r.metadata?.[field]
+  return field === "tags" && typeof value === "string" ? JSON.parse(value) : value
+}

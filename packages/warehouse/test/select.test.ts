@@ -75,6 +75,46 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("selects on th
       assert.deepStrictEqual(yield* sql`SELECT sku FROM wh_picks`, [{ sku: "p4" }])
     }))
 
+  it.effect("a vector $similar select on Chroma returns the nearest records, with their distance, to a later step", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const { sql } = yield* Clients
+      const vectors: Record<string, ReadonlyArray<number>> = {
+        p1: [1, 0, 0],
+        p2: [0.9, 0.2, 0],
+        p3: [0, 1, 0],
+        p4: [0, 0, 1]
+      }
+      const result = yield* Warehouse.transaction([
+        {
+          id: "index",
+          operation: "upsert",
+          from: { type: "vector", tag: "user-search", entity: "wh_products" },
+          data: Object.entries(vectors).map(([id, vector]) => ({ id, vector, metadata: { sku: id } }))
+        },
+        {
+          id: "similar",
+          dependsOn: ["index"],
+          operation: "select",
+          from: { type: "vector", tag: "user-search", entity: "wh_products" },
+          where: { embedding: { $similar: { vector: [1, 0.1, 0], topK: 2 } } },
+          fields: ["sku"]
+        },
+        {
+          operation: "insert",
+          from: { type: "database", tag: "db1", entity: "wh_picks" },
+          data: { sku: { $ref: "similar.data.1.id" } }
+        }
+      ])
+      assert.strictEqual(result.status, "completed", result.error)
+      const found = result.stepResults.similar!.data!
+      assert.deepStrictEqual(found.map((r) => r.id), ["p1", "p2"], "the two nearest, nearest first")
+      assert.closeTo(found[0]!.distance as number, 0.01, 1e-5)
+      assert.closeTo(found[1]!.distance as number, 0.02, 1e-5)
+      assert.deepStrictEqual(found[0]!.metadata, { sku: "p1" })
+      assert.deepStrictEqual(yield* sql`SELECT sku FROM wh_picks`, [{ sku: "p2" }])
+    }))
+
   it.effect("what a store cannot run, or an unsafe $regex, is refused before the first write, naming path and store", () =>
     Effect.gen(function*() {
       yield* setup

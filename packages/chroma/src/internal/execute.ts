@@ -26,7 +26,7 @@ import {
   wholeImage
 } from "./record.js"
 import type { UndoLog } from "./undo.js"
-import { compile, type Compiled } from "./where.js"
+import { checkSearch, compile, type Compiled, nResults, present, searchOf, within } from "./where.js"
 
 export interface Env {
   readonly catalog: Catalog
@@ -45,7 +45,7 @@ export interface Prepared {
 export const make = (env: Env) => {
   const { barrier, catalog, io, locked, undoLog } = env
   const { dimensionOf, open, target } = catalog
-  const { add, matching, read, remove, replace, scan } = io
+  const { add, matching, nearest, read, remove, replace, scan } = io
 
   // ---- validation ----------------------------------------------------------------------------------------
 
@@ -56,6 +56,7 @@ export const make = (env: Env) => {
       const compiled = "where" in operation && operation.where !== undefined
         ? yield* compile(operation.where, entity).pipe(Effect.mapError((e) => prefix(e, path)))
         : undefined
+      yield* checkSearch(operation, compiled, entity).pipe(Effect.mapError((e) => prefix(e, path)))
       if (operation.kind === "update") {
         yield* checkChanges(operation.changes, entity).pipe(Effect.mapError((e) => prefix(e, path)))
       }
@@ -109,6 +110,10 @@ export const make = (env: Env) => {
         c.field === "vector" && c.op === "set"
           ? [{ vector: c.value as ReadonlyArray<number>, path: join(path, c.path) }]
           : []
+      )
+      : operation.kind === "select"
+      ? [searchOf(operation)].flatMap((search) =>
+        search === undefined ? [] : [{ vector: search.vector, path: join(join(path, search.path), "vector") }]
       )
       : prepared.drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
 
@@ -334,8 +339,23 @@ export const make = (env: Env) => {
     Effect.gen(function*() {
       const collection = yield* open(operation.entity)
       if (Option.isNone(collection) || compiled.none) return outcome([], [])
-      const rows = yield* scan(operation.entity, collection.value, compiled, context.readLimit)
-      return outcome(rows.map((r) => r.record), [])
+      const fields = operation.clauses?.fields
+      const search = searchOf(operation)
+      if (search === undefined) {
+        const rows = yield* scan(operation.entity, collection.value, compiled, context.readLimit)
+        return { records: rows.map((r) => present(r.record, fields)), actions: [] }
+      }
+      const near = yield* nearest(
+        operation.entity,
+        collection.value,
+        compiled,
+        search.vector,
+        nResults(search, context.readLimit)
+      )
+      const kept = near.filter((r) =>
+        within(search, r.distance) && Filter.matches(compiled.filter, { ...r.record.metadata, id: r.record.id })
+      )
+      return { records: kept.map((r) => present(r.record, fields, r.distance)), actions: [] }
     })
 
   const write = Effect.fn("ChromaStore.write")(

@@ -49,6 +49,17 @@ export interface Io {
     compiled: Compiled,
     want: number | undefined
   ) => Effect.Effect<ReadonlyArray<Stored>, StoreError>
+  /**
+   * The `n` records nearest `vector` among those matching a compiled filter (as Chroma evaluates it; fence
+   * tombstones never), nearest first, each with its distance.
+   */
+  readonly nearest: (
+    entity: string,
+    collection: Collection,
+    filter: Pick<Compiled, "ids" | "where">,
+    vector: ReadonlyArray<number>,
+    n: number
+  ) => Effect.Effect<ReadonlyArray<Stored & { readonly distance: number }>, StoreError>
   /** Records matching a compiled filter, refusing more than the bound. */
   readonly matching: (
     entity: string,
@@ -95,6 +106,25 @@ export const make = (conn: Connection, max: number): Io => {
         ...(options.offset === undefined ? {} : { offset: options.offset }),
         include
       })).pipe(Effect.map(fromGet))
+
+  const nearest: Io["nearest"] = (entity, collection, filter, vector, n) =>
+    conn.call("query", entity, () =>
+      collection.query({
+        queryEmbeddings: [[...vector]],
+        nResults: n,
+        ...(filter.ids === undefined ? {} : { ids: [...filter.ids] }),
+        where: (filter.where === undefined ? hidden : { $and: [filter.where, hidden] }) as never,
+        include: [...include, "distances"]
+      })).pipe(Effect.map((result) => {
+        const rows = fromGet({
+          ids: result.ids[0] ?? [],
+          embeddings: result.embeddings[0] ?? [],
+          documents: result.documents[0] ?? [],
+          metadatas: result.metadatas[0] ?? []
+        })
+        const distances = result.distances[0] ?? []
+        return rows.map((row, i) => ({ ...row, distance: distances[i] ?? Number.POSITIVE_INFINITY }))
+      }))
 
   const scan: Io["scan"] = (entity, collection, compiled, want) =>
     Effect.gen(function*() {
@@ -176,5 +206,5 @@ export const make = (conn: Connection, max: number): Io => {
       }
     })
 
-  return { read, scan, matching, add, remove, replace }
+  return { read, nearest, scan, matching, add, remove, replace }
 }

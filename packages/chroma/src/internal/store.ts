@@ -41,7 +41,9 @@ export const make = (options: Options): Effect.Effect<Store, StoreError, Scope.S
       operations: ["insert", "update", "delete", "upsert", "select"],
       filterOperators: ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "and", "or"],
       updateOperators: ["set", "increment", "multiply"],
-      maxRecordsPerOperation: max
+      maxRecordsPerOperation: max,
+      // no orderBy / offset: Chroma's get has no order (offset pages in its internal order)
+      selectClauses: ["fields", "similar", "near"]
     }
 
     // Writes to one collection are serialized within this Store, so read-modify-write is atomic against

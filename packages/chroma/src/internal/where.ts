@@ -1,7 +1,7 @@
-import { type Filter, Identifier, type StoreError } from "@polysaga/store"
+import { type Filter, Identifier, type Operation, type StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import { locate, storeError } from "./errors.js"
-import { reserved } from "./record.js"
+import { type ChromaRecord, reserved, toImage } from "./record.js"
 
 /** A Chroma `where` clause. */
 export type Where = { readonly [key: string]: unknown }
@@ -185,3 +185,82 @@ export const compile = (filter: Filter.Filter, entity: string): Effect.Effect<Co
       filter
     }
   })
+
+// ---- select clauses ----------------------------------------------------------------------------------------
+
+/** A select's vector search (`$similar` or `$near`), when it has one. */
+export const searchOf = (operation: Operation.Operation): Operation.VectorSearch | undefined =>
+  operation.kind === "select" ? operation.clauses?.similar ?? operation.clauses?.near : undefined
+
+/** The names a vector search may give the record's vector: the query reference's and this adapter's. */
+const vectorFields: ReadonlySet<string> = new Set(["embedding", "vector"])
+
+/**
+ * Checks a select's vector search against its compiled `where`: it searches the record's vector (`embedding` or
+ * `vector`), and its `where` must be one Chroma evaluates itself — a term the adapter evaluates after reading
+ * (`residual`: an ordering on a string, a date) would drop records after Chroma chose the nearest, so fewer than
+ * `topK` would come back.
+ */
+export const checkSearch = (
+  operation: Operation.Operation,
+  compiled: Compiled | undefined,
+  entity: string
+): Effect.Effect<void, StoreError> => {
+  const search = searchOf(operation)
+  if (search === undefined) return Effect.void
+  if (!vectorFields.has(search.field)) {
+    return Effect.fail(
+      storeError(
+        "Validation",
+        `chroma searches the record's vector: name it embedding or vector, not ${search.field}`,
+        {
+          entity,
+          path: search.path
+        }
+      )
+    )
+  }
+  if (compiled?.residual === true) {
+    return Effect.fail(
+      unsupported(
+        entity,
+        search.path,
+        "chroma cannot combine a vector search with where terms it does not evaluate itself (an ordering on a " +
+          "string, a date): compare numbers, or filter in a later step"
+      )
+    )
+  }
+  return Effect.void
+}
+
+/** How many nearest records to ask Chroma for: `topK`, at most the kernel's bound. */
+export const nResults = (search: Operation.VectorSearch, readLimit: number): number =>
+  Math.min(search.topK ?? readLimit, readLimit)
+
+/**
+ * Whether a record at `distance` (as Chroma computes it in the collection's space) is kept: within `maxDistance`
+ * (`$near`), or with a similarity `1 - distance` of at least `threshold` (`$similar`).
+ */
+export const within = (search: Operation.VectorSearch, distance: number): boolean =>
+  (search.maxDistance === undefined || distance <= search.maxDistance) &&
+  (search.threshold === undefined || 1 - distance >= search.threshold)
+
+/**
+ * A record as a select returns it: `{ id, vector, document, metadata }`, reduced to its `fields` when the select
+ * names them (metadata keys, and `vector` / `embedding` / `document` for those parts; `id` is always kept), with
+ * its `distance` after a vector search.
+ */
+export const present = (
+  record: ChromaRecord,
+  fields: ReadonlyArray<string> | undefined,
+  distance?: number
+): Readonly<Record<string, unknown>> => {
+  const image = toImage(record)
+  const shown = fields === undefined ? image : {
+    id: record.id,
+    ...(fields.some((f) => vectorFields.has(f)) ? { vector: image.vector } : {}),
+    ...(fields.includes("document") ? { document: record.document } : {}),
+    metadata: Object.fromEntries(Object.entries(record.metadata).filter(([key]) => fields.includes(key)))
+  }
+  return distance === undefined ? shown : { ...shown, distance }
+}

@@ -10,6 +10,11 @@ export * as Capabilities from "./Capabilities.js"
  * @since 0.1.0
  */
 export * as Filter from "./Filter.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as KeyedLock from "./KeyedLock.js"
 /**
  * @since 0.1.0
  */

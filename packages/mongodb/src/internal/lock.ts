@@ -7,6 +7,7 @@
  * (or `serializeWrites: true`), the adapter runs its own writes to one document one at a time, so writes made
  * through one store instance are never lost; writes from other processes are not covered.
  */
+import { KeyedLock } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import { canonical, encodeField } from "./image.js"
 
@@ -18,17 +19,6 @@ export const none: Lock = (_entity, _id, effect) => effect
 
 /** A lock per document, dropped when nobody holds or waits for it. */
 export const perDocument = (): Lock => {
-  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
-  return (entity, id, effect) =>
-    Effect.suspend(() => {
-      const key = `${entity}/${canonical(encodeField({ id }, "id"))}`
-      const entry = locks.get(key) ?? { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-      entry.users++
-      locks.set(key, entry)
-      return entry.semaphore.withPermits(1)(effect).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          if (--entry.users === 0) locks.delete(key)
-        }))
-      )
-    })
+  const lock = KeyedLock.make()
+  return (entity, id, effect) => Effect.suspend(() => lock(`${entity}/${canonical(encodeField({ id }, "id"))}`, effect))
 }

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Capabilities from "../Capabilities.js"
+import * as KeyedLock from "../KeyedLock.js"
 import * as Operation from "../Operation.js"
 import type { Engine, ErrorOptions, Mark, Outcome, Step, StepContext, Store, WriteContext } from "../Store.js"
 import { inDoubtOnWrite, StoreError, type StoreErrorReason } from "../StoreError.js"
@@ -84,29 +85,13 @@ const admit = (
   )
 }
 
-/**
- * Runs the attempts (and the resolution) of one step through one store one at a time: a marker store's claim has no
- * transaction to wait on, so a second attempt running beside the first would find its claim unfinished (in doubt).
- */
-const stepLock = () => {
-  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
-  return <A, E>(step: StepContext, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => {
-      const key = JSON.stringify([step.sagaId, step.stepId])
-      const entry = locks.get(key) ?? { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-      entry.users++
-      locks.set(key, entry)
-      return entry.semaphore.withPermits(1)(effect).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          if (--entry.users === 0) locks.delete(key)
-        }))
-      )
-    })
-}
-
 export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
   const name = engine.name
-  const oneAtATime = stepLock()
+  // Attempts (and the resolution) of one step through one store run one at a time: a marker store's claim has no
+  // transaction to wait on, so a second attempt running beside the first would find its claim unfinished (in doubt).
+  const steps = KeyedLock.make()
+  const oneAtATime = <A, E>(step: StepContext, effect: Effect.Effect<A, E>) =>
+    steps(JSON.stringify([step.sagaId, step.stepId]), effect)
   const capabilities = engine.capabilities
   const max = capabilities.maxRecordsPerOperation
   const barrier = engine.barrier

@@ -147,6 +147,17 @@ describe("select clauses", () => {
       }
     }))
 
+  it.effect("a vector search takes a real embedding's dimension (1,536) within the where bounds", () =>
+    Effect.gen(function*() {
+      const vector = Array.from({ length: 1536 }, (_, i) => Math.sin(i))
+      const op = yield* Operation.parse({
+        operation: "select",
+        from,
+        where: { embedding: { $similar: { vector, topK: 5 } }, lang: "en" }
+      })
+      assert.strictEqual(op.kind === "select" ? op.clauses?.similar?.vector.length : 0, 1536)
+    }))
+
   it("the reference: null first in ASC and last in DESC, strings by code point, offset then limit, fields", () =>
     Effect.gen(function*() {
       const records = [

@@ -67,7 +67,7 @@ export const equals = (a: unknown, b: unknown): boolean => {
   return a === b
 }
 
-export const whereBounds = { depth: 32, nodes: 1_000 } as const
+export const whereBounds = { depth: 32, nodes: 10_000 } as const
 export const dataBounds = { depth: 32, nodes: Number.POSITIVE_INFINITY } as const
 export const maxStringLength = 1_048_576
 export const maxArrayLength = 10_000

@@ -56,6 +56,13 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("selects on th
         page("db1", "database", "wh_products", "pg"),
         page("profiles-mongo", "database", "wh_products", "mongo"),
         page("events-neo4j", "graph", "WhProduct", "neo"),
+        {
+          id: "keyed",
+          operation: "select",
+          from: { type: "database", tag: "db1", entity: "wh_products" },
+          where: { sku: "p1" },
+          fields: ["price"]
+        },
         // the cheapest iron-or-steel product whose name starts lower-case, picked by a $ref
         {
           operation: "insert",
@@ -72,6 +79,7 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("selects on th
       }
       assert.property(result.stepResults.mongo!.data![0], "_id", "MongoDB's key is always returned")
       assert.property(result.stepResults.neo!.data![0], "_elementId", "Neo4j's key is always returned")
+      assert.deepStrictEqual(result.stepResults.keyed!.data, [{ sku: "p1", price: 30 }], "the primary key comes back")
       assert.deepStrictEqual(yield* sql`SELECT sku FROM wh_picks`, [{ sku: "p4" }])
     }))
 

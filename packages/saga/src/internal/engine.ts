@@ -231,7 +231,10 @@ export const runStep = <A, E, R>(
       ledger.records.set(stepId, record)
       yield* Effect.logDebug("step started")
 
-      const timed = step.timeout === undefined ? step.action : Effect.timeoutFail(step.action, {
+      // cut off by its timeout or the saga's, the action is not waited for: what cannot be interrupted (a driver's
+      // rollback or session close on a store that hangs) finishes in the background, and the step is in doubt
+      const action = Effect.disconnect(step.action)
+      const timed = step.timeout === undefined ? action : Effect.timeoutFail(action, {
         duration: step.timeout,
         onTimeout: () => new StepTimeout({ sagaId, stepId, timeout: step.timeout! })
       })
@@ -302,10 +305,16 @@ export const runStep = <A, E, R>(
       const settle = (cause: Cause.Cause<unknown>) =>
         Effect.gen(function*() {
           const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const }
-          const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
-            schedule: step.compensationRetry,
-            while: (error) => step.isTransient(error) || isTransient(error)
-          }).pipe(
+          // bounded like a compensation: a store that hangs leaves the step unresolved (for recovery), not the saga
+          // without an answer
+          const resolved = yield* bounded(
+            sagaId,
+            stepId,
+            Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
+              schedule: step.compensationRetry,
+              while: (error) => step.isTransient(error) || isTransient(error)
+            })
+          ).pipe(
             Effect.exit,
             Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId } })
           )
@@ -505,6 +514,12 @@ const executeWithId = <A, E, R>(
         ).pipe(Effect.exit)
       if (leftToRecovery) {
         yield* Effect.logWarning(`steps in doubt left to recovery: ${ledger.unresolved.join(", ")}`)
+        // this instance no longer renews it: recovery (here or elsewhere) can claim it once its store answers
+        if (journal.leases !== undefined) {
+          yield* journal.leases.release(sagaId).pipe(
+            Effect.catchAll((error) => Effect.logError("the lease of a saga left to recovery was not released", error))
+          )
+        }
       }
       const steps: Record<string, StepRecord> = {}
       for (const [id, record] of ledger.records) steps[id] = { ...record }

@@ -1,8 +1,9 @@
 /**
  * The READMEs' TypeScript examples against the files that hold them: a ```ts block preceded by
- * `<!-- example: <file> -->` must equal the `// #region readme` … `// #endregion readme` part of that file, and the
- * file must run to its end against the stack and exit by itself (exit code 0) — a `*.test.ts` file runs in its
- * package's suite instead. The files are type-checked with their
+ * `<!-- example: <file> -->` must equal the `// #region readme` … `// #endregion readme` part of that file
+ * (`<!-- example: <file>#<name> -->`: the `// #region readme:<name>` … `// #endregion readme:<name>` part, so one file
+ * can hold several blocks of a README), and the file must run to its end against the stack and exit by itself (exit
+ * code 0) — a `*.test.ts` file runs in its package's suite instead. The files are type-checked with their
  * package (`pnpm check`). Blocks not yet backed by a file are listed in `unchecked` below, which must match exactly.
  */
 import { spawn } from "node:child_process"
@@ -38,33 +39,36 @@ const blocks: ReadonlyArray<Block> = readmes.flatMap((readme) => {
   return found
 })
 
-const region = (file: string): string => {
-  const text = fs.readFileSync(path.join(root, file), "utf8")
-  const match = /\n\/\/ #region readme\n([\s\S]*?)\n\/\/ #endregion readme\n/.exec(text)
-  if (match === null) throw new Error(`${file}: no "// #region readme" … "// #endregion readme"`)
-  return match[1]!
+/** The example's file (`<file>#<name>` names one of its regions). */
+const fileOf = (example: string): string => example.split("#")[0]!
+
+const region = (example: string): string => {
+  const [file, name] = example.split("#")
+  const text = fs.readFileSync(path.join(root, file!), "utf8")
+  const label = name === undefined ? "readme" : `readme:${name}`
+  const start = `\n// #region ${label}\n`
+  const end = `\n// #endregion ${label}\n`
+  const from = text.indexOf(start)
+  const to = from === -1 ? -1 : text.indexOf(end, from + start.length)
+  if (to === -1) throw new Error(`${file}: no "// #region ${label}" … "// #endregion ${label}"`)
+  return text.slice(from + start.length, to)
 }
 
-/** The blocks no file backs yet: README and the first line of the block. */
+/**
+ * The blocks no file backs yet: README and the first line of the block. Why each is left: the journal's three and the
+ * warehouse's last two (graph, `Warehouse.layer`) are code still to be moved into example files; the saga's journal
+ * port and `TransactionResult` are type sketches (`leases?: { owner, duration, claim(limit) … }`, comments as field
+ * notes), the declarations are in `SagaJournal.ts` and `Transaction.ts`; the saga's in-doubt snippet and the
+ * testing `Conformance.run` call elide their context (`stock`, `…`) — the real calls are in `packages/*\/test`; the
+ * warehouse's first block is the seed's examples as the seed writes them (`ductape.warehouse…`), run on the real
+ * stores by `packages/warehouse/test/seed.test.ts`.
+ */
 const unchecked = [
-  "packages/chroma/README.md: import * as ChromaStore from \"@polysaga/chroma\"",
-  "packages/chroma/README.md: ChromaStore.layerConfig({",
-  "packages/chroma/README.md: import { Saga, Step } from \"@polysaga/saga\"",
   "packages/journal/README.md: import { PostgresJournal, Recovery, SqliteJournal } from \"@polysaga/journal\"",
   "packages/journal/README.md: import { PostgresJournal, Recovery } from \"@polysaga/journal\"",
   "packages/journal/README.md: const failed = yield* Journal.failed() // [{ id, name, error, startedAt, endedAt, pending: [{ stepId, name, error? }], inDoubt }]",
-  "packages/mongodb/README.md: import * as MongoStore from \"@polysaga/mongodb\"",
-  "packages/mongodb/README.md: MongoStore.layerConfig({",
-  "packages/mongodb/README.md: import { Saga, Step } from \"@polysaga/saga\"",
-  "packages/neo4j/README.md: import * as Neo4j from \"@polysaga/neo4j\"",
-  "packages/neo4j/README.md: import { Saga, Step } from \"@polysaga/saga\"",
-  "packages/neo4j/README.md: { operation: \"insert\", from: { type: \"graph\", tag: \"g\", entity: \"PLACED\" },",
-  "packages/postgres/README.md: import * as Postgres from \"@polysaga/postgres\"",
-  "packages/postgres/README.md: import { Saga, Step } from \"@polysaga/saga\"",
-  "packages/saga/README.md: import { Saga, SagaJournal, Step } from \"@polysaga/saga\"",
   "packages/saga/README.md: class SagaJournal extends Context.Tag(\"@polysaga/saga/SagaJournal\")<SagaJournal, {",
   "packages/saga/README.md: const reserve = Step.define({",
-  "packages/store/README.md: import { Capabilities, Store } from \"@polysaga/store\"",
   "packages/testing/README.md: import { Conformance } from \"@polysaga/testing\"",
   "packages/warehouse/README.md: // Multi-database write: a user across PostgreSQL, MongoDB, Neo4j and Chroma",
   "packages/warehouse/README.md: interface TransactionResult {          // the seed's ISagaResult, plus `id`",
@@ -88,7 +92,9 @@ describe("README examples", () => {
     })
   }
 
-  const programs = [...new Set(examples.map((block) => block.example))].filter((file) => !file.endsWith(".test.ts"))
+  const programs = [...new Set(examples.map((block) => fileOf(block.example)))].filter((file) =>
+    !file.endsWith(".test.ts")
+  )
   for (const example of programs) {
     it(`${example} runs against the stack and exits by itself`, async () => {
       const child = spawn(process.execPath, ["--conditions=@polysaga/source", "--import", "tsx", example], {

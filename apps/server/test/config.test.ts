@@ -72,3 +72,26 @@ it("the command exits 1 with one line naming the bad field", () => {
   assert.strictEqual(result.status, 1, result.stdout + result.stderr)
   assert.include(result.stdout + result.stderr, "sources[0].type")
 })
+
+it.effect("the README's configuration example decodes (every field it shows is one the service takes)", () =>
+  Effect.gen(function*() {
+    const readme = fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")
+    const section = readme.slice(readme.indexOf("## Configuration"))
+    const json = /\n```json\n([\s\S]*?)\n```\n/.exec(section)
+    assert.isNotNull(json, "the README's configuration example")
+    const vars = [
+      "POLYSAGA_API_KEY",
+      "POLYSAGA_JOURNAL_URL",
+      "PG_URL",
+      "MONGO_URL",
+      "NEO4J_URL",
+      "NEO4J_PASSWORD",
+      "CHROMA_URL"
+    ]
+    const provider = ConfigProvider.fromMap(
+      new Map(vars.map((name) => [name, `${name.toLowerCase()}-value-0123456789`]))
+    )
+    const config = yield* Config.decode(JSON.parse(json![1]!)).pipe(Effect.withConfigProvider(provider))
+    assert.strictEqual(config.sources.length, 4)
+    assert.deepStrictEqual(config.sources.map((source) => source.engine), ["postgres", "mongodb", "neo4j", "chroma"])
+  }))

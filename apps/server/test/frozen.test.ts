@@ -153,7 +153,7 @@ const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, seconds 
 const partners = {
   postgres: {
     operation: (key: string, n: number) => operation("postgres", key, n),
-    hold: (key: string, n: number) =>
+    hold: (_key: string, n: number) =>
       Effect.gen(function*() {
         const sql = yield* Sql
         const held = yield* Deferred.make<void>()

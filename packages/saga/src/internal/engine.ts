@@ -231,10 +231,7 @@ export const runStep = <A, E, R>(
       ledger.records.set(stepId, record)
       yield* Effect.logDebug("step started")
 
-      // cut off by its timeout or the saga's, the action is not waited for: what cannot be interrupted (a driver's
-      // rollback or session close on a store that hangs) finishes in the background, and the step is in doubt
-      const action = Effect.disconnect(step.action)
-      const timed = step.timeout === undefined ? action : Effect.timeoutFail(action, {
+      const timed = step.timeout === undefined ? step.action : Effect.timeoutFail(step.action, {
         duration: step.timeout,
         onTimeout: () => new StepTimeout({ sagaId, stepId, timeout: step.timeout! })
       })

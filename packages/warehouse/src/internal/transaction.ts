@@ -268,7 +268,10 @@ const runTransaction = (
               const { maxRetries, timeout } = planned.node.options
               const action = Effect.flatMap(
                 input,
-                ({ operation }) => source.store.execute(operation, { sagaId: id, stepId })
+                // cut off by a timeout, the store call is not waited for: what cannot be interrupted (a driver's
+                // rollback or session close on a store that hangs) finishes in the background; the step is in doubt
+                // and resolved through the store's barrier, which fences a late write
+                ({ operation }) => Effect.disconnect(source.store.execute(operation, { sagaId: id, stepId }))
               ).pipe(
                 timed(source.store.engine),
                 Effect.map((outcome): StepOutcome => ({

@@ -97,10 +97,12 @@ export const make = (
     /**
      * A step's outcome is held and written with the saga's next entry (the next step's intent, a compensation's, the
      * end): one append per step. Until then the step is in doubt for a recovering process, as a step whose outcome
-     * append failed is, and is resolved through the store's barrier; `entries` shows held entries.
+     * append failed is, and is resolved through the store's barrier. A compensation's success is held the same way:
+     * until written, a recovering process runs that undo again (undos are idempotent). `entries` shows held entries.
      */
     const holds = (entry: Entry) =>
-      entry._tag === "StepSucceeded" && entry.resolved !== true && active.has(entry.sagaId)
+      ((entry._tag === "StepSucceeded" && entry.resolved !== true) || entry._tag === "CompensationSucceeded") &&
+      active.has(entry.sagaId)
 
     const append = (entry: Entry): Effect.Effect<void, SagaError.JournalError> =>
       Effect.suspend(() => {

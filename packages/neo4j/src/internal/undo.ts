@@ -218,14 +218,18 @@ const revert = (tx: Tx, entity: string, action: Extract<Action, { _tag: "Revert"
 /** Applies `actions` (in reverse order) inside `tx`, after taking the undo record's marker. */
 export const apply = (tx: Tx, record: Undo.UndoRecord, actions: ReadonlyArray<Action>) =>
   Effect.gen(function*() {
-    const marked = yield* tx.run(`MATCH (m:${markerLabel} {id: $id}) RETURN m.id AS id LIMIT 1`, { id: record.id })
-    if (marked.length > 0) return yield* new AlreadyUndone()
-    yield* tx.run(`CREATE (m:${markerLabel} {id: $id, entity: $entity, at: datetime()})`, {
-      id: record.id,
-      entity: record.entity
-    }).pipe(
+    // the marker, merged (unique by its constraint, so two undos at once serialise here): made by this undo, or
+    // found — then it was applied already
+    const token = crypto.randomUUID()
+    const [marker] = yield* tx.run(
+      `MERGE (m:${markerLabel} {id: $id})
+       ON CREATE SET m.entity = $entity, m.at = datetime(), m.token = $token
+       RETURN m.token = $token AS mine`,
+      { id: record.id, entity: record.entity, token }
+    ).pipe(
       Effect.catchIf((e) => isConstraintViolation(e.cause), () => new AlreadyUndone())
     )
+    if (marker?.mine !== true) return yield* new AlreadyUndone()
     const entity = record.entity
     /** Element ids of nodes deleted by the step → of the nodes this undo re-created. */
     const created = new Map<string, string>()

@@ -143,6 +143,12 @@ const latency = async (variants: ReadonlyArray<Variants.Variant>) => {
   }
 }
 
+/** A table row: the label, each variant's value, and each one's ratio to the first (the floor). */
+const ratioRow = (label: string, values: ReadonlyArray<number>, digits: number) =>
+  `| ${label} | ${values.map((v) => v.toFixed(digits)).join(" | ")} | ${
+    values.slice(1).map((v) => (v / values[0]!).toFixed(2)).join(" | ")
+  } |`
+
 const scaling = async (variants: ReadonlyArray<Variants.Variant>) => {
   const rows: Array<Record<string, unknown>> = []
   print("### Step scaling (a saga of n PostgreSQL inserts), time per step")
@@ -165,11 +171,7 @@ const scaling = async (variants: ReadonlyArray<Variants.Variant>) => {
     }
     const perStep = variants.map((v) => quantile(all.get(v.name)!, 0.5) / n)
     rows.push({ n, ...Object.fromEntries(variants.map((v, i) => [v.name, perStep[i]])) })
-    print(
-      `| ${n} | ${perStep.map((t) => t.toFixed(2)).join(" | ")} | ${
-        perStep.slice(1).map((t) => (t / perStep[0]!).toFixed(2)).join(" | ")
-      } |`
-    )
+    print(ratioRow(String(n), perStep, 2))
   }
   print()
   json.scaling = rows
@@ -203,11 +205,7 @@ const throughput = async (variants: ReadonlyArray<Variants.Variant>) => {
     }
     const rate = variants.map((v) => quantile(rates.get(v.name)!, 0.5))
     rows.push({ concurrency: level, ...Object.fromEntries(variants.map((v, i) => [v.name, rate[i]])) })
-    print(
-      `| ${level} | ${rate.map((r) => r.toFixed(1)).join(" | ")} | ${
-        rate.slice(1).map((r) => (r / rate[0]!).toFixed(2)).join(" | ")
-      } |`
-    )
+    print(ratioRow(String(level), rate, 1))
   }
   print()
   json.throughput = rows

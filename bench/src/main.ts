@@ -31,13 +31,13 @@ const run = Date.now().toString(36)
 const settings = quick
   ? {
     reps: 1,
-    iterations: 8,
+    iterations: 6,
     warm: 1,
     scaling: [1, 8],
     scalingIterations: 3,
-    levels: [1, 8, 32],
+    levels: [1, 8],
     perLevel: 0,
-    memory: 30
+    memory: 10
   }
   : {
     reps: Number(process.env.REPS ?? 3),

@@ -11,7 +11,14 @@ import type * as Types from "effect/Types"
 import * as engine from "./internal/engine.js"
 import * as graphInternal from "./internal/graph.js"
 import * as recovery from "./internal/recover.js"
-import type { JournalError, RecoveryError, SagaDefinitionError, SagaError, StepError } from "./SagaError.js"
+import type {
+  JournalError,
+  RecoveryError,
+  SagaDefinitionError,
+  SagaError,
+  StepError,
+  StepTimeout
+} from "./SagaError.js"
 import type * as Journal from "./SagaJournal.js"
 import type { RecoveryResult, SagaResult } from "./SagaResult.js"
 import * as Step from "./Step.js"
@@ -246,3 +253,18 @@ export const recoverAll: <R>(
   registry: Step.StepRegistry<R>
 ) => Effect.Effect<ReadonlyArray<RecoveryResult>, JournalError | RecoveryError, R | Journal.SagaJournal> =
   recovery.recoverAll
+
+/**
+ * Runs `effect` in a fiber of its own and waits for it at most the engine's cleanup bound (10 s), even where the
+ * caller cannot be interrupted (a compensation, an in-doubt step's resolution): past it, `StepTimeout`, and the
+ * effect is left to finish in the background (a driver's rollback on a store that hangs cannot be cut off). The
+ * engine bounds compensations with it; a step's `resolve` that calls a store that can hang uses it too.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const bounded: <A, E, R>(
+  sagaId: string,
+  stepId: string,
+  effect: Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | StepTimeout, R> = engine.bounded

@@ -302,16 +302,12 @@ export const runStep = <A, E, R>(
       const settle = (cause: Cause.Cause<unknown>) =>
         Effect.gen(function*() {
           const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const }
-          // bounded like a compensation: a store that hangs leaves the step unresolved (for recovery), not the saga
-          // without an answer
-          const resolved = yield* bounded(
-            sagaId,
-            stepId,
-            Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
-              schedule: step.compensationRetry,
-              while: (error) => step.isTransient(error) || isTransient(error)
-            })
-          ).pipe(
+          // run in this fiber (a compensation runs in one of its own): a resolver whose store can hang bounds itself
+          // (the warehouse's does)
+          const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
+            schedule: step.compensationRetry,
+            while: (error) => step.isTransient(error) || isTransient(error)
+          }).pipe(
             Effect.exit,
             Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId } })
           )

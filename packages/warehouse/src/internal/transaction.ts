@@ -38,13 +38,24 @@ export const operationStep: Step.StepDefinition<
     ),
   resolve: ({ tag }, context) =>
     Effect.flatMap(Sources, (sources) => sources.get(tag)).pipe(
-      Effect.flatMap(({ store }): Effect.Effect<Option.Option<Outcome>, WarehouseError | StoreError> =>
+      Effect.flatMap((
+        { store }
+      ): Effect.Effect<Option.Option<Outcome>, WarehouseError | StoreError | SagaError.StepTimeout> =>
         store.resolve === undefined
           ? new WarehouseError({
             code: "SOURCE_UNAVAILABLE",
             message: `source ${tag}: its ${store.engine} store has no step barrier, an in-doubt step cannot be resolved`
           })
-          : store.resolve(context)
+          // bounded like a compensation (10 s) even where the saga cannot be interrupted: a frozen store's call is
+          // left to finish in the background and the step to recovery
+          : Saga.bounded(context.sagaId, context.stepId, store.resolve(context)).pipe(
+            // not retried: one bounded attempt, then recovery
+            Effect.catchTag("StepTimeout", () =>
+              new WarehouseError({
+                code: "SOURCE_UNAVAILABLE",
+                message: `source ${tag}: the in-doubt step could not be resolved within 10 s`
+              }))
+          )
       ),
       Effect.map(Option.map((outcome): StepOutcome => ({
         tag,

@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url"
 import * as RoundTrips from "./roundtrips.js"
 import * as Variants from "./variants.js"
 import * as W4 from "./w4.js"
+import * as Workflow from "./workflow.js"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -310,11 +311,15 @@ const main = async () => {
       await Variants.polysaga("none"),
       await Variants.polysaga("postgres"),
       await Variants.polysaga("sqlite"),
-      await Variants.http()
+      await Variants.http(),
+      await Workflow.workflow(raw, "memory"),
+      await Workflow.workflow(raw, "durable")
     )
     await latency(variants)
-    if (enabled("scaling")) await scaling([variants[0]!, variants[2]!, variants[4]!])
-    if (enabled("throughput")) await throughput([variants[0]!, variants[2]!, variants[3]!, variants[4]!, variants[5]!])
+    if (enabled("scaling")) await scaling([variants[0]!, variants[2]!, variants[4]!, variants[7]!])
+    if (enabled("throughput")) {
+      await throughput([variants[0]!, variants[2]!, variants[3]!, variants[4]!, variants[5]!, variants[7]!])
+    }
   } finally {
     for (const variant of variants) await variant.close()
     await raw.close()

@@ -118,10 +118,10 @@ export const rawPerWrite = (options: { readonly urls?: W4.Urls } = {}) =>
         const counts: Array<{ step: number; undo: number }> = []
         for (const [i, w] of writes.entries()) {
           counters[i]!.reset()
-          const undo = await w.write()
+          const key = await w.write()
           const step = counters[i]!.total()
           counters[i]!.reset()
-          await undo()
+          await w.undo(key)
           counts.push({ step, undo: counters[i]!.total() })
         }
         return counts

@@ -7,7 +7,7 @@ import type { Transaction } from "@polysaga/warehouse"
 import type { Source } from "@polysaga/warehouse"
 import { ChromaClient } from "chromadb"
 import type { Collection } from "chromadb"
-import { MongoClient } from "mongodb"
+import { MongoClient, ObjectId } from "mongodb"
 import neo4j from "neo4j-driver"
 import pg from "pg"
 
@@ -137,66 +137,86 @@ export const attach = async (raw: Raw): Promise<void> => {
   raw.collection = await raw.chroma.getCollection({ name: names.collection, embeddingFunction: noEmbedding })
 }
 
-/** The four writes of W4 with the raw drivers; each resolves with its undo (a plain delete of what it wrote). */
-export const writes = (
-  raw: Raw,
-  id: string
-): ReadonlyArray<{ readonly write: () => Promise<() => Promise<unknown>> }> => [
-  {
-    write: async () => {
-      await raw.pool.query(
-        `INSERT INTO ${names.schema}.users (id, email, name, "createdAt") VALUES ($1, $2, $3, $4)`,
-        [id, `${id}@example.com`, "John Doe", new Date()]
-      )
-      return () => raw.pool.query(`DELETE FROM ${names.schema}.users WHERE id = $1`, [id])
+/**
+ * The four writes of W4 with the raw drivers. `write` resolves with what its `undo` (a plain delete) needs: the
+ * record's key (for MongoDB the generated `_id`, as hex), so an engine that journals it (`@effect/workflow`) can.
+ */
+export interface RawWrite {
+  readonly name: string
+  readonly write: () => Promise<string>
+  readonly undo: (key: string) => Promise<unknown>
+}
+
+export const writes = (raw: Raw, id: string): ReadonlyArray<RawWrite> => {
+  const profiles = raw.mongo.db(names.database).collection("profiles")
+  return [
+    {
+      name: "postgres",
+      write: async () => {
+        await raw.pool.query(
+          `INSERT INTO ${names.schema}.users (id, email, name, "createdAt") VALUES ($1, $2, $3, $4)`,
+          [id, `${id}@example.com`, "John Doe", new Date()]
+        )
+        return id
+      },
+      undo: (key) => raw.pool.query(`DELETE FROM ${names.schema}.users WHERE id = $1`, [key])
+    },
+    {
+      name: "mongodb",
+      write: async () => {
+        const { insertedId } = await profiles.insertOne({
+          userId: id,
+          bio: "",
+          avatar: null,
+          preferences: { theme: "dark", newsletter: false }
+        })
+        return insertedId.toHexString()
+      },
+      undo: (key) => profiles.deleteOne({ _id: ObjectId.createFromHexString(key) })
+    },
+    {
+      name: "neo4j",
+      write: async () => {
+        await raw.driver.executeQuery(`CREATE (u:${names.label} {id: $id, name: $name, joinedAt: $joinedAt})`, {
+          id,
+          name: "John Doe",
+          joinedAt: new Date().toISOString()
+        })
+        return id
+      },
+      undo: (key) => raw.driver.executeQuery(`MATCH (u:${names.label} {id: $id}) DETACH DELETE u`, { id: key })
+    },
+    {
+      name: "chroma",
+      write: async () => {
+        await raw.collection!.upsert({
+          ids: [id],
+          embeddings: [vector],
+          metadatas: [{ name: "John Doe", email: `${id}@example.com` }]
+        })
+        return id
+      },
+      undo: (key) => raw.collection!.delete({ ids: [key] })
     }
-  },
-  {
-    write: async () => {
-      const profiles = raw.mongo.db(names.database).collection("profiles")
-      const { insertedId } = await profiles.insertOne({
-        userId: id,
-        bio: "",
-        avatar: null,
-        preferences: { theme: "dark", newsletter: false }
-      })
-      return () => profiles.deleteOne({ _id: insertedId })
-    }
-  },
-  {
-    write: async () => {
-      await raw.driver.executeQuery(`CREATE (u:${names.label} {id: $id, name: $name, joinedAt: $joinedAt})`, {
-        id,
-        name: "John Doe",
-        joinedAt: new Date().toISOString()
-      })
-      return () => raw.driver.executeQuery(`MATCH (u:${names.label} {id: $id}) DETACH DELETE u`, { id })
-    }
-  },
-  {
-    write: async () => {
-      await raw.collection!.upsert({
-        ids: [id],
-        embeddings: [vector],
-        metadatas: [{ name: "John Doe", email: `${id}@example.com` }]
-      })
-      return () => raw.collection!.delete({ ids: [id] })
-    }
-  }
-]
+  ]
+}
 
 /** RAW: the four writes, nothing else. */
 export const raw = async (r: Raw, id: string): Promise<void> => {
   for (const w of writes(r, id)) await w.write()
 }
 
-const failingInsert = (r: Raw) => r.pool.query(`INSERT INTO ${names.schema}.audit (ok) VALUES (false)`)
+/** The failing W4's 5th step: an insert its CHECK constraint refuses. */
+export const failingInsert = (r: Raw) => r.pool.query(`INSERT INTO ${names.schema}.audit (ok) VALUES (false)`)
 
 /** The hand-written saga: try the writes, on a failure undo the done ones in reverse with plain deletes. */
 export const tryCatch = async (r: Raw, id: string, fail: boolean): Promise<"completed" | "compensated"> => {
   const done: Array<() => Promise<unknown>> = []
   try {
-    for (const w of writes(r, id)) done.push(await w.write())
+    for (const w of writes(r, id)) {
+      const key = await w.write()
+      done.push(() => w.undo(key))
+    }
     if (fail) await failingInsert(r)
     return "completed"
   } catch {

@@ -296,6 +296,81 @@ const roundTrips = async () => {
   json.roundTrips = counts
 }
 
+type Row = Record<string, unknown>
+
+/** A goal of the performance issue: what it asks, and what this run measured (`undefined`: not in this run). */
+interface Goal {
+  readonly goal: string
+  readonly measured: string | undefined
+  readonly met: boolean | undefined
+}
+
+const ratioOf = (rows: unknown, variant: string): number | undefined =>
+  (rows as ReadonlyArray<Row> | undefined)?.find((row) => row.variant === variant)?.ratioP50 as number | undefined
+
+const atMost = (goal: string, value: number | undefined, limit: number, unit = "×"): Goal => ({
+  goal,
+  measured: value === undefined ? undefined : `${value.toFixed(2)}${unit}`,
+  met: value === undefined ? undefined : value <= limit
+})
+
+/** The issue's goals (#15), each against what this run measured: printed, never asserted. */
+const goals = () => {
+  const w4 = json.w4
+  const durable = ["polysaga, postgres journal", "polysaga, sqlite journal"].map((v) => ratioOf(w4, v))
+  const peer = ratioOf(w4, "@effect/workflow, durable (PostgreSQL)")
+  const worstDurable = durable.every((v) => v !== undefined) ? Math.max(...(durable as Array<number>)) : undefined
+  const at32 = (json.throughput as ReadonlyArray<Row> | undefined)?.find((row) => row.concurrency === 32)
+  const rt = json.roundTrips as
+    | { raw: Record<string, { step: number }>; stores: ReadonlyArray<[string, { step: number }]> }
+    | undefined
+  const extra = rt === undefined ? undefined : Math.max(...rt.stores.map(([name, c]) => c.step - rt.raw[name]!.step))
+  const memory = json.memory as ReadonlyArray<Row> | undefined
+  const rss = (journal: string) => memory?.find((row) => row.journal === journal)?.rss as number | undefined
+  const none = rss("none")
+  const overNone = none === undefined
+    ? undefined
+    : Math.max(...["postgres", "sqlite"].map((j) => (rss(j) ?? NaN) - none)) / 1024 / 1024
+  const list: ReadonlyArray<Goal> = [
+    atMost("W4 p50 ≤ 1.15× RAW, no journal", ratioOf(w4, "polysaga, no journal"), 1.15),
+    atMost("W4 p50 ≤ 1.3× RAW, durable (the worse of PostgreSQL and embedded)", worstDurable, 1.3),
+    atMost("W4 p50 ≤ 1.6× RAW, over HTTP", ratioOf(w4, "over HTTP, sqlite journal"), 1.6),
+    {
+      goal: "W4 durable ahead of @effect/workflow durable",
+      measured: worstDurable === undefined || peer === undefined
+        ? undefined
+        : `${worstDurable.toFixed(2)}× vs ${peer.toFixed(2)}×`,
+      met: worstDurable === undefined || peer === undefined ? undefined : worstDurable < peer
+    },
+    atMost("failing W4 p50 ≤ 1.5× the hand-written saga", ratioOf(json.failing, "polysaga, no journal"), 1.5),
+    {
+      goal: "throughput at concurrency 32 ≥ 0.8× RAW (no journal)",
+      measured: at32 === undefined
+        ? undefined
+        : `${((at32["polysaga, no journal"] as number) / (at32["RAW"] as number)).toFixed(2)}×`,
+      met: at32 === undefined
+        ? undefined
+        : (at32["polysaga, no journal"] as number) / (at32["RAW"] as number) >= 0.8
+    },
+    atMost("round trips per step ≤ the raw write's + 1 (the worst store)", extra, 1, " extra"),
+    atMost(
+      `RSS within 100 MB of no journal (after ${settings.memory} sagas; the goal says 10,000)`,
+      overNone,
+      100,
+      " MB"
+    )
+  ]
+  print("### Goals (#15), measured in this run")
+  print()
+  print("| goal | measured | met |")
+  print("| --- | ---: | --- |")
+  for (const g of list) {
+    print(`| ${g.goal} | ${g.measured ?? "not in this run"} | ${g.met === undefined ? "–" : g.met ? "yes" : "no"} |`)
+  }
+  print()
+  json.goals = list
+}
+
 const main = async () => {
   print(`## polysaga bench${quick ? " (quick)" : ""} — ${new Date().toISOString()}, Node ${process.version}`)
   print()
@@ -326,6 +401,7 @@ const main = async () => {
   }
   if (enabled("roundtrips")) await roundTrips()
   if (enabled("memory")) await memory()
+  goals()
   const dir = path.join(path.dirname(self), "..", "results")
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(path.join(dir, "latest.json"), JSON.stringify(json, null, 2))

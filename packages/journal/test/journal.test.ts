@@ -64,9 +64,24 @@ const suite = (name: string, engine: Engine) =>
         const intent = entries[1]!
         assert.strictEqual(intent._tag === "StepIntent" && intent.input, "a")
         assert.notInclude(yield* journal.unfinished, id)
+        // the same id again (another instance would do this at the same moment): refused at the journal's start,
+        // nothing of it acts or is journaled, the first saga's record is untouched
         const again = yield* Saga.execute(saga, { id })
-        assert.strictEqual(again.status, "compensated")
+        assert.strictEqual(again.idTaken, true)
+        assert.isUndefined(again.journalError)
+        assert.deepStrictEqual(again.completedSteps, [])
         assert.include(again.error!, "already holds a saga")
+        assert.deepStrictEqual(yield* journal.entries(id), entries)
+        // and from another instance on the same journal
+        const fromB = yield* Effect.scoped(
+          Effect.flatMap(
+            other("b"),
+            ({ journal: b }) => Effect.provideService(Saga.execute(saga, { id }), SagaJournal.SagaJournal, b)
+          )
+        )
+        assert.strictEqual(fromB.idTaken, true)
+        assert.deepStrictEqual(fromB.completedSteps, [])
+        assert.deepStrictEqual(yield* journal.entries(id), entries)
       }))
 
     it.effect("leases: claim only expired sagas, fence the old owner, renew, release", () =>

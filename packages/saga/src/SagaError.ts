@@ -116,6 +116,21 @@ export class JournalError extends Data.TaggedError("JournalError")<{
 }
 
 /**
+ * The journal already holds a saga with this id: another instance started one under it first. Nothing of this run
+ * was journaled or done (a saga's start is written with its first step's intent, before that step acts). It is the
+ * `cause` of the `JournalError` that append fails with, and `Saga.execute` reports it as `SagaResult.idTaken`.
+ *
+ * @since 0.1.0
+ */
+export class SagaIdTaken extends Data.TaggedError("SagaIdTaken")<{
+  readonly sagaId: string
+}> {
+  override get message(): string {
+    return `the journal already holds a saga with the id "${this.sagaId}"`
+  }
+}
+
+/**
  * Recovery from the journal could not start (e.g. the journal holds no saga with that id).
  *
  * @since 0.1.0

@@ -72,6 +72,11 @@ export interface SagaResult<A> {
   readonly compensationError?: string
   /** Set when the journal could not record the saga's end: the outcome above holds but the journal lags. */
   readonly journalError?: string
+  /**
+   * Set when the journal already held a saga with this id (`SagaIdTaken`: another instance started one under it at
+   * the same moment): none of this run's steps acted and nothing of it was journaled; the other saga is untouched.
+   */
+  readonly idTaken?: true
   /** The saga's value, only when `completed`. */
   readonly value?: A
 }

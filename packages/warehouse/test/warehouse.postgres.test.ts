@@ -395,6 +395,49 @@ describe("a journal that cannot record", () => {
   })
 })
 
+describe("a saga id another instance takes at the same moment", () => {
+  // the race as the losing instance sees it: the journal did not hold the id when it checked, and refuses its start
+  // (another instance wrote one first) — as a shared PostgreSQL journal does (`SagaIdTaken`)
+  const taken = Layer.effect(
+    SagaJournal.SagaJournal,
+    Effect.map(SagaJournal.makeMemory(), (memory): SagaJournal.SagaJournal.Service => ({
+      ...memory,
+      append: (entry) =>
+        Effect.fail(
+          new SagaError.JournalError({
+            operation: "append",
+            sagaId: entry.sagaId,
+            cause: new SagaError.SagaIdTaken({ sagaId: entry.sagaId })
+          })
+        )
+    }))
+  )
+  layer(SqlLive, { excludeTestServices: true })((it) => {
+    it.effect("is refused with DUPLICATE_ID; nothing of it runs", () =>
+      Effect.gen(function*() {
+        const sql = yield* setup
+        const warehouse = yield* Effect.promise(() =>
+          createWarehouse({
+            sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }],
+            journal: taken
+          })
+        )
+        const thrown = yield* Effect.promise(() =>
+          warehouse.transaction([{
+            operation: "insert",
+            from: { type: "database", tag: "db1", entity: "wh_table1" },
+            data: { id: 42 }
+          }], { id: "taken-1" }).then(() => undefined, (e: unknown) => e)
+        )
+        yield* Effect.promise(() => warehouse.close())
+        assert.instanceOf(thrown, WarehouseError)
+        assert.strictEqual((thrown as WarehouseError).code, "DUPLICATE_ID")
+        assert.include((thrown as WarehouseError).message, "another instance")
+        assert.strictEqual(yield* count(sql, "wh_table1"), 0)
+      }))
+  })
+})
+
 describe("a saga id used before", () => {
   layer(SqlLive, { excludeTestServices: true })((it) => {
     it.effect("is refused when the journal no longer knows it but a store's barrier does", () =>

@@ -1,9 +1,12 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Saga, SagaError, SagaJournal } from "@polysaga/saga"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -78,9 +81,7 @@ export const make = (
           status: end?._tag === "SagaEnded" ? end.status : "running",
           error: end?._tag === "SagaEnded" ? end.error ?? null : null
         }, yield* Effect.forEach(batch, stored))
-        if (!inserted) {
-          return yield* Effect.fail(new Error(`the journal already holds a saga with the id "${start.sagaId}"`))
-        }
+        if (!inserted) return yield* new SagaError.SagaIdTaken({ sagaId: start.sagaId })
       })
 
     const insertEntries = (sagaId: string, batch: ReadonlyArray<Entry>) =>
@@ -131,6 +132,12 @@ export const make = (
               Effect.mapError(insertStart(start.entry, [start.entry, ...batch]), fail("append", sagaId))
             )
             starts.delete(sagaId)
+            // another instance's saga holds the id: this one is not ours to renew or write to
+            if (
+              Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
+                Option.exists((error) => error.cause instanceof SagaError.SagaIdTaken)
+              )
+            ) active.delete(sagaId)
             yield* Deferred.done(done, exit)
             return yield* exit
           })

@@ -14,8 +14,10 @@ import { randomUUID } from "node:crypto"
 import type { ExecuteOptions } from "../Saga.js"
 import {
   CompensationFailed,
+  type JournalError,
   SagaDefinitionError,
   type SagaError,
+  SagaIdTaken,
   SagaTimeout,
   type StepError,
   StepFailed,
@@ -47,6 +49,8 @@ export interface Ledger {
   /** Steps that failed in doubt and whose `resolve` could not tell whether they applied. */
   readonly unresolved: Array<string>
   halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
+  /** The journal already held a saga with this id (`SagaIdTaken`): nothing of this run acted or is journaled. */
+  idTaken: boolean
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   timedOut: boolean
 }
@@ -66,9 +70,16 @@ export const makeLedger = (
   pending: [],
   unresolved: [],
   halted: undefined,
+  idTaken: false,
   lastFailure: undefined,
   timedOut: false
 })
+
+/** Notes a journal that refused the saga's start because it holds the id (the error goes on as it is). */
+const noteIdTaken = (ledger: Ledger) => (error: JournalError) =>
+  Effect.sync(() => {
+    if (error.cause instanceof SagaIdTaken) ledger.idTaken = true
+  })
 
 /**
  * What a step needs from the saga it runs in.
@@ -239,15 +250,20 @@ export const runStep = <A, E, R>(
         const n = ++record.attempts
         const entry = { sagaId, stepId, name, attempt: n }
         return Clock.currentTimeMillis.pipe(
-          Effect.flatMap((at) => journal.append(Journal.StepIntent.make({ ...entry, at, ...input }))),
+          Effect.flatMap((at) =>
+            Effect.tapError(journal.append(Journal.StepIntent.make({ ...entry, at, ...input })), noteIdTaken(ledger))
+          ),
           Effect.zipRight(timed),
           Effect.onExit((exit) =>
-            // an in-doubt attempt keeps its intent open until it is resolved (recovery resolves it after a crash)
-            Exit.isSuccess(exit) || inDoubt(step, exit.cause) ? Effect.void : Clock.currentTimeMillis.pipe(
-              Effect.flatMap((at) =>
-                appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
+            // an in-doubt attempt keeps its intent open until it is resolved (recovery resolves it after a crash); a
+            // saga whose id the journal holds journals nothing
+            Exit.isSuccess(exit) || inDoubt(step, exit.cause) || ledger.idTaken ?
+              Effect.void :
+              Clock.currentTimeMillis.pipe(
+                Effect.flatMap((at) =>
+                  appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
+                )
               )
-            )
           ),
           Effect.withSpan("Saga.step.attempt", {
             attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name, "step.attempt": n }
@@ -256,7 +272,7 @@ export const runStep = <A, E, R>(
       })
       const retried = step.retry === undefined ? attempt : Effect.retry(attempt, {
         schedule: step.retry,
-        while: (error) => step.isTransient(error)
+        while: (error) => !ledger.idTaken && step.isTransient(error)
       })
 
       const onFailure = (cause: Cause.Cause<unknown>) =>
@@ -500,11 +516,11 @@ const executeWithId = <A, E, R>(
       // a step that failed in doubt and could not be resolved keeps the saga unfinished in a real journal: recovery
       // settles it (resolves the step, undoes what is left) once its store answers again
       const leftToRecovery = ledger.unresolved.length > 0 && journal !== Journal.noop
-      const ended = leftToRecovery
+      const ended = leftToRecovery || ledger.idTaken
         ? Exit.void
         : yield* journal.append(
           Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
-        ).pipe(Effect.exit)
+        ).pipe(Effect.tapError(noteIdTaken(ledger)), Effect.exit)
       if (leftToRecovery) {
         yield* Effect.logWarning(`steps in doubt left to recovery: ${ledger.unresolved.join(", ")}`)
         // this instance no longer renews it: recovery (here or elsewhere) can claim it once its store answers
@@ -531,11 +547,14 @@ const executeWithId = <A, E, R>(
           : [],
         ...(error === undefined ? {} : { error }),
         ...(ledger.halted === undefined ? {} : { compensationError: causeMessage(ledger.halted.cause) }),
-        ...(Exit.isSuccess(ended) ? {} : { journalError: ended.cause.toString() }),
+        ...(Exit.isSuccess(ended) || ledger.idTaken ? {} : { journalError: ended.cause.toString() }),
+        ...(ledger.idTaken ? { idTaken: true as const } : {}),
         ...(Exit.isSuccess(exit) ? { value: exit.value } : {})
       }
       yield* Effect.annotateCurrentSpan({ "saga.status": status })
-      if (Exit.isFailure(ended)) yield* Effect.logError("saga journal could not record the end", ended.cause)
+      if (ledger.idTaken) {
+        yield* Effect.logWarning("the journal already holds a saga with this id: this run did nothing")
+      } else if (Exit.isFailure(ended)) yield* Effect.logError("saga journal could not record the end", ended.cause)
       yield* (status === "failed" ? Effect.logError : Effect.logInfo)(`saga ${status}`, ...(error ? [error] : []))
       return {
         result,

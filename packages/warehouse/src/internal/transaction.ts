@@ -334,6 +334,9 @@ const runTransaction = (
         ),
       Effect.tap((result) => Metric.increment(Metric.tagged(SagaMetrics.sagas, "status", result.status)))
     )
+    // another instance (on the same journal) started a transaction with this id at the same moment: none of this one
+    // ran, and the other is not answered for
+    if (result.idTaken === true) return yield* duplicateId(id, "was started at the same moment by another instance")
     if (result.journalError !== undefined) yield* refuseUnjournaled(id, journal, result.error)
     // results in operation order, whatever order the steps ran in
     const inOrder = [...planned].sort((a, b) => a.node.index - b.node.index)

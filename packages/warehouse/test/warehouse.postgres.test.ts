@@ -360,80 +360,55 @@ describe("createWarehouse (Promise facade, sources from configuration)", () => {
   })
 })
 
-describe("a journal that cannot record", () => {
-  const down = Layer.effect(
-    SagaJournal.SagaJournal,
-    Effect.map(SagaJournal.makeMemory(), (memory): SagaJournal.SagaJournal.Service => ({
-      ...memory,
-      append: (entry) =>
-        Effect.fail(new SagaError.JournalError({ operation: "append", sagaId: entry.sagaId, cause: "disk full" }))
-    }))
-  )
-  layer(SqlLive, { excludeTestServices: true })((it) => {
-    it.effect("refuses the transaction with JOURNAL_UNAVAILABLE: nothing runs unjournaled", () =>
-      Effect.gen(function*() {
-        const sql = yield* setup
-        const warehouse = yield* Effect.promise(() =>
-          createWarehouse({
-            sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }],
-            journal: down
-          })
-        )
-        const thrown = yield* Effect.promise(() =>
-          warehouse.transaction([{
-            operation: "insert",
-            from: { type: "database", tag: "db1", entity: "wh_table1" },
-            data: { id: 41 }
-          }], { id: "unjournaled-1" }).then(() => undefined, (e: unknown) => e)
-        )
-        yield* Effect.promise(() => warehouse.close())
-        assert.instanceOf(thrown, WarehouseError)
-        assert.strictEqual((thrown as WarehouseError).code, "JOURNAL_UNAVAILABLE")
-        assert.include((thrown as WarehouseError).message, "none of it ran")
-        assert.strictEqual(yield* count(sql, "wh_table1"), 0)
-      }))
-  })
-})
-
-describe("a saga id another instance takes at the same moment", () => {
-  // the race as the losing instance sees it: the journal did not hold the id when it checked, and refuses its start
-  // (another instance wrote one first) — as a shared PostgreSQL journal does (`SagaIdTaken`)
-  const taken = Layer.effect(
+/** A journal whose every append fails with `cause` (of the saga). */
+const refusing = (cause: (sagaId: string) => unknown) =>
+  Layer.effect(
     SagaJournal.SagaJournal,
     Effect.map(SagaJournal.makeMemory(), (memory): SagaJournal.SagaJournal.Service => ({
       ...memory,
       append: (entry) =>
         Effect.fail(
-          new SagaError.JournalError({
-            operation: "append",
-            sagaId: entry.sagaId,
-            cause: new SagaError.SagaIdTaken({ sagaId: entry.sagaId })
-          })
+          new SagaError.JournalError({ operation: "append", sagaId: entry.sagaId, cause: cause(entry.sagaId) })
         )
     }))
   )
+
+/** An insert under `id` with `journal`: the error it is refused with, once nothing was written. */
+const refusedWith = (journal: ReturnType<typeof refusing>, id: string) =>
+  Effect.gen(function*() {
+    const sql = yield* setup
+    const warehouse = yield* Effect.promise(() =>
+      createWarehouse({ sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }], journal })
+    )
+    const thrown = yield* Effect.promise(() =>
+      warehouse.transaction([{
+        operation: "insert",
+        from: { type: "database", tag: "db1", entity: "wh_table1" },
+        data: { id: 41 }
+      }], { id }).then(() => undefined, (e: unknown) => e)
+    )
+    yield* Effect.promise(() => warehouse.close())
+    assert.strictEqual(yield* count(sql, "wh_table1"), 0)
+    assert.instanceOf(thrown, WarehouseError)
+    return thrown as WarehouseError
+  })
+
+describe("a journal that refuses the saga", () => {
   layer(SqlLive, { excludeTestServices: true })((it) => {
-    it.effect("is refused with DUPLICATE_ID; nothing of it runs", () =>
+    it.effect("cannot record: JOURNAL_UNAVAILABLE, nothing runs unjournaled", () =>
       Effect.gen(function*() {
-        const sql = yield* setup
-        const warehouse = yield* Effect.promise(() =>
-          createWarehouse({
-            sources: [{ tag: "db1", type: "database", engine: "postgres", url: pgUrl }],
-            journal: taken
-          })
-        )
-        const thrown = yield* Effect.promise(() =>
-          warehouse.transaction([{
-            operation: "insert",
-            from: { type: "database", tag: "db1", entity: "wh_table1" },
-            data: { id: 42 }
-          }], { id: "taken-1" }).then(() => undefined, (e: unknown) => e)
-        )
-        yield* Effect.promise(() => warehouse.close())
-        assert.instanceOf(thrown, WarehouseError)
-        assert.strictEqual((thrown as WarehouseError).code, "DUPLICATE_ID")
-        assert.include((thrown as WarehouseError).message, "another instance")
-        assert.strictEqual(yield* count(sql, "wh_table1"), 0)
+        const error = yield* refusedWith(refusing(() => "disk full"), "unjournaled-1")
+        assert.strictEqual(error.code, "JOURNAL_UNAVAILABLE")
+        assert.include(error.message, "none of it ran")
+      }))
+
+    // the race as the losing instance sees it: the journal did not hold the id when it checked, and refuses its
+    // start (another instance wrote one first) — as a shared PostgreSQL journal does (`SagaIdTaken`)
+    it.effect("holds the id since another instance took it at the same moment: DUPLICATE_ID, nothing runs", () =>
+      Effect.gen(function*() {
+        const error = yield* refusedWith(refusing((sagaId) => new SagaError.SagaIdTaken({ sagaId })), "taken-1")
+        assert.strictEqual(error.code, "DUPLICATE_ID")
+        assert.include(error.message, "another instance")
       }))
   })
 })

@@ -1,20 +1,16 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import puppeteer, { type Browser, type Page } from "puppeteer-core"
-import { Client, provokeFailedSaga, resetTables, serverLayer, SqlLive } from "./support.js"
+import { Client, provokeFailedSaga, serverEnv } from "./support.js"
 
 /** Debian's chromium (installed by scripts/setup.sh), or `POLYSAGA_CHROMIUM`. */
 const executablePath = process.env.POLYSAGA_CHROMIUM ?? "/usr/bin/chromium"
 /** Screenshots for a person to look at (ignored by git). */
 const artifacts = path.resolve(import.meta.dirname, "../../../artifacts/console")
 
-const Env = serverLayer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(SqlLive)
-)
+const Env = serverEnv()
 
 const browser = Effect.acquireRelease(
   Effect.promise((): Promise<Browser> => {

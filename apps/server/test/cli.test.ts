@@ -13,14 +13,11 @@ import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Cli from "../src/Cli.js"
-import { apiKey, Client, provokeFailedSaga, resetTables, serverLayer, SqlLive } from "./support.js"
+import { apiKey, Client, provokeFailedSaga, serverEnv } from "./support.js"
 
 const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
-const Env = serverLayer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(SqlLive)
-)
+const Env = serverEnv()
 
 /** Runs the command in this process; what it printed, and how it ended. */
 const polysaga = (...args: Array<string>) =>

@@ -1,12 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { Client, makeClient, provokeFailedSaga, resetTables, serverLayer, SqlLive } from "./support.js"
+import { Client, makeClient, provokeFailedSaga, serverEnv } from "./support.js"
 
-const Env = serverLayer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(SqlLive)
-)
+const Env = serverEnv()
 
 layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("the operator console's API", (it) => {
   it.effect("a conflicting compensation leaves the saga failed, described step by step; retried once fixed", () =>

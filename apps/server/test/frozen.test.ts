@@ -11,25 +11,11 @@ import { assert, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import {
-  chromaGet,
-  Client,
-  cypher,
-  mongoDatabase,
-  resetTables,
-  run,
-  schema,
-  serverLayer,
-  Sql,
-  SqlLive,
-  Stores,
-  StoresLive
-} from "./support.js"
+import { chromaGet, Client, cypher, mongoDatabase, run, schema, serverEnvWithStores, Sql, Stores } from "./support.js"
 
 const stack = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../.stack")
 
@@ -131,10 +117,7 @@ const held = (engine: Engine, key: string, n: number) =>
     }
   })
 
-const Env = serverLayer({ recoveryIntervalMs: 1000 }).pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(Layer.mergeAll(SqlLive, StoresLive))
-)
+const Env = serverEnvWithStores({ recoveryIntervalMs: 1000 })
 
 /** Polls `check` every 100 ms until it holds, for at most `seconds`. */
 const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, seconds = 20) =>

@@ -1,19 +1,14 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Fuzz from "./fuzz/run.js"
 import { count, targets } from "./fuzz/stores.js"
-import { apiKey, Client, resetTables, run, serverLayer, SqlLive, StoresLive } from "./support.js"
+import { apiKey, Client, run, serverEnvWithStores } from "./support.js"
 
 /** The bounded run of CI; `pnpm fuzz` runs 10,000 (FUZZ_REQUESTS / FUZZ_SEED override both). */
 const requests = Number(process.env.FUZZ_REQUESTS ?? 1_000)
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 
-const Env = serverLayer({ limits: { maxBodyBytes: 1024 * 1024, maxOperations: 20 } }).pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(SqlLive),
-  Layer.merge(StoresLive)
-)
+const Env = serverEnvWithStores({ limits: { maxBodyBytes: 1024 * 1024, maxOperations: 20 } })
 
 /** Generous: about 5 requests a second on a loaded machine, plus the start. */
 const timeout = 120_000 + requests * 300

@@ -4,26 +4,9 @@
  */
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import {
-  chromaGet,
-  Client,
-  cypher,
-  mongoDatabase,
-  resetTables,
-  run,
-  schema,
-  serverLayer,
-  Sql,
-  SqlLive,
-  Stores,
-  StoresLive
-} from "./support.js"
+import { chromaGet, Client, cypher, mongoDatabase, run, schema, serverEnvWithStores, Sql, Stores } from "./support.js"
 
-const Env = serverLayer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(Layer.mergeAll(SqlLive, StoresLive))
-)
+const Env = serverEnvWithStores()
 
 /** Rounds of simultaneous requests, and how many share one id in each round. */
 const rounds = 8

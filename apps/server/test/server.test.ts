@@ -1,6 +1,5 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as http from "node:http"
 import {
   apiKey,
@@ -9,20 +8,13 @@ import {
   count,
   cypher,
   mongoDatabase,
-  resetTables,
   run,
-  serverLayer,
+  serverEnvWithStores,
   Sql,
-  SqlLive,
-  Stores,
-  StoresLive
+  Stores
 } from "./support.js"
 
-const Env = serverLayer().pipe(
-  Layer.provideMerge(Layer.effectDiscard(resetTables)),
-  Layer.provideMerge(SqlLive),
-  Layer.merge(StoresLive)
-)
+const Env = serverEnvWithStores()
 
 const post = (body: unknown) => Effect.flatMap(Client, (c) => c.request("POST", "/v1/transactions", { body }))
 

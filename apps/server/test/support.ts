@@ -186,6 +186,17 @@ export const serverLayer = (overrides: Record<string, unknown> = {}, key: string
     return Layer.succeed(Client, makeClient(`http://127.0.0.1:${address.port}`, key))
   }))
 
+/** The server (with `overrides`) on freshly emptied tables, and the test's own PostgreSQL client. */
+export const serverEnv = (overrides: Record<string, unknown> = {}) =>
+  serverLayer(overrides).pipe(
+    Layer.provideMerge(Layer.effectDiscard(resetTables)),
+    Layer.provideMerge(SqlLive)
+  )
+
+/** `serverEnv` and the stores' own clients, to read what a transaction left in each store. */
+export const serverEnvWithStores = (overrides: Record<string, unknown> = {}) =>
+  Layer.merge(serverEnv(overrides), StoresLive)
+
 /**
  * A `failed` saga, provoked for real: step_0 sets an order's status to `paid` (an absolute update), step_1 inserts a
  * row whose key an open transaction of the test holds, so it waits; meanwhile another writer sets the order to

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Adapter, type Store, type StoreError, StoreLayer } from "@polysaga/store"
+import { Adapter, type Capabilities, KeyedLock, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -14,8 +14,11 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { engine } from "./internal/errors.js"
-import * as internal from "./internal/store.js"
+import * as Barrier from "./internal/barrier.js"
+import * as Catalog from "./internal/catalog.js"
+import * as Connection from "./internal/connection.js"
+import * as Execute from "./internal/execute.js"
+import * as UndoLog from "./internal/undo.js"
 
 /**
  * @since 0.1.0
@@ -27,7 +30,7 @@ export class ChromaStore extends Context.Tag("@polysaga/chroma/ChromaStore")<Chr
  *
  * @since 0.1.0
  */
-export type Distance = internal.Distance
+export type Distance = Catalog.Distance
 
 /**
  * @since 0.1.0
@@ -69,21 +72,72 @@ export interface ChromaStoreConfig {
  * @since 0.1.0
  */
 export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
-  internal.make({
-    settings: {
+  Effect.gen(function*() {
+    const settings: Connection.Settings = {
       url: config.url,
       tenant: config.tenant ?? "default_tenant",
       database: config.database ?? "default_database",
       token: config.token,
       tokenHeader: config.tokenHeader ?? "authorization",
       timeout: Duration.decode(config.timeout ?? "10 seconds")
-    },
-    distance: config.distance ?? "l2",
-    dimension: config.dimension,
-    dimensions: config.dimensions ?? {},
-    maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000,
-    markerCollection: config.markerCollection ?? "polysaga_undo",
-    barrierCollection: config.barrierCollection ?? "polysaga_steps"
+    }
+    const options = {
+      distance: config.distance ?? "l2",
+      dimension: config.dimension,
+      dimensions: config.dimensions ?? {},
+      maxRecordsPerOperation: config.maxRecordsPerOperation ?? 1000,
+      markerCollection: config.markerCollection ?? "polysaga_undo",
+      barrierCollection: config.barrierCollection ?? "polysaga_steps"
+    }
+    // the chromadb client holds no connection of its own (fetch's pool is global): nothing to release
+    const conn = yield* Connection.connect(settings)
+    const ping = conn.call("heartbeat", undefined, () => conn.client.heartbeat()).pipe(Effect.asVoid)
+    yield* ping
+    const max = options.maxRecordsPerOperation
+    const capabilities: Capabilities.Capabilities = {
+      sourceTypes: ["vector"],
+      operations: ["insert", "update", "delete", "upsert", "select"],
+      filterOperators: ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "and", "or"],
+      updateOperators: ["set", "increment", "multiply"],
+      maxRecordsPerOperation: max,
+      // no orderBy / offset: Chroma's get has no order (offset pages in its internal order)
+      selectClauses: ["fields", "similar", "near"]
+    }
+
+    // Writes to one collection are serialized within this Store, so read-modify-write is atomic against
+    // writers in the same process (not against other processes).
+    const locks = KeyedLock.make()
+    const locked = (entity: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => locks(entity, effect)
+
+    const catalog = Catalog.make(conn, options)
+    const undoLog = UndoLog.make({ conn, catalog, markerCollection: options.markerCollection })
+    const barrier = Barrier.make({ conn, catalog, steps: options.barrierCollection })
+    const execute = Execute.make({ conn, catalog, max, undoLog, barrier, locked })
+
+    const undo = Effect.fn("ChromaStore.undo")(function*(record: Parameters<typeof undoLog.apply>[0]) {
+      const entity = yield* Catalog.checkEntity(record.entity, "undo.entity")
+      yield* locked(entity)(undoLog.apply(record))
+    })
+
+    /** Retention: applied-undo records and barrier entries (with their markers and tombstones) past `olderThan`. */
+    const prune = Effect.fn("ChromaStore.prune")(function*(olderThan: Duration.DurationInput) {
+      const cutoff = Date.now() - Duration.toMillis(Duration.decode(olderThan))
+      return (yield* undoLog.prune(cutoff)) + (yield* barrier.prune(cutoff))
+    })
+
+    return Store.make({
+      name: Connection.engine,
+      capabilities,
+      prepare: execute.prepare,
+      validate: execute.validate,
+      // Chroma has no transaction: a write to one collection is serialized in this process (see `locked`)
+      transaction: (_entity, use) => use(undefined),
+      write: (_unit, prepared, operation, context) => execute.write(prepared, operation, context),
+      undo,
+      ping,
+      barrier,
+      prune
+    })
   })
 
 const layers = StoreLayer.make(ChromaStore, make)
@@ -113,7 +167,7 @@ const dimension = Schema.Int.pipe(Schema.between(1, 65_536))
  * @since 0.1.0
  */
 export const adapter = Adapter.make({
-  name: engine,
+  name: Connection.engine,
   sourceTypes: ["vector"],
   config: Schema.Struct({
     ...Adapter.fields,

@@ -15,21 +15,26 @@
  *   that never arrived — Chroma then drops the late add; a fenced record is excluded from a late delete by its
  *   `where`. A late `update` cannot be refused (Chroma updates unconditionally): best effort, see the README.
  */
-import { type Barrier, type Outcome, StepBarrier, type StepContext, type StoreError, Undo } from "@polysaga/store"
+import {
+  type Barrier,
+  type Outcome,
+  StepBarrier,
+  type StepContext,
+  Store,
+  type StoreError,
+  Undo
+} from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Catalog } from "./catalog.js"
-import type { Connection } from "./connection.js"
-import { engine, storeError } from "./errors.js"
-import type { Io } from "./io.js"
-import { fenceKey, RecordImage, stepKey, type Stored, toImage, userPart } from "./record.js"
+import { RecordImage, toImage, userPart } from "./compile.js"
+import { type Connection, engine, fenceKey, stepKey, type Stored } from "./connection.js"
 
 export interface Env {
   readonly conn: Connection
   readonly catalog: Catalog
-  readonly io: Io
   /** The companion collection of entries. */
   readonly steps: string
 }
@@ -71,7 +76,7 @@ export interface StepBarrierOf extends Barrier<undefined> {
 }
 
 export const make = (env: Env): StepBarrierOf => {
-  const { catalog, conn, io } = env
+  const { catalog, conn } = env
   const cache: { current: Collection | undefined } = { current: undefined }
 
   /** The companion collection, opened (or created) once per store and opened again after a failure. */
@@ -100,7 +105,7 @@ export const make = (env: Env): StepBarrierOf => {
       }
       const payload = yield* Schema.decodeUnknown(PayloadJson)(text).pipe(
         Effect.mapError((e) =>
-          storeError("Unknown", `unreadable step barrier entry: ${e.message}`)
+          Store.fail(engine, "Unknown", `unreadable step barrier entry: ${e.message}`)
         )
       )
       return Option.some({ payload, token: got.metadatas[0]?.["token"] })
@@ -142,7 +147,7 @@ export const make = (env: Env): StepBarrierOf => {
       if (yield* add(collection, step, { kind, fingerprint })) return Option.none()
       const found = yield* read(collection, step)
       if (Option.isNone(found)) {
-        return yield* storeError("Unknown", `the step barrier entry of ${StepBarrier.key(step)} was not kept`)
+        return yield* Store.fail(engine, "Unknown", `the step barrier entry of ${StepBarrier.key(step)} was not kept`)
       }
       return Option.some(yield* StepBarrier.markOf(found.value.payload, where(found.value.payload.entity)))
     }))
@@ -172,7 +177,7 @@ export const make = (env: Env): StepBarrierOf => {
     Effect.gen(function*() {
       const target = yield* catalog.open(entity)
       if (Option.isNone(target) || ids.length === 0) return
-      const marked = (yield* io.read(entity, target.value, { ids, where: undefined })).filter((s) => key in s.own)
+      const marked = (yield* conn.read(entity, target.value, { ids, where: undefined })).filter((s) => key in s.own)
         .map((s) => s.record.id)
       if (marked.length === 0) return
       yield* conn.post("remove step markers", entity, target.value.id, "update", {
@@ -246,7 +251,7 @@ export const make = (env: Env): StepBarrierOf => {
       if (Option.isSome(target)) {
         const ids = [...new Set([...(payload.keys ?? []), ...(payload.ids ?? [])])]
         const current = new Map(
-          (ids.length === 0 ? [] : yield* io.read(entity, target.value, { ids, where: undefined })).map((s) => [
+          (ids.length === 0 ? [] : yield* conn.read(entity, target.value, { ids, where: undefined })).map((s) => [
             s.record.id,
             s
           ])
@@ -271,7 +276,7 @@ export const make = (env: Env): StepBarrierOf => {
             metadatas: missing.map(() => ({ [fenceKey]: true, [key]: "fence" }))
           })
           // an add that arrived meanwhile was kept instead of the tombstone
-          for (const stored of yield* io.read(entity, target.value, { ids: missing, where: undefined })) {
+          for (const stored of yield* conn.read(entity, target.value, { ids: missing, where: undefined })) {
             if (take(stored)) taken.add(stored.record.id)
           }
         }
@@ -330,12 +335,12 @@ export const make = (env: Env): StepBarrierOf => {
           continue
         }
         const key = stepKey(undo)
-        const stored = yield* io.read(entity, target.value, { ids, where: undefined })
+        const stored = yield* conn.read(entity, target.value, { ids, where: undefined })
         const fences = stored.filter((s) =>
           s.own[fenceKey] === true && key in s.own
         ).map((s) => s.record.id)
         const marked = stored.filter((s) => s.own[fenceKey] !== true && key in s.own).map((s) => s.record.id)
-        if (fences.length > 0) yield* io.remove(entity, target.value, fences)
+        if (fences.length > 0) yield* conn.remove(entity, target.value, fences)
         if (marked.length > 0) {
           yield* conn.post("remove step markers", entity, target.value.id, "update", {
             ids: marked,

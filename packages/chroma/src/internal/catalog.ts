@@ -1,12 +1,12 @@
 /**
  * Collections: the entity name rules, opening and creating a collection, and the dimension its vectors must have.
  */
-import { Identifier, type StoreError } from "@polysaga/store"
+import { Identifier, Store, type StoreError } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { Connection } from "./connection.js"
-import { locate, storeError } from "./errors.js"
+import { located } from "./compile.js"
+import { type Connection, engine } from "./connection.js"
 
 /** Chroma's distance functions. */
 export type Distance = "l2" | "cosine" | "ip"
@@ -14,19 +14,17 @@ export type Distance = "l2" | "cosine" | "ip"
 /** Collection metadata key where this adapter records the dimension of a collection it created. */
 const dimensionKey = "polysaga_dimension"
 
-export const join = (path: string, key: string | number): string =>
-  typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`
-
 /** Chroma's own rule for collection names, on top of the identifier pattern. */
 const collectionName = /^[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?$/
 
 export const checkEntity = (entity: string, path: string): Effect.Effect<string, StoreError> =>
   Identifier.check(entity, "entity name", path).pipe(
-    Effect.mapError(locate(entity)),
+    Effect.mapError(located(entity)),
     Effect.filterOrFail(
       (name) => name.length >= 3 && collectionName.test(name),
       () =>
-        storeError(
+        Store.fail(
+          engine,
           "InvalidIdentifier",
           `invalid entity name ${JSON.stringify(entity)}: a Chroma collection name has at least 3 characters and ` +
             "starts and ends with a letter or digit",
@@ -55,7 +53,7 @@ export const checkDimensions = (
   return wrong === undefined
     ? Effect.succeed(dimension)
     : Effect.fail(
-      storeError("Validation", `expected a ${dimension}-dimensional vector, got ${wrong.vector.length}`, {
+      Store.fail(engine, "Validation", `expected a ${dimension}-dimensional vector, got ${wrong.vector.length}`, {
         entity,
         path: wrong.path
       })
@@ -123,7 +121,8 @@ export const make = (
       const stored = collection.value.metadata?.[dimensionKey]
       if (typeof stored === "number") {
         if (configured !== undefined && configured !== stored) {
-          return yield* storeError(
+          return yield* Store.fail(
+            engine,
             "Validation",
             `collection ${entity} holds ${stored}-dimensional vectors but the store is configured for ${configured}`,
             { entity }

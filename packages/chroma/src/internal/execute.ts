@@ -1,36 +1,44 @@
 /**
- * Operations on Chroma: what can be checked without the server (`prepare`), the dimension check of `validate`, and
- * the writes — each a read of the records it matches, then one request per kind of change. With a step, every
- * record is written with the step's marker in the same request, after its ids were announced on the step's barrier
- * entry (see `barrier.ts`).
+ * Running an operation on Chroma: what can be checked without the server (`prepare`), the dimension check of
+ * `validate`, and the writes — each a read of the records it matches (their before-images), then one request per
+ * kind of change. With a step, every record is written with the step's marker in the same request, after its ids
+ * were announced on the step's barrier entry (see `barrier.ts`).
  */
-import { Filter, type Operation, type StoreError, Undo, Update, type WriteContext, type Written } from "@polysaga/store"
+import type { StoreError, WriteContext, Written } from "@polysaga/store"
+import { Filter, type Operation, Store, Undo, Update } from "@polysaga/store"
+import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Announce, StepBarrierOf } from "./barrier.js"
-import { type Catalog, checkDimensions, checkEntity, join } from "./catalog.js"
-import { engine, storeError } from "./errors.js"
-import type { Io, Write } from "./io.js"
+import { type Catalog, checkDimensions, checkEntity } from "./catalog.js"
 import {
   applyChanges,
   checkChanges,
-  type ChromaRecord,
+  checkSearch,
+  compile,
+  type Compiled,
   type Draft,
   flatImage,
   flatten,
+  join,
+  nResults,
   parseRow,
+  present,
   type RecordImage,
-  sameField,
-  stepKey,
+  searchOf,
   toImage,
-  wholeImage
-} from "./record.js"
+  wholeImage,
+  within
+} from "./compile.js"
+import type { ChromaRecord, Connection, Stored, Write } from "./connection.js"
+import { engine, sameField, stepKey } from "./connection.js"
 import type { UndoLog } from "./undo.js"
-import { checkSearch, compile, type Compiled, nResults, present, searchOf, within } from "./where.js"
 
 export interface Env {
+  readonly conn: Connection
   readonly catalog: Catalog
-  readonly io: Io
+  /** The most records one operation may write or match. */
+  readonly max: number
   readonly undoLog: UndoLog
   readonly barrier: StepBarrierOf
   /** Serializes writes to one collection in this process. */
@@ -43,9 +51,22 @@ export interface Prepared {
 }
 
 export const make = (env: Env) => {
-  const { barrier, catalog, io, locked, undoLog } = env
+  const { barrier, catalog, conn, locked, max, undoLog } = env
   const { dimensionOf, open, target } = catalog
-  const { add, matching, nearest, read, remove, replace, scan } = io
+  const { add, nearest, read, remove, replace, scan } = conn
+
+  /** Records matching a compiled filter, refusing more than the bound. */
+  const matching = (entity: string, collection: Collection, compiled: Compiled, path: string) =>
+    Effect.gen(function*() {
+      const rows = yield* scan(entity, collection, compiled, max + 1)
+      if (rows.length > max) {
+        return yield* Store.fail(engine, "TooManyRecords", `where matches more than ${max} records`, {
+          entity,
+          path: join(path, "where")
+        })
+      }
+      return rows
+    })
 
   // ---- validation ----------------------------------------------------------------------------------------
 
@@ -70,7 +91,7 @@ export const make = (env: Env) => {
       for (const draft of drafts) {
         if (draft.id === undefined) continue
         if (seen.has(draft.id)) {
-          return yield* storeError("Validation", `id ${JSON.stringify(draft.id)} appears twice`, {
+          return yield* Store.fail(engine, "Validation", `id ${JSON.stringify(draft.id)} appears twice`, {
             entity,
             path: join(draft.path, "id")
           })
@@ -81,7 +102,10 @@ export const make = (env: Env) => {
         for (const draft of drafts) {
           for (const key of operation.options.key) {
             if (key === "id" ? draft.id === undefined : !(key in draft.metadata)) {
-              return yield* storeError("Validation", `the upsert key ${key} is missing`, { entity, path: draft.path })
+              return yield* Store.fail(engine, "Validation", `the upsert key ${key} is missing`, {
+                entity,
+                path: draft.path
+              })
             }
           }
         }
@@ -97,7 +121,7 @@ export const make = (env: Env) => {
   const prefix = (error: StoreError, path: string): StoreError =>
     path === "" || error.path === undefined
       ? error
-      : storeError(error.reason, error.message.slice(error.path.length + 2), {
+      : Store.fail(engine, error.reason, error.message.slice(error.path.length + 2), {
         entity: error.entity,
         path: join(path, error.path),
         cause: error.cause
@@ -152,7 +176,7 @@ export const make = (env: Env) => {
     operation.options.allowNoMatch === true
       ? Effect.succeed(outcome([], []))
       : Effect.fail(
-        storeError("NoMatch", `${operation.kind}: where matches no record`, {
+        Store.fail(engine, "NoMatch", `${operation.kind}: where matches no record`, {
           entity: operation.entity,
           path: join(path, "where")
         })
@@ -169,7 +193,7 @@ export const make = (env: Env) => {
       if (existing.length > 0) {
         const id = existing[0]!.record.id
         const at = drafts[records.findIndex((r) => r.id === id)]!.path
-        return yield* storeError("Constraint", `a record with id ${JSON.stringify(id)} exists`, {
+        return yield* Store.fail(engine, "Constraint", `a record with id ${JSON.stringify(id)} exists`, {
           entity,
           path: join(at, "id")
         })
@@ -181,62 +205,77 @@ export const make = (env: Env) => {
       return outcome(records, records.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
     })
 
-  const update = (
-    operation: Extract<Operation.Operation, { kind: "update" }>,
+  /** An update's or a delete's change of the records it matches in its collection; `noMatch` when none does. */
+  const changing = (
+    operation: Extract<Operation.Operation, { kind: "update" | "delete" }>,
     compiled: Compiled,
     path: string,
-    mark?: Mark
+    opened: Effect.Effect<Option.Option<Collection>, StoreError>,
+    change: (collection: Collection, rows: ReadonlyArray<Stored>) => Effect.Effect<Written, StoreError>
   ) =>
     Effect.gen(function*() {
-      const entity = operation.entity
-      const vectors = vectorsOf(operation, { drafts: [], compiled }, path)
-      const collection = yield* target(entity, vectors, false)
-      const rows = yield* matching(entity, collection, compiled, path)
-      if (rows.length === 0 || Option.isNone(collection)) return yield* noMatch(operation, path)
-      const writes = yield* Effect.forEach(rows, ({ record }) =>
-        Effect.map(
-          applyChanges(operation.changes, record, Update.apply, entity).pipe(Effect.mapError((e) => prefix(e, path))),
-          (after): Write => ({ before: record, after })
-        ))
-      const actions = writes.map((w) =>
-        Undo.revert({ id: w.after.id }, operation.changes, flatImage(w.before), flatImage(w.after))
-      )
-      if (mark !== undefined) yield* mark.announce({ ids: writes.map((w) => w.after.id) })
-      yield* replace(
-        entity,
-        collection.value,
-        mark === undefined
-          ? writes
-          : writes.map((w, i) => ({ ...w, markers: { [mark.key]: JSON.stringify(actions[i]) } }))
-      )
-      return outcome(writes.map((w) => w.after), actions)
+      const collection = yield* opened
+      if (Option.isNone(collection)) return yield* noMatch(operation, path)
+      const rows = yield* matching(operation.entity, collection.value, compiled, path)
+      return rows.length === 0 ? yield* noMatch(operation, path) : yield* change(collection.value, rows)
     })
 
-  /** With a barrier the images keep the adapter's own metadata, so an undo re-inserts each record as it was. */
-  const del = (
-    operation: Extract<Operation.Operation, { kind: "delete" }>,
+  /** An update or a delete, of the records its compiled filter matches. */
+  type Change<K extends "update" | "delete"> = (
+    operation: Extract<Operation.Operation, { kind: K }>,
     compiled: Compiled,
     path: string,
     mark?: Mark
-  ) =>
-    Effect.gen(function*() {
-      const entity = operation.entity
-      const collection = yield* open(entity)
-      const rows = yield* matching(entity, collection, compiled, path)
-      if (rows.length === 0 || Option.isNone(collection)) return yield* noMatch(operation, path)
-      const images = rows.map((r) => mark === undefined ? toImage(r.record) : wholeImage(r))
-      if (mark !== undefined) {
-        yield* mark.announce({
-          ids: rows.map((r) => r.record.id),
-          images: images as unknown as ReadonlyArray<typeof RecordImage.Type>
+  ) => Effect.Effect<Written, StoreError>
+
+  const update: Change<"update"> = (operation, compiled, path, mark) =>
+    changing(
+      operation,
+      compiled,
+      path,
+      target(operation.entity, vectorsOf(operation, { drafts: [], compiled }, path), false),
+      (collection, rows) =>
+        Effect.gen(function*() {
+          const entity = operation.entity
+          const writes = yield* Effect.forEach(rows, ({ record }) =>
+            Effect.map(
+              applyChanges(operation.changes, record, Update.apply, entity).pipe(
+                Effect.mapError((e) => prefix(e, path))
+              ),
+              (after): Write => ({ before: record, after })
+            ))
+          const actions = writes.map((w) =>
+            Undo.revert({ id: w.after.id }, operation.changes, flatImage(w.before), flatImage(w.after))
+          )
+          if (mark !== undefined) yield* mark.announce({ ids: writes.map((w) => w.after.id) })
+          yield* replace(
+            entity,
+            collection,
+            mark === undefined
+              ? writes
+              : writes.map((w, i) => ({ ...w, markers: { [mark.key]: JSON.stringify(actions[i]) } }))
+          )
+          return outcome(writes.map((w) => w.after), actions)
         })
-      }
-      yield* remove(entity, collection.value, rows.map((r) => r.record.id), mark?.key)
-      return outcome(
-        rows.map((r) => r.record),
-        images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image }))
-      )
-    })
+    )
+
+  /** With a barrier the images keep the adapter's own metadata, so an undo re-inserts each record as it was. */
+  const del: Change<"delete"> = (operation, compiled, path, mark) =>
+    changing(operation, compiled, path, open(operation.entity), (collection, rows) =>
+      Effect.gen(function*() {
+        const images = rows.map((r) => mark === undefined ? toImage(r.record) : wholeImage(r))
+        if (mark !== undefined) {
+          yield* mark.announce({
+            ids: rows.map((r) => r.record.id),
+            images: images as unknown as ReadonlyArray<typeof RecordImage.Type>
+          })
+        }
+        yield* remove(operation.entity, collection, rows.map((r) => r.record.id), mark?.key)
+        return outcome(
+          rows.map((r) => r.record),
+          images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image }))
+        )
+      }))
 
   /** The full-image diff of an upsert over an existing record, as checked restores. */
   const replaced = (before: ChromaRecord, after: ChromaRecord): Undo.UndoAction => {
@@ -276,7 +315,7 @@ export const make = (env: Env) => {
           const compiled = filter === undefined ? undefined : yield* compile(filter, entity)
           const found = compiled === undefined ? [] : yield* scan(entity, collection, compiled, 2)
           if (found.length > 1) {
-            return yield* storeError("Validation", "an upsert's where must match at most one record", {
+            return yield* Store.fail(engine, "Validation", "an upsert's where must match at most one record", {
               entity,
               path: join(path, "where")
             })
@@ -284,10 +323,15 @@ export const make = (env: Env) => {
           const existing = found[0]?.record
           if (existing !== undefined) {
             if (draft.id !== undefined && draft.id !== existing.id) {
-              return yield* storeError("Validation", `the matched record's id is ${JSON.stringify(existing.id)}`, {
-                entity,
-                path: join(draft.path, "id")
-              })
+              return yield* Store.fail(
+                engine,
+                "Validation",
+                `the matched record's id is ${JSON.stringify(existing.id)}`,
+                {
+                  entity,
+                  path: join(draft.path, "id")
+                }
+              )
             }
             const after: ChromaRecord = { ...draft, id: existing.id }
             const action = replaced(existing, after)
@@ -305,7 +349,8 @@ export const make = (env: Env) => {
           const id = draft.id ?? pinned ?? newIds.get(draft)!
           const taken = yield* read(entity, collection, { ids: [id], where: undefined })
           if (taken.length > 0) {
-            return yield* storeError(
+            return yield* Store.fail(
+              engine,
               "Constraint",
               `a record with id ${JSON.stringify(id)} exists but does not match where`,
               {

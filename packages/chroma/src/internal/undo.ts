@@ -2,32 +2,19 @@
  * Undo on Chroma: the companion collection of applied undo ids (`markerCollection`), and the two-phase apply of an
  * undo record (plan every write first, failing with `Conflict` before writing anything; then write).
  */
-import { type StoreError, Undo } from "@polysaga/store"
+import { Store, type StoreError, Undo } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Catalog } from "./catalog.js"
-import type { Connection } from "./connection.js"
-import { engine, storeError } from "./errors.js"
-import type { Io, Write } from "./io.js"
-import {
-  type ChromaRecord,
-  flatten,
-  markerKey,
-  RecordImage,
-  sameField,
-  sameRecord,
-  stepKey,
-  type Stored,
-  unflatten,
-  userPart
-} from "./record.js"
+import { flatten, RecordImage, sameRecord, unflatten, userPart } from "./compile.js"
+import type { ChromaRecord, Connection, Stored, Write } from "./connection.js"
+import { engine, markerKey, sameField, stepKey } from "./connection.js"
 
 export interface Env {
   readonly conn: Connection
   readonly catalog: Catalog
-  readonly io: Io
   /** The companion collection of applied undo ids. */
   readonly markerCollection: string
 }
@@ -35,7 +22,7 @@ export interface Env {
 const decodeImage = (image: unknown, entity: string): Effect.Effect<ChromaRecord, StoreError> =>
   Schema.decodeUnknown(RecordImage)(image).pipe(
     Effect.mapError((cause) =>
-      storeError("Validation", "undo record: not an image of a Chroma record", { entity, path: "undo", cause })
+      Store.fail(engine, "Validation", "undo record: not an image of a Chroma record", { entity, path: "undo", cause })
     )
   )
 
@@ -49,9 +36,9 @@ export interface UndoLog {
 export const make = (env: Env): UndoLog => {
   /** The companion collection of applied undo ids (one 1-dimensional record per applied undo record). */
   const markers = env.markerCollection
-  const { catalog, conn, io } = env
+  const { catalog, conn } = env
   const { create, open } = catalog
-  const { add, read, remove, replace } = io
+  const { add, read, remove, replace } = conn
 
   const isDone = (id: string) =>
     Effect.flatMap(open(markers), (collection) =>
@@ -86,7 +73,7 @@ export const make = (env: Env): UndoLog => {
       const ids = record.actions.map(keyOf)
       const bad = ids.find((id) => typeof id !== "string")
       if (bad !== undefined) {
-        return yield* storeError("Validation", "undo record: a Chroma key is { id: string }", {
+        return yield* Store.fail(engine, "Validation", "undo record: a Chroma key is { id: string }", {
           entity,
           path: "undo"
         })
@@ -116,7 +103,7 @@ export const make = (env: Env): UndoLog => {
         return
       }
       const conflict = (id: string, message: string) =>
-        storeError("Conflict", `record ${JSON.stringify(id)} ${message}: nothing was undone`, {
+        Store.fail(engine, "Conflict", `record ${JSON.stringify(id)} ${message}: nothing was undone`, {
           entity,
           path: "undo"
         })
@@ -148,10 +135,15 @@ export const make = (env: Env): UndoLog => {
             if (!applied) {
               for (const inverse of action.inverse) {
                 if (inverse._tag !== "Increment") {
-                  return yield* storeError("Validation", "undo record: Chroma metadata holds no arrays to pop", {
-                    entity,
-                    path: "undo"
-                  })
+                  return yield* Store.fail(
+                    engine,
+                    "Validation",
+                    "undo record: Chroma metadata holds no arrays to pop",
+                    {
+                      entity,
+                      path: "undo"
+                    }
+                  )
                 }
                 const value = flat[inverse.field]
                 if (typeof value !== "number") return yield* conflict(id, `holds no number in ${inverse.field}`)

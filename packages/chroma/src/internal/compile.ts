@@ -1,7 +1,265 @@
-import { type Filter, Identifier, type Operation, type StoreError } from "@polysaga/store"
+/**
+ * What an operation becomes in Chroma: a record of `data` checked and its metadata encoded, updates applied to a
+ * record, images for undo records, a filter compiled to Chroma's `ids` and `where` arguments, and a select's
+ * clauses (vector search, fields).
+ */
+import {
+  type Filter,
+  Identifier,
+  type Operation,
+  Store,
+  type StoreError,
+  type Undo,
+  type Update
+} from "@polysaga/store"
 import * as Effect from "effect/Effect"
-import { locate, storeError } from "./errors.js"
-import { type ChromaRecord, reserved, toImage } from "./record.js"
+import * as Schema from "effect/Schema"
+import { type ChromaRecord, engine, markerPrefix, sameVector, type Scalar, type Stored } from "./connection.js"
+
+/** A path into the operation, for errors. */
+export const join = (path: string, key: string | number): string =>
+  typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`
+
+/** An error of the port's helpers (`Identifier.check`) as this adapter's, with the entity. */
+export const located = (entity: string) => (error: StoreError): StoreError =>
+  Store.fail(engine, error.reason, error.message, { entity, path: error.path, cause: error.cause })
+
+/** The JSON image of a record in undo records: the record itself (it is plain JSON). */
+export const RecordImage = Schema.Struct({
+  id: Schema.String,
+  vector: Schema.Array(Schema.Finite),
+  document: Schema.NullOr(Schema.String),
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Finite, Schema.Boolean) })
+})
+
+/** The top-level keys of a record; none of them may be a metadata key. */
+export const reserved: ReadonlySet<string> = new Set(["id", "vector", "document", "metadata"])
+
+export const toImage = (record: ChromaRecord): Undo.Image => ({
+  id: record.id,
+  vector: [...record.vector],
+  document: record.document,
+  metadata: { ...record.metadata }
+})
+
+/**
+ * The flat view update semantics apply to: the metadata fields plus `vector` and `document`.
+ */
+export const flatten = (record: ChromaRecord): Record<string, unknown> => ({
+  ...record.metadata,
+  vector: [...record.vector],
+  document: record.document
+})
+
+export const unflatten = (id: string, flat: Readonly<Record<string, unknown>>): ChromaRecord => {
+  const metadata: Record<string, Scalar> = {}
+  for (const [key, value] of Object.entries(flat)) {
+    if (key === "vector" || key === "document" || value === null || value === undefined) continue
+    metadata[key] = value as Scalar
+  }
+  return {
+    id,
+    vector: flat.vector as ReadonlyArray<number>,
+    document: (flat.document ?? null) as string | null,
+    metadata
+  }
+}
+
+/** Flat view as JSON, for `Undo.revert` and checked restores. */
+export const flatImage = (record: ChromaRecord): Undo.Image => flatten(record) as Undo.Image
+
+export const sameRecord = (a: ChromaRecord, b: ChromaRecord): boolean => {
+  const ka = Object.keys(a.metadata), kb = Object.keys(b.metadata)
+  return a.id === b.id && a.document === b.document && sameVector(a.vector, b.vector) && ka.length === kb.length &&
+    ka.every((k) => a.metadata[k] === b.metadata[k])
+}
+
+/** A stored record as an image that restores it exactly, the adapter's own metadata included. */
+export const wholeImage = (stored: Stored): Undo.Image => ({
+  ...toImage(stored.record),
+  metadata: { ...stored.record.metadata, ...stored.own }
+})
+
+/** A record without the adapter's own metadata keys. */
+export const userPart = (record: ChromaRecord): ChromaRecord =>
+  Object.keys(record.metadata).some((key) => key.startsWith(markerPrefix))
+    ? {
+      ...record,
+      metadata: Object.fromEntries(Object.entries(record.metadata).filter(([key]) => !key.startsWith(markerPrefix)))
+    }
+    : record
+
+/** A value as Chroma metadata holds it: dates become ISO strings; `null` means "no such key". */
+export const encodeValue = (
+  value: unknown,
+  path: string,
+  entity: string
+): Effect.Effect<Scalar | null, StoreError> => {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return Effect.succeed(value)
+  if (typeof value === "number" && Number.isFinite(value)) return Effect.succeed(value)
+  if (value instanceof Date && !isNaN(value.getTime())) return Effect.succeed(value.toISOString())
+  return Effect.fail(
+    Store.fail(
+      engine,
+      "Validation",
+      "Chroma metadata holds strings, finite numbers, booleans and dates (as ISO strings)",
+      {
+        entity,
+        path
+      }
+    )
+  )
+}
+
+const checkField = (field: string, what: string, path: string, entity: string) =>
+  Identifier.check(field, what, path).pipe(Effect.mapError(located(entity)))
+
+/** The checked vector at `path`: a non-empty array of finite numbers. */
+export const checkVector = (
+  value: unknown,
+  path: string,
+  entity: string
+): Effect.Effect<ReadonlyArray<number>, StoreError> =>
+  Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === "number" && Number.isFinite(x))
+    ? Effect.succeed(value as ReadonlyArray<number>)
+    : Effect.fail(
+      Store.fail(engine, "Validation", "vector must be a non-empty array of finite numbers", { entity, path })
+    )
+
+/** A record of `data` before its id is known (upserts may take it from `where` or generate it). */
+export interface Draft {
+  readonly id: string | undefined
+  readonly vector: ReadonlyArray<number>
+  readonly document: string | null
+  readonly metadata: Readonly<Record<string, Scalar>>
+  readonly path: string
+}
+
+/** Checks one record of `data` against the shape `{ id, vector, document?, metadata? }`. */
+export const parseRow = (row: Operation.Row, path: string, entity: string): Effect.Effect<Draft, StoreError> =>
+  Effect.gen(function*() {
+    for (const key of Object.keys(row)) {
+      if (!reserved.has(key)) {
+        yield* checkField(key, "field name", `${path}.${key}`, entity)
+        return yield* Store.fail(
+          engine,
+          "Validation",
+          "a Chroma record is { id, vector, document?, metadata? }: put other fields in metadata",
+          { entity, path: `${path}.${key}` }
+        )
+      }
+    }
+    const id = row.id
+    if (id !== undefined && (typeof id !== "string" || id.length === 0)) {
+      return yield* Store.fail(engine, "Validation", "id must be a non-empty string", { entity, path: `${path}.id` })
+    }
+    const vector = yield* checkVector(row.vector, `${path}.vector`, entity)
+    const document = row.document ?? null
+    if (document !== null && typeof document !== "string") {
+      return yield* Store.fail(engine, "Validation", "document must be a string or null", {
+        entity,
+        path: `${path}.document`
+      })
+    }
+    const raw = row.metadata ?? {}
+    if (typeof raw !== "object" || Array.isArray(raw) || raw instanceof Date) {
+      return yield* Store.fail(engine, "Validation", "metadata must be an object", { entity, path: `${path}.metadata` })
+    }
+    const metadata: Record<string, Scalar> = {}
+    for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+      const at = `${path}.metadata.${key}`
+      yield* checkField(key, "metadata key", at, entity)
+      if (reserved.has(key)) {
+        return yield* Store.fail(engine, "Validation", `${key} is reserved and cannot be a metadata key`, {
+          entity,
+          path: at
+        })
+      }
+      const encoded = yield* encodeValue(value, at, entity)
+      if (encoded !== null) metadata[key] = encoded
+    }
+    return { id: id as string | undefined, vector, document, metadata, path }
+  })
+
+/** Checks the changes of an update against what a Chroma record can hold. */
+export const checkChanges = (
+  changes: ReadonlyArray<Update.Change>,
+  entity: string
+): Effect.Effect<void, StoreError> =>
+  Effect.forEach(changes, (change) =>
+    Effect.gen(function*() {
+      yield* checkField(change.field, "field name", change.path, entity)
+      if (change.field === "id" || change.field === "metadata") {
+        return yield* Store.fail(
+          engine,
+          "Validation",
+          change.field === "id" ? "a record's id cannot be updated" : "update metadata fields by their own names",
+          { entity, path: change.path }
+        )
+      }
+      if (change.field === "vector" || change.field === "document") {
+        if (change.op !== "set") {
+          return yield* Store.fail(engine, "Validation", `${change.field} can only be set`, {
+            entity,
+            path: change.path
+          })
+        }
+        if (change.field === "vector") yield* checkVector(change.value, change.path, entity)
+        else if (change.value !== null && typeof change.value !== "string") {
+          return yield* Store.fail(engine, "Validation", "document must be a string or null", {
+            entity,
+            path: change.path
+          })
+        }
+        return
+      }
+      if (change.op === "set") yield* encodeValue(change.value, change.path, entity)
+    }), { discard: true })
+
+/** Applies the changes to one record, refusing arithmetic on a field that holds no number. */
+export const applyChanges = (
+  changes: ReadonlyArray<Update.Change>,
+  record: ChromaRecord,
+  apply: typeof Update.apply,
+  entity: string
+): Effect.Effect<ChromaRecord, StoreError> =>
+  Effect.gen(function*() {
+    const flat = flatten(record)
+    for (const change of changes) {
+      const current = flat[change.field]
+      if (
+        (change.op === "increment" || change.op === "multiply") && current !== undefined && typeof current !== "number"
+      ) {
+        return yield* Store.fail(
+          engine,
+          "Validation",
+          `record ${JSON.stringify(record.id)} holds no number in ${change.field}`,
+          {
+            entity,
+            path: change.path
+          }
+        )
+      }
+    }
+    const next = apply(
+      changes.map((change) =>
+        change.op === "set" && change.value instanceof Date ? { ...change, value: change.value.toISOString() } : change
+      ),
+      flat
+    )
+    for (const change of changes) {
+      const value = next[change.field]
+      if (typeof value === "number" && !Number.isFinite(value)) {
+        return yield* Store.fail(engine, "Validation", `${change.field} would not be a finite number`, {
+          entity,
+          path: change.path
+        })
+      }
+    }
+    return unflatten(record.id, next)
+  })
+
+// ---- filters ---------------------------------------------------------------------------------------------
 
 /** A Chroma `where` clause. */
 export type Where = { readonly [key: string]: unknown }
@@ -95,7 +353,7 @@ const list = (field: string, op: "in" | "nin", values: ReadonlyArray<unknown>): 
 }
 
 const unsupported = (entity: string, path: string, message: string) =>
-  storeError("UnsupportedOperator", message, { entity, path })
+  Store.fail(engine, "UnsupportedOperator", message, { entity, path })
 
 const relax = (ctx: Context): Node => {
   ctx.residual = true
@@ -105,7 +363,7 @@ const relax = (ctx: Context): Node => {
 const compare = (c: Filter.Compare, ctx: Context): Effect.Effect<Node, StoreError> =>
   Effect.gen(function*() {
     const entity = ctx.entity
-    yield* Identifier.check(c.field, "field name", c.path).pipe(Effect.mapError(locate(entity)))
+    yield* Identifier.check(c.field, "field name", c.path).pipe(Effect.mapError(located(entity)))
     if (c.field === "id") {
       return yield* unsupported(
         entity,
@@ -114,7 +372,7 @@ const compare = (c: Filter.Compare, ctx: Context): Effect.Effect<Node, StoreErro
       )
     }
     if (reserved.has(c.field)) {
-      return yield* storeError("Validation", `${c.field} cannot be filtered on: where applies to metadata`, {
+      return yield* Store.fail(engine, "Validation", `${c.field} cannot be filtered on: where applies to metadata`, {
         entity,
         path: c.path
       })
@@ -210,7 +468,8 @@ export const checkSearch = (
   if (search === undefined) return Effect.void
   if (!vectorFields.has(search.field)) {
     return Effect.fail(
-      storeError(
+      Store.fail(
+        engine,
         "Validation",
         `chroma searches the record's vector: name it embedding or vector, not ${search.field}`,
         {

@@ -1,18 +1,23 @@
+/**
+ * The adapter conformance suite on the stack's PostgreSQL; `@polysaga/testing`'s README shows this file (the block is
+ * checked against the region by `tools/readme`).
+ */
+// #region readme
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Postgres from "@polysaga/postgres"
 import { Conformance } from "@polysaga/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Postgres from "../src/index.js"
 
 const url = Redacted.make(process.env.POLYSAGA_PG_URL ?? "postgres://postgres@127.0.0.1:55432/polysaga")
 
 Conformance.run({
   name: "postgres",
   sourceType: "database",
-  schemaful: true,
-  atomicRelativeUndo: true,
+  schemaful: true, // unknown entities / fields are rejected (EntityNotFound / FieldNotFound)
+  atomicRelativeUndo: true, // an undo's inverse may race other writers on the same record
   numRuns: 40,
   make: Effect.gen(function*() {
     const context = yield* Layer.build(PgClient.layer({ url, maxConnections: 2 }))
@@ -38,3 +43,4 @@ Conformance.run({
     }
   })
 })
+// #endregion readme

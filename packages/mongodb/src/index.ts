@@ -7,18 +7,18 @@
  *
  * @since 0.1.0
  */
-import { Adapter, type Store, type StoreError, StoreLayer } from "@polysaga/store"
-import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import { Adapter, Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as check from "./internal/check.js"
-import * as internal from "./internal/store.js"
+import * as Barrier from "./internal/barrier.js"
+import { checkOperation } from "./internal/compile.js"
+import * as Connection from "./internal/connection.js"
+import * as Execute from "./internal/execute.js"
+import * as Undo from "./internal/undo.js"
 
 /**
  * The MongoDB store, as a service.
@@ -60,30 +60,47 @@ export interface MongoStoreConfig {
  *
  * @since 0.1.0
  */
-export const engine: "mongodb" = check.engine
+export const engine: "mongodb" = Connection.engine
 
 /**
  * Builds the store on a scoped client: connected and pinged on acquire, closed (within 5 seconds) on release.
  *
  * @since 0.1.0
  */
-export const make: (config: MongoStoreConfig) => Effect.Effect<Store, StoreError, Scope.Scope> = internal.make
-
-const layers = StoreLayer.make(MongoStore, make)
+export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const env = yield* Connection.open(config)
+    yield* Barrier.ensure(env)
+    const prune = Barrier.prune(env)
+    const write = Execute.write(env)
+    const store = Store.make({
+      name: engine,
+      capabilities: Capabilities.full({
+        sourceTypes: ["database"],
+        maxRecordsPerOperation: env.maxRecordsPerOperation
+      }),
+      prepare: checkOperation,
+      // one document is the unit of atomicity: no transaction (a failed multi-document write undoes what it wrote)
+      transaction: (_entity, use) => use(undefined),
+      write: (_unit, _prepared, operation, context) => write(operation, context),
+      undo: (record) => Undo.apply(env, record),
+      ping: Connection.ping(env.db),
+      barrier: Barrier.make(env),
+      prune
+    })
+    yield* prune(config.undoLogRetention ?? "30 days").pipe(Effect.timeout("5 seconds"), Effect.ignore)
+    return store
+  })
 
 /**
- * @since 0.1.0
- */
-export const layer: (config: MongoStoreConfig) => Layer.Layer<MongoStore, StoreError> = layers.layer
-
-/**
- * The layer, configured through `Config` (e.g. `{ url: Config.redacted("MONGO_URL"), database: Config.string("MONGO_DB") }`).
+ * `layer(config)`: the store as a scoped layer (the client opened and checked when built, closed with the scope);
+ * `layerConfig(config)`: the same, configured through `Config` (e.g.
+ * `{ url: Config.redacted("MONGO_URL"), database: Config.string("MONGO_DB") }`).
  *
  * @since 0.1.0
+ * @category layers
  */
-export const layerConfig: (
-  config: Config.Config.Wrap<MongoStoreConfig>
-) => Layer.Layer<MongoStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
+export const { layer, layerConfig } = StoreLayer.make(MongoStore, make)
 
 /**
  * The descriptor: a configured source `{ "engine": "mongodb", "url": "mongodb://…", "database": "shop" }` (also

@@ -12,7 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type MongoClient, ObjectId } from "mongodb"
 import * as MongoStore from "../src/index.js"
-import { compile, likeToRegex } from "../src/internal/filter.js"
+import { compileFilter as compile, likeToRegex } from "../src/internal/compile.js"
 import { database, rawClient, storeOf, url } from "./harness.js"
 
 class Env extends Context.Tag("Env")<Env, { readonly store: Store; readonly client: MongoClient }>() {}

@@ -14,20 +14,16 @@
  * @since 0.1.0
  */
 import { Adapter, Capabilities, Store, type StoreError, StoreLayer } from "@polysaga/store"
-import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Barrier from "./internal/barrier.js"
+import { isRelationshipType, plan } from "./internal/compile.js"
 import * as Connection from "./internal/connection.js"
-import { isRelationshipType } from "./internal/cypher.js"
 import * as Execute from "./internal/execute.js"
-import { plan } from "./internal/plan.js"
 import * as Undo from "./internal/undo.js"
 
 /**
@@ -108,24 +104,15 @@ export const make = (config: Neo4jStoreConfig): Effect.Effect<Store, StoreError,
     })
   })
 
-const layers = StoreLayer.make(Neo4jStore, make)
-
 /**
- * @since 0.1.0
- * @category layers
- */
-export const layer: (config: Neo4jStoreConfig) => Layer.Layer<Neo4jStore, StoreError> = layers.layer
-
-/**
- * The layer, configured through `Config`, e.g.
- * `layerConfig({ url: Config.redacted("NEO4J_URL"), user: Config.option(…) … })`.
+ * `layer(config)`: the store as a scoped layer (the client opened and checked when built, closed with the scope);
+ * `layerConfig(config)`: the same, configured through `Config` (e.g.
+ * `{ url: Config.redacted("NEO4J_URL"), user: Config.option(…) … }`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: (
-  config: Config.Config.Wrap<Neo4jStoreConfig>
-) => Layer.Layer<Neo4jStore, StoreError | ConfigError.ConfigError> = layers.layerConfig
+export const { layer, layerConfig } = StoreLayer.make(Neo4jStore, make)
 
 /**
  * The descriptor: a configured source `{ "engine": "neo4j", "url": "bolt://…", "user": "neo4j", "password": "…" }`

@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import * as Hash from "node:crypto"
 import type { Filter } from "./Filter.js"
 import * as internal from "./internal/operation.js"
+import * as values from "./internal/values.js"
 import type { StoreError } from "./StoreError.js"
 import type { Change } from "./Update.js"
 
@@ -226,6 +227,15 @@ export const clauseFields = (operation: Operation): ReadonlyArray<readonly [fiel
 export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, StoreError> = internal.parse(
   OperationInput
 )
+
+/**
+ * A path inside an operation, as errors name it: `joinPath("where", "quantity")` is `where.quantity`,
+ * `joinPath("data", 1)` is `data[1]`, `joinPath("", "where")` is `where`.
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export const joinPath: (path: string, key: string | number) => string = values.join
 
 /**
  * The path of the `i`-th record of an insert or upsert, as the user wrote it: `data` when `data` was one

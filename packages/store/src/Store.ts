@@ -298,7 +298,7 @@ export interface Kernel {
    */
   readonly make: <Prepared, Unit>(engine: Engine<Prepared, Unit>) => Store
   /**
-   * The one error constructor: `path` (when given) prefixes the message, otherwise the engine and entity do.
+   * The one error constructor: `path` (when given and not empty) prefixes the message, otherwise the engine and entity do.
    */
   readonly fail: (
     engine: string,

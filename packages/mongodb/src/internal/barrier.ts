@@ -10,8 +10,9 @@
  *   document the step inserted, the `Revert` that undoes the step on a document it updated, `"fence"` on a document
  *   a resolution fenced. Writes of the step only match documents without it; a fence tombstone
  *   `{ _id, _polysaga_fence }` occupies the `_id` of an insert that never arrived.
- * - Records and images never show these fields (`image.ts` strips every `_polysaga` field) and queries never match
+ * - Records and images never show these fields (`strip` removes every `_polysaga` field) and queries never match
  *   tombstones (`visible`).
+ * - Retention (`prune`) removes entries, markers, tombstones and undo log entries past the journal's.
  */
 import {
   type Barrier,
@@ -22,14 +23,15 @@ import {
   type Undo,
   Undo as UndoModule
 } from "@polysaga/store"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Collection, Document } from "mongodb"
-import { engine, stepField, storeError } from "./check.js"
-import { isDuplicateKey } from "./errors.js"
-import type { Query } from "./filter.js"
-import { byId, encode, encodeWhole, strip } from "./image.js"
-import { call, type Env } from "./undo.js"
+import { byId, encode, encodeWhole, type Query, strip } from "./compile.js"
+import { call, engine, type Env, fail, isDuplicateKey } from "./connection.js"
+
+/** The step barrier's marker field of the step whose outcome carries this undo id. */
+export const stepField = (undoId: string): string => `_polysaga_step_${StepBarrier.undoMarker(undoId)}`
 
 /** A barrier entry as stored. */
 export interface EntryDoc {
@@ -276,7 +278,7 @@ export const make = (env: Env): Barrier<undefined> => ({
       if (claimed) return Option.none()
       const entry = yield* read(env, step)
       if (entry === null) {
-        return yield* storeError("Unknown", undefined, "", `step barrier entry ${key} vanished while it was claimed`)
+        return yield* fail("Unknown", `step barrier entry ${key} vanished while it was claimed`)
       }
       return Option.some(yield* StepBarrier.markOf(entry, where(entry.entity)))
     }),
@@ -317,11 +319,8 @@ export const make = (env: Env): Barrier<undefined> => ({
 export const ensure = (env: Env): Effect.Effect<void, StoreError> =>
   Effect.asVoid(call(undefined, "createIndex (step barrier)", () => env.steps.createIndex({ sagaId: 1 })))
 
-/**
- * Retention: entries older than `cutoff`, with the markers and tombstones they left in user collections. Returns
- * how many entries were removed.
- */
-export const prune = (env: Env, cutoff: Date): Effect.Effect<number, StoreError> =>
+/** Entries older than `cutoff`, with the markers and tombstones they left in user collections; how many entries. */
+const pruneSteps = (env: Env, cutoff: Date): Effect.Effect<number, StoreError> =>
   Effect.gen(function*() {
     let removed = 0
     while (true) {
@@ -363,3 +362,11 @@ export const prune = (env: Env, cutoff: Date): Effect.Effect<number, StoreError>
       }
     }
   })
+
+/** Retention of the undo log and of the step barrier (entries, markers, fences) older than `olderThan`. */
+export const prune = (env: Env) => (olderThan: Duration.DurationInput): Effect.Effect<number, StoreError> =>
+  Effect.gen(function*() {
+    const cutoff = new Date(Date.now() - Duration.toMillis(Duration.decode(olderThan)))
+    const undone = yield* call(undefined, "deleteMany (undo log)", () => env.log.deleteMany({ at: { $lt: cutoff } }))
+    return undone.deletedCount + (yield* pruneSteps(env, cutoff))
+  }).pipe(Effect.withSpan("MongoStore.prune"))

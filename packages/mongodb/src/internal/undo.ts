@@ -1,5 +1,5 @@
 /**
- * Applying undo records.
+ * Applying undo records (idempotent; the undo log collection and the undo marker field are this module's).
  *
  * - `DeleteCreated`: `deleteOne` by `_id` (idempotent by nature).
  * - `Reinsert`: `insertOne` of the image; on a duplicate key, an existing record equal to the image is a no-op,
@@ -21,15 +21,29 @@
  * before the first one's step 3 and writes after its step 4 is refused by the pins, unless another writer
  * restored exactly the pinned values in between.
  */
-import { Identifier, type StoreError, type Undo } from "@polysaga/store"
+import { Identifier, Operation, type StoreError, type Undo } from "@polysaga/store"
 import * as Effect from "effect/Effect"
-import type { Collection, Db, Document } from "mongodb"
-import type { EntryDoc as StepEntry } from "./barrier.js"
-import { checkField, join, locate, markerField, stepField, storeError } from "./check.js"
-import { fromDriver, isDuplicateKey } from "./errors.js"
-import type { Query } from "./filter.js"
-import { absent, byId, canonical, decode, decodeValue, encodeField, encodeWhole, isAbsent, same } from "./image.js"
-import type { Lock } from "./lock.js"
+import type { Collection, Document } from "mongodb"
+import { stepField } from "./barrier.js"
+import {
+  absent,
+  byId,
+  canonical,
+  checkField,
+  decode,
+  decodeValue,
+  encodeField,
+  encodeWhole,
+  isAbsent,
+  type Query,
+  same
+} from "./compile.js"
+import { call, type Env, fail, isDuplicateKey } from "./connection.js"
+
+const join = Operation.joinPath
+
+/** The field that holds the ids of undo records being applied to a document. */
+export const markerField = "_polysaga_undo"
 
 /** An entry of the undo log: this undo record's `Revert` was applied to this document. */
 export interface LogEntry {
@@ -39,28 +53,11 @@ export interface LogEntry {
   readonly at: Date
 }
 
-/** What the adapter works with: the database, the undo log, the bounds. */
-export interface Env {
-  readonly db: Db
-  readonly log: Collection<LogEntry>
-  /** The step barrier's entries (see `barrier.ts`). */
-  readonly steps: Collection<StepEntry>
-  readonly maxRecordsPerOperation: number
-  /** Serializes the adapter's own writes to one document (see `lock.ts`). */
-  readonly lock: Lock
-  /** Whether `lock` serializes (FerretDB v1, or `serializeWrites`). */
-  readonly serialized: boolean
-}
-
-/** A driver call as an Effect, its failure classified. */
-export const call = <A>(entity: string | undefined, what: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
-  Effect.tryPromise({ try: f, catch: fromDriver(entity, what) })
-
 const maxAttempts = 40
 
 const keyOf = (entity: string, key: Undo.Image, path: string): Effect.Effect<unknown, StoreError> =>
   key["_id"] === undefined
-    ? Effect.fail(storeError("Validation", entity, path, "an undo key holds the record's _id"))
+    ? Effect.fail(fail("Validation", "an undo key holds the record's _id", { entity, path }))
     : Effect.succeed(decodeValue(key["_id"]))
 
 const deleteCreated = (env: Env, collection: Collection, entity: string, key: Undo.Image, path: string) =>
@@ -83,14 +80,12 @@ const reinsert = (env: Env, collection: Collection, entity: string, image: Undo.
               existing !== null && same(encodeWhole(existing), image)
                 ? Effect.void
                 : Effect.fail(
-                  storeError(
+                  fail(
                     "Conflict",
-                    entity,
-                    path,
                     existing === null
                       ? "cannot re-insert the deleted record: another record holds one of its unique keys"
                       : "cannot re-insert the deleted record: another record with its _id exists and differs",
-                    e.cause
+                    { entity, path, cause: e.cause }
                   )
                 )
           )
@@ -129,13 +124,12 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
       pins.push(pin(doc, field))
     } else if (!same(current, before)) {
       return Effect.fail(
-        storeError(
+        fail(
           "Conflict",
-          entity,
-          join(path, field),
           `${field} holds ${canonical(current)}, neither this step's ${canonical(after)} nor ${
             canonical(before)
-          }: another writer changed it, nothing was overwritten`
+          }: another writer changed it, nothing was overwritten`,
+          { entity, path: join(path, field) }
         )
       )
     }
@@ -146,7 +140,7 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
     if (inverse._tag === "Increment") {
       if (inverse.by === 0) continue
       if (typeof current !== "number") {
-        return Effect.fail(storeError("Conflict", entity, at, `${inverse.field} no longer holds a number`))
+        return Effect.fail(fail("Conflict", `${inverse.field} no longer holds a number`, { entity, path: at }))
       }
       // a field the step created goes away when nothing else changed it since
       if (inverse.absent === true && current + inverse.by === 0) unset[inverse.field] = ""
@@ -155,7 +149,7 @@ const plan = (entity: string, doc: Document, action: Revert, path: string): Effe
     } else {
       if (current === undefined) continue
       if (!Array.isArray(current)) {
-        return Effect.fail(storeError("Conflict", entity, at, `${inverse.field} no longer holds an array`))
+        return Effect.fail(fail("Conflict", `${inverse.field} no longer holds an array`, { entity, path: at }))
       }
       let index = current.length - 1
       while (index >= 0 && !same(encodeField({ v: current[index] }, "v"), inverse.value)) index--
@@ -177,7 +171,7 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
   Effect.gen(function*() {
     for (const field of [...Object.keys(action.restore), ...action.inverse.map((i) => i.field)]) {
       yield* checkField(entity, field, join(path, field))
-      if (field === "_id") return yield* storeError("Validation", entity, join(path, field), "_id is immutable")
+      if (field === "_id") return yield* fail("Validation", "_id is immutable", { entity, path: join(path, field) })
     }
     const id = yield* keyOf(entity, action.key, path)
     const logId = `${undoId}/${entity}/${canonical(action.key["_id"])}`
@@ -211,7 +205,7 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
       const logged = yield* call(entity, "findOne (undo log)", () => env.log.findOne({ _id: { $eq: logId } }))
       if (logged !== null) return
       if (doc === null) {
-        return yield* storeError("Conflict", entity, path, "the record this step updated was deleted by another writer")
+        return yield* fail("Conflict", "the record this step updated was deleted by another writer", { entity, path })
       }
       const { pins, update } = yield* plan(entity, doc, action, path)
       if (Object.keys(update).length === 0) return yield* finish
@@ -231,11 +225,10 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
       if (i > 0) yield* Effect.sleep(`${Math.round(2 + Math.random() * 8 * Math.min(i, 5))} millis`)
       if ((yield* env.lock(entity, id, attempt)) !== "retry") return
     }
-    return yield* storeError(
+    return yield* fail(
       "Deadlock",
-      entity,
-      path,
-      `the record kept changing while its undo was applied (${maxAttempts} attempts); retry`
+      `the record kept changing while its undo was applied (${maxAttempts} attempts); retry`,
+      { entity, path }
     )
   })
 
@@ -243,7 +236,7 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
 export const apply = (env: Env, record: Undo.UndoRecord): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
     const entity = record.entity
-    yield* Identifier.check(entity, "entity name", "entity").pipe(Effect.mapError(locate(entity)))
+    yield* Identifier.check(entity, "entity name", "entity")
     const collection = env.db.collection(entity)
     for (let i = record.actions.length - 1; i >= 0; i--) {
       const action = record.actions[i]!

@@ -9,8 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import neo4j from "neo4j-driver"
-import { storeError } from "./connection.js"
-import type { Tx } from "./connection.js"
+import { fail, type Tx } from "./connection.js"
 import { markerLabel } from "./undo.js"
 
 export const stepLabel = "_PolysagaStep"
@@ -26,7 +25,7 @@ const markOf = (row: Record<string, unknown>) =>
     const outcome = typeof row.outcome === "string"
       ? Option.some(
         yield* Schema.decodeUnknown(Schema.parseJson(RecordedOutcome))(row.outcome).pipe(
-          Effect.mapError((e) => storeError("Unknown", undefined, `unreadable step barrier: ${e.message}`))
+          Effect.mapError((e) => fail("Unknown", `unreadable step barrier: ${e.message}`))
         )
       )
       : Option.none()

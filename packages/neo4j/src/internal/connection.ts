@@ -1,9 +1,8 @@
 /**
- * The connection: the driver (opened and closed with the store's scope), one explicit write transaction per step
- * or undo, and driver faults as classified `StoreError`s.
+ * The connection: the driver (opened with its configuration — pool size, connect timeout — and closed with the
+ * store's scope), one explicit write transaction per step or undo, and driver faults as classified `StoreError`s.
  */
-import { Store, StoreError, type StoreErrorReason } from "@polysaga/store"
-import * as Data from "effect/Data"
+import { type ErrorOptions, Store, StoreError, type StoreErrorReason } from "@polysaga/store"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -67,15 +66,9 @@ export const transaction = <A, E>(
 
 export const engine = "neo4j"
 
-/** Raised inside an undo transaction whose marker says it was already applied: the transaction rolls back. */
-export class AlreadyUndone extends Data.TaggedError("AlreadyUndone")<{}> {}
-
-export const storeError = (
-  reason: StoreErrorReason,
-  entity: string | undefined,
-  message: string,
-  extra: { readonly path?: string | undefined; readonly cause?: unknown } = {}
-): StoreError => Store.fail(engine, reason, message, { entity, ...extra })
+/** The kernel's error constructor, for this engine. */
+export const fail = (reason: StoreErrorReason, message: string, options?: ErrorOptions): StoreError =>
+  Store.fail(engine, reason, message, options)
 
 const codeOf = (error: unknown): string =>
   typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
@@ -105,13 +98,14 @@ const reasonOf = (error: unknown): StoreErrorReason => {
 export const fromDriver = (entity: string | undefined, what: string) => (error: unknown): StoreError =>
   error instanceof StoreError
     ? error
-    : storeError(reasonOf(error), entity, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+    : fail(reasonOf(error), `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+      entity,
       cause: error
     })
 
 const unavailable = (what: string) => (error: unknown): StoreError => {
   const e = fromDriver(undefined, what)(error)
-  return e.reason === "Unknown" ? storeError("Unavailable", undefined, e.message, { cause: error }) : e
+  return e.reason === "Unknown" ? fail("Unavailable", e.message, { cause: error }) : e
 }
 
 /** Opens the driver, closed within 5 seconds when the scope closes. */
@@ -136,7 +130,7 @@ export const open = (config: {
             connectionTimeout: Duration.toMillis(Duration.decode(config.connectTimeout ?? "10 seconds"))
           }
         ),
-      catch: (cause) => storeError("Validation", undefined, `invalid Neo4j configuration: ${String(cause)}`, { cause })
+      catch: (cause) => fail("Validation", `invalid Neo4j configuration: ${String(cause)}`, { cause })
     }),
     (driver) => Effect.promise(() => driver.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
   )

@@ -2,25 +2,69 @@
  * `execute`: one operation in one transaction that also takes the write locks of the records it changes and
  * reads their before-images under those locks.
  */
-import {
-  Identifier,
-  type Operation,
-  type StoreError,
-  Undo,
-  type Update,
-  type WriteContext,
-  type Written
-} from "@polysaga/store"
+import { type Engine, Identifier, type StoreError, Undo, type Update, type WriteContext } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import neo4j from "neo4j-driver"
-import { storeError } from "./connection.js"
-import type { Tx } from "./connection.js"
-import { labelsOf, lock, nodeTarget, relationshipColumns, type Target } from "./cypher.js"
-import type { Changes, Compiled, Matcher, Plan, Row } from "./plan.js"
-import { type Item, itemOf, type NodeImage, nodeRef, refOf, type RelationshipRef, relationshipRef } from "./refs.js"
-import { driverToPlain, propertiesToJson, ValueError } from "./values.js"
+import {
+  type Changes,
+  type Compiled,
+  driverToPlain,
+  labelsOf,
+  lock,
+  type Matcher,
+  nodeTarget,
+  type Plan,
+  propertiesToJson,
+  relationshipColumns,
+  type Row,
+  type Target,
+  ValueError
+} from "./compile.js"
+import { fail, type Tx } from "./connection.js"
+import { type NodeImage, nodeRef, refOf, type RelationshipRef, relationshipRef } from "./undo.js"
 
 type Json = Undo.Json
+
+/** One row of a query that returned a target's columns (see `Target.returns`). */
+export interface Item {
+  readonly id: string
+  readonly labels: ReadonlyArray<string>
+  readonly props: Readonly<Record<string, unknown>>
+  readonly type?: string
+  readonly start?: {
+    readonly id: string
+    readonly labels: ReadonlyArray<string>
+    readonly props: Record<string, unknown>
+  }
+  readonly end?: {
+    readonly id: string
+    readonly labels: ReadonlyArray<string>
+    readonly props: Record<string, unknown>
+  }
+}
+
+export const itemOf = (row: Readonly<Record<string, unknown>>): Item => {
+  const base = {
+    id: row.id as string,
+    labels: (row.labels as ReadonlyArray<string> | undefined) ?? [],
+    props: row.props as Record<string, unknown>
+  }
+  if (typeof row.type !== "string") return base
+  return {
+    ...base,
+    type: row.type,
+    start: {
+      id: row.start as string,
+      labels: row.startLabels as Array<string>,
+      props: row.startProps as Record<string, unknown>
+    },
+    end: {
+      id: row.end as string,
+      labels: row.endLabels as Array<string>,
+      props: row.endProps as Record<string, unknown>
+    }
+  }
+}
 
 /** A record as `execute` returns it: properties plus `_elementId` (and `_type`, `_from`, `_to` for relationships). */
 export const recordOf = (item: Item): Record<string, unknown> => {
@@ -59,24 +103,16 @@ const checkTypes = (entity: string, changes: ReadonlyArray<Update.Change>, befor
   Effect.forEach(changes, (change) => {
     const current = before[change.field]
     if ((change.op === "increment" || change.op === "multiply") && !isNumber(current)) {
-      return storeError(
-        "Validation",
+      return fail("Validation", `$${change.op} needs a number, ${change.field} holds ${JSON.stringify(current)}`, {
         entity,
-        `$${change.op} needs a number, ${change.field} holds ${JSON.stringify(current)}`,
-        {
-          path: change.path
-        }
-      )
+        path: change.path
+      })
     }
     if ((change.op === "push" || change.op === "pull") && current !== undefined && !Array.isArray(current)) {
-      return storeError(
-        "Validation",
+      return fail("Validation", `$${change.op} needs a list, ${change.field} holds ${JSON.stringify(current)}`, {
         entity,
-        `$${change.op} needs a list, ${change.field} holds ${JSON.stringify(current)}`,
-        {
-          path: change.path
-        }
-      )
+        path: change.path
+      })
     }
     return Effect.void
   }, { discard: true })
@@ -85,14 +121,10 @@ const json = <A>(entity: string, f: () => A): Effect.Effect<A, StoreError> =>
   Effect.try({
     try: f,
     catch: (e) =>
-      storeError(
-        e instanceof ValueError ? "Validation" : "Unknown",
+      fail(e instanceof ValueError ? "Validation" : "Unknown", `cannot keep a before-image: ${String(e)}`, {
         entity,
-        `cannot keep a before-image: ${String(e)}`,
-        {
-          cause: e
-        }
-      )
+        cause: e
+      })
   })
 
 const deleteCreated = (entity: string, items: ReadonlyArray<Item>) =>
@@ -119,7 +151,7 @@ const applyChanges = (tx: Tx, target: Target, changes: Changes, items: ReadonlyA
     return { after, actions }
   })
 
-const outcome = (_entity: string, items: ReadonlyArray<Item>, actions: ReadonlyArray<Undo.UndoAction>): Written => ({
+const outcome = (items: ReadonlyArray<Item>, actions: ReadonlyArray<Undo.UndoAction>) => ({
   records: items.map(recordOf),
   actions
 })
@@ -135,12 +167,11 @@ const endpoint = (tx: Tx, entity: string, matcher: Matcher) =>
       matcher.filter.params
     )
     if (found.length === 0) {
-      return yield* storeError("NoMatch", entity, `no ${matcher.label} node matches this endpoint`, {
-        path: matcher.path
-      })
+      return yield* fail("NoMatch", `no ${matcher.label} node matches this endpoint`, { entity, path: matcher.path })
     }
     if (found.length > 1) {
-      return yield* storeError("Validation", entity, `more than one ${matcher.label} node matches this endpoint`, {
+      return yield* fail("Validation", `more than one ${matcher.label} node matches this endpoint`, {
+        entity,
         path: matcher.path
       })
     }
@@ -156,7 +187,7 @@ const insert = (tx: Tx, target: Target, rows: ReadonlyArray<Row>) =>
         { rows: rows.map((r) => r.props) }
       )
       const actions = yield* deleteCreated(target.entity, created)
-      return outcome(target.entity, created, actions)
+      return outcome(created, actions)
     }
     const created: Array<Item> = []
     for (const row of rows) {
@@ -169,12 +200,12 @@ const insert = (tx: Tx, target: Target, rows: ReadonlyArray<Row>) =>
         { start: start.id, end: end.id, props: row.props }
       )
       if (item === undefined) {
-        return yield* storeError("NoMatch", target.entity, "an endpoint was deleted concurrently", { path: row.path })
+        return yield* fail("NoMatch", "an endpoint was deleted concurrently", { entity: target.entity, path: row.path })
       }
       created.push(item)
     }
     const actions = yield* deleteCreated(target.entity, created)
-    return outcome(target.entity, created, actions)
+    return outcome(created, actions)
   })
 
 /** The full image of each node to delete: labels, properties and every relationship (read under the locks). */
@@ -187,29 +218,27 @@ const nodeImages = (tx: Tx, target: Target, items: ReadonlyArray<Item>, detach: 
       { ids: items.map((i) => i.id), limit: neo4j.int(max + 1) }
     )
     if (rels.length > 0 && !detach) {
-      return yield* storeError(
+      return yield* fail(
         "HasRelationships",
-        target.entity,
         `a node to delete has relationships (${rels.length > max ? `more than ${max}` : rels.length}); ` +
           "delete them first or set options.detach: true to delete them with the node",
-        { path: "where" }
+        { entity: target.entity, path: "where" }
       )
     }
     if (rels.length > max) {
-      return yield* storeError(
+      return yield* fail(
         "TooManyRecords",
-        target.entity,
         `the nodes to delete have more than ${max} relationships, the per-operation limit`,
-        { path: "where" }
+        { entity: target.entity, path: "where" }
       )
     }
     const names = [...items.flatMap((i) => i.labels), ...rels.map((r) => r.type!)]
     const odd = names.find((name) => !Identifier.pattern.test(name))
     if (odd !== undefined) {
-      return yield* storeError(
+      return yield* fail(
         "Validation",
-        target.entity,
-        `a record to delete uses the label or type ${JSON.stringify(odd)}, which undo could not restore safely`
+        `a record to delete uses the label or type ${JSON.stringify(odd)}, which undo could not restore safely`,
+        { entity: target.entity }
       )
     }
     const owner = new Map<string, Array<RelationshipRef>>(items.map((i) => [i.id, []]))
@@ -224,11 +253,11 @@ const nodeImages = (tx: Tx, target: Target, items: ReadonlyArray<Item>, detach: 
     return { images, relationships: rels.map((r) => r.id) }
   })
 
-const remove = (tx: Tx, target: Target, filter: Compiled, options: Operation.OperationOptions, context: WriteContext) =>
+const remove = (tx: Tx, target: Target, filter: Compiled, detach: boolean, context: WriteContext) =>
   Effect.gen(function*() {
     const items = yield* lockMatching(tx, target, filter, context.readLimit - 1)
     yield* context.matched(items.length)
-    if (items.length === 0) return outcome(target.entity, [], [])
+    if (items.length === 0) return outcome([], [])
     const max = context.readLimit - 1
     const ids = items.map((i) => i.id)
     if (target.kind === "relationship") {
@@ -237,16 +266,16 @@ const remove = (tx: Tx, target: Target, filter: Compiled, options: Operation.Ope
         () => items.map((i): Undo.UndoAction => ({ _tag: "Reinsert", image: refOf(i) }))
       )
       yield* tx.run(`MATCH ()-[n]->() WHERE elementId(n) IN $ids DELETE n`, { ids })
-      return outcome(target.entity, items, actions)
+      return outcome(items, actions)
     }
-    const { images, relationships } = yield* nodeImages(tx, target, items, options.detach === true, max)
+    const { images, relationships } = yield* nodeImages(tx, target, items, detach, max)
     // Deletes exactly the relationships in the images, then the nodes: if another writer attached a new
     // relationship meanwhile, `DELETE n` fails and nothing is written.
     if (relationships.length > 0) {
       yield* tx.run(`MATCH ()-[r]->() WHERE elementId(r) IN $relationships DELETE r`, { relationships })
     }
     yield* tx.run(`MATCH (n) WHERE elementId(n) IN $ids DELETE n`, { ids })
-    return outcome(target.entity, items, images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image })))
+    return outcome(items, images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image })))
   })
 
 const upsert = (tx: Tx, target: Target, rows: Extract<Plan, { kind: "upsert" }>["rows"]) =>
@@ -256,7 +285,8 @@ const upsert = (tx: Tx, target: Target, rows: Extract<Plan, { kind: "upsert" }>[
     for (const row of rows) {
       const found = yield* lockMatching(tx, target, row.filter, 1)
       if (found.length > 1) {
-        return yield* storeError("Validation", target.entity, "an upsert's where matches more than one node", {
+        return yield* fail("Validation", "an upsert's where matches more than one node", {
+          entity: target.entity,
           path: "where"
         })
       }
@@ -274,11 +304,11 @@ const upsert = (tx: Tx, target: Target, rows: Extract<Plan, { kind: "upsert" }>[
         actions.push(...reverts)
       }
     }
-    return outcome(target.entity, records, actions)
+    return outcome(records, actions)
   })
 
-/** Runs a planned operation inside `tx`. */
-export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, context: WriteContext) =>
+/** Runs a planned operation inside `tx` (the kernel's `write`). */
+export const execute: Engine<Plan, Tx>["write"] = (tx, plan, operation, context) =>
   Effect.gen(function*() {
     const target = plan.target
     switch (plan.kind) {
@@ -287,17 +317,17 @@ export const execute = (tx: Tx, plan: Plan, operation: Operation.Operation, cont
       case "upsert":
         return yield* upsert(tx, target, plan.rows)
       case "delete":
-        return yield* remove(tx, target, plan.filter, operation.options, context)
+        return yield* remove(tx, target, plan.filter, operation.options.detach === true, context)
       case "select": {
         const items = yield* run(tx, plan.query.text, { ...plan.query.params, limit: neo4j.int(context.readLimit) })
-        return outcome(target.entity, items, [])
+        return outcome(items, [])
       }
       case "update": {
         const items = yield* lockMatching(tx, target, plan.filter, context.readLimit - 1)
         yield* context.matched(items.length)
-        if (items.length === 0) return outcome(target.entity, [], [])
+        if (items.length === 0) return outcome([], [])
         const { actions, after } = yield* applyChanges(tx, target, plan.changes, items)
-        return outcome(target.entity, after, actions)
+        return outcome(after, actions)
       }
     }
   })

@@ -1,21 +1,77 @@
 /**
  * `undo`: every action of one undo record applied in one transaction, together with the record's marker node
  * `(:_PolysagaUndo {id})` (unique by a constraint). A second application finds the marker and changes nothing;
- * two concurrent applications serialize on the constraint and the second one finds the marker.
+ * two concurrent applications serialize on the constraint and the second one finds the marker. The references
+ * and images an undo record keeps (what `execute` writes into it) are defined here too.
  */
-import { type StoreError, Undo } from "@polysaga/store"
+import { Identifier, type StoreError, Undo } from "@polysaga/store"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import neo4j from "neo4j-driver"
-import { AlreadyUndone, isConstraintViolation, storeError } from "./connection.js"
-import type { Tx } from "./connection.js"
-import { labelsOf, lock, quote } from "./cypher.js"
-import { checkName } from "./plan.js"
-import { NodeImage, NodeRef, RelationshipRef } from "./refs.js"
-import { jsonToDriver, jsonToProperties, propertiesToJson, sameJson } from "./values.js"
+import { jsonToDriver, jsonToProperties, labelsOf, lock, propertiesToJson, quote, sameJson } from "./compile.js"
+import { fail, isConstraintViolation, type Tx } from "./connection.js"
+import type { Item } from "./execute.js"
 
 type Json = Undo.Json
+
+/** Raised inside an undo transaction whose marker says it was already applied: the transaction rolls back. */
+export class AlreadyUndone extends Data.TaggedError("AlreadyUndone")<{}> {}
+
+/*
+ * The JSON form of the records kept in undo records: node and relationship references, and the full image of a
+ * deleted node (labels, properties and every relationship with its other endpoint).
+ */
+const Name = Schema.String.pipe(Schema.pattern(Identifier.pattern, { message: () => "must be an identifier" }))
+const Properties = Schema.Record({ key: Schema.String, value: Undo.Json })
+
+/**
+ * A node as a step saw it: its element id, labels and properties. Undo finds the node by its element id (stable
+ * while the node exists); when that node is gone (deleted, then re-created by another undo with a new element
+ * id), by the unique node with exactly these labels and properties.
+ */
+export const NodeRef = Schema.Struct({ elementId: Schema.String, labels: Schema.Array(Name), properties: Properties })
+export type NodeRef = typeof NodeRef.Type
+
+/** A relationship as a step saw it, with both endpoints. */
+export const RelationshipRef = Schema.Struct({
+  elementId: Schema.String,
+  type: Name,
+  properties: Properties,
+  start: NodeRef,
+  end: NodeRef
+})
+export type RelationshipRef = typeof RelationshipRef.Type
+
+/** The full image of a deleted node: what its undo re-creates. */
+export const NodeImage = Schema.Struct({ ...NodeRef.fields, relationships: Schema.Array(RelationshipRef) })
+export type NodeImage = typeof NodeImage.Type
+
+/** Labels usable to find a node again (those that can be quoted safely). */
+const findable = (labels: ReadonlyArray<string>) => labels.filter((l) => Identifier.pattern.test(l))
+
+export const nodeRef = (
+  id: string,
+  labels: ReadonlyArray<string>,
+  props: Readonly<Record<string, unknown>>
+): NodeRef => ({
+  elementId: id,
+  labels: findable(labels),
+  properties: propertiesToJson(props)
+})
+
+export const relationshipRef = (item: Item): RelationshipRef => ({
+  elementId: item.id,
+  type: item.type!,
+  properties: propertiesToJson(item.props),
+  start: nodeRef(item.start!.id, item.start!.labels, item.start!.props),
+  end: nodeRef(item.end!.id, item.end!.labels, item.end!.props)
+})
+
+/** The reference an undo uses to find `item` again. */
+export const refOf = (item: Item): NodeRef | RelationshipRef =>
+  item.type === undefined ? nodeRef(item.id, item.labels, item.props) : relationshipRef(item)
 
 export const markerLabel = "_PolysagaUndo"
 
@@ -41,14 +97,10 @@ export const decode = (record: Undo.UndoRecord, relationship: boolean): Effect.E
     const as = <A, I>(schema: Schema.Schema<A, I>, u: unknown) =>
       Schema.decodeUnknown(schema)(u).pipe(
         Effect.mapError((e) =>
-          storeError(
-            "Validation",
-            record.entity,
-            `malformed undo record: ${ParseResult.TreeFormatter.formatErrorSync(e)}`,
-            {
-              path
-            }
-          )
+          fail("Validation", `malformed undo record: ${ParseResult.TreeFormatter.formatErrorSync(e)}`, {
+            entity: record.entity,
+            path
+          })
         )
       )
     const refOf = (u: unknown): Effect.Effect<NodeRef | RelationshipRef, StoreError> =>
@@ -63,7 +115,7 @@ export const decode = (record: Undo.UndoRecord, relationship: boolean): Effect.E
       case "Revert":
         return Effect.gen(function*(): Effect.fn.Return<Action, StoreError> {
           for (const field of [...action.inverse.map((x) => x.field), ...Object.keys(action.restore)]) {
-            yield* checkName(record.entity, field, "field name", path)
+            yield* Identifier.check(field, "field name", path)
           }
           const ref = yield* refOf(action.key)
           return { _tag: "Revert", ref, inverse: action.inverse, restore: action.restore }
@@ -131,7 +183,7 @@ const resolveRelationship = (tx: Tx, ref: RelationshipRef, created: ReadonlyMap<
     return candidate
   })
 
-const conflict = (entity: string, message: string, path?: string) => storeError("Conflict", entity, message, { path })
+const conflict = (entity: string, message: string, path?: string) => fail("Conflict", message, { entity, path })
 
 const restoreRelationship = (tx: Tx, entity: string, ref: RelationshipRef, created: ReadonlyMap<string, string>) =>
   Effect.gen(function*() {

@@ -17,12 +17,13 @@ export const fail = (
   message: string,
   options: ErrorOptions = {}
 ): StoreError => {
-  const prefix = options.path ?? (options.entity === undefined ? engine : `${engine} ${options.entity}`)
+  const path = options.path === "" ? undefined : options.path
+  const prefix = path ?? (options.entity === undefined ? engine : `${engine} ${options.entity}`)
   return new StoreError({
     reason,
     engine,
     entity: options.entity,
-    path: options.path,
+    path,
     message: message.startsWith(`${prefix}:`) ? message : `${prefix}: ${message}`,
     cause: options.cause,
     ...(options.inDoubt === true ? { inDoubt: true } : {})
@@ -96,8 +97,19 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
   const max = capabilities.maxRecordsPerOperation
   const barrier = engine.barrier
 
+  /** An error of a `@polysaga/store` helper (an identifier check, say) the engine passed on names no engine. */
+  const located = (entity: string) => (error: StoreError): StoreError =>
+    error.engine !== undefined ? error : fail(name, error.reason, error.message, {
+      entity,
+      path: error.path,
+      cause: error.cause,
+      inDoubt: error.inDoubt
+    })
+
   const prepare = (operation: Operation.Operation, path: string) =>
-    Effect.zipRight(Capabilities.check(name, capabilities, operation, path), engine.prepare(operation, path))
+    Effect.zipRight(Capabilities.check(name, capabilities, operation, path), engine.prepare(operation, path)).pipe(
+      Effect.mapError(located(operation.entity))
+    )
 
   const writeContext = (operation: Operation.Operation, step: Step | undefined): WriteContext => {
     const entity = operation.entity
@@ -217,7 +229,7 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
         fail(name, reason, message, {
           entity: record.entity,
           ...options
-        }))
+        })).pipe(Effect.mapError(located(record.entity)))
     }).pipe(Effect.withSpan("Store.undo", {
       attributes: { "store.engine": name, "store.entity": record.entity, "store.affected": record.actions.length }
     }))

@@ -1,47 +1,45 @@
 /**
- * The Store on the official driver. Every multi-document write goes one document at a time (FerretDB has no
+ * Running an operation (the kernel's `write`). Every multi-document write goes one document at a time (FerretDB has no
  * multi-document transactions): the matching `_id`s are read first (at most the bound + 1, so `TooManyRecords`
  * is detected before any write), then each document is written with `findOneAndUpdate` / `findOneAndDelete`
  * (`returnDocument: "before"`) on `{ _id, ...where }`: one command returns the before-image and writes (atomic
- * on MongoDB; on FerretDB only against this store's own writes, see `lock.ts`), and a document changed
+ * on MongoDB; on FerretDB only against this store's own writes, see `connection.ts`), and a document changed
  * meanwhile so that it no longer matches is skipped. The after-image is computed from the before-image with
- * MongoDB's operator semantics (`update.ts`). If a write fails part-way, the documents already written are
+ * MongoDB's operator semantics (`compile.ts`). If a write fails part-way, the documents already written are
  * rolled back with the undo built so far before the error is returned.
  */
 import {
-  Capabilities,
   type Filter,
-  Identifier,
-  type Operation,
+  Operation,
   type Outcome,
-  Store,
   StoreError,
   Undo,
   type Update,
-  type WriteContext
+  type WriteContext,
+  type Written
 } from "@polysaga/store"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
-import { type Collection, type Db, type Document, MongoBulkWriteError, MongoClient, ObjectId } from "mongodb"
-import type { MongoStoreConfig } from "../index.js"
+import { type Collection, type Document, MongoBulkWriteError, ObjectId } from "mongodb"
 import * as Barrier from "./barrier.js"
-import { checkOperation, engine, join, locate, stepField, storeError } from "./check.js"
-import { isDuplicateKey } from "./errors.js"
-import { and, compile as compileFilter, findOptions, type Query } from "./filter.js"
-import { absent, byId, encode, encodeWhole, strip } from "./image.js"
-import * as Lock from "./lock.js"
+import {
+  absent,
+  and,
+  applyChanges,
+  byId,
+  compileFilter,
+  compileUpdate,
+  encode,
+  encodeWhole,
+  findOptions,
+  type Query,
+  strip
+} from "./compile.js"
+import { call, engine, type Env, fail, isDuplicateKey } from "./connection.js"
 import * as UndoLog from "./undo.js"
-import { apply as applyChanges, compile as compileUpdate } from "./update.js"
+
+const join = Operation.joinPath
 
 type Row = Record<string, unknown>
-
-const capabilitiesOf = (max: number): Capabilities.Capabilities =>
-  Capabilities.full({ sourceTypes: ["database"], maxRecordsPerOperation: max })
-
-const ping = (db: Db): Effect.Effect<void, StoreError> =>
-  Effect.asVoid(UndoLog.call(undefined, "ping", () => db.command({ ping: 1 })))
 
 const keyOf = (doc: Document): Undo.Image => ({ _id: encode({ _id: doc["_id"] })["_id"]! })
 
@@ -78,9 +76,9 @@ interface Mark {
 const unmarkedBy = (mark: Mark | undefined): ReadonlyArray<Query> =>
   mark === undefined ? [] : [Barrier.unmarked(mark.field)]
 
-const makeStore = (env: UndoLog.Env): Store => {
+/** The engine's `write` on `env`: the records written, read or matched, and the undo actions. */
+export const write = (env: Env) => {
   const max = env.maxRecordsPerOperation
-  const capabilities = capabilitiesOf(max)
   const collection = (entity: string): Collection => env.db.collection(entity)
 
   /**
@@ -114,17 +112,19 @@ const makeStore = (env: UndoLog.Env): Store => {
   const noMatch = (operation: Extract<Operation.Operation, { where: Filter.Filter }>) =>
     operation.options.allowNoMatch === true
       ? Effect.succeed(outcome(operation.entity, [], []))
-      : Effect.fail(storeError("NoMatch", operation.entity, "where", `no ${operation.entity} record matches where`))
+      : Effect.fail(
+        fail("NoMatch", `no ${operation.entity} record matches where`, { entity: operation.entity, path: "where" })
+      )
 
   /** The documents matching `query`, at most the bound; more is `TooManyRecords`. */
   const candidates = (entity: string, query: Query, projection?: Document) =>
     Effect.flatMap(
-      UndoLog.call(entity, "find", () =>
+      call(entity, "find", () =>
         collection(entity).find(and(query, Barrier.visible), { limit: max + 1, ...(projection ? { projection } : {}) })
           .toArray()),
       (docs) =>
         docs.length > max
-          ? Effect.fail(storeError("TooManyRecords", entity, "where", `more than ${max} records match where`))
+          ? Effect.fail(fail("TooManyRecords", `more than ${max} records match where`, { entity, path: "where" }))
           : Effect.succeed(docs)
     )
 
@@ -134,11 +134,11 @@ const makeStore = (env: UndoLog.Env): Store => {
       const docs = records.map((r): Document => ({ _id: new ObjectId(), ...r }))
       const keys = new Set(docs.map((d) => JSON.stringify(keyOf(d))))
       if (keys.size !== docs.length) {
-        return yield* storeError("Constraint", entity, "data", "two records have the same _id")
+        return yield* fail("Constraint", "two records have the same _id", { entity, path: "data" })
       }
       if (mark !== undefined) yield* mark.announce({ keys: docs.map((d) => d["_id"]) })
       const marked = mark === undefined ? docs : docs.map((d) => ({ ...d, [mark.field]: 1 }))
-      yield* UndoLog.call(entity, "insertMany", () => collection(entity).insertMany(marked, { ordered: true })).pipe(
+      yield* call(entity, "insertMany", () => collection(entity).insertMany(marked, { ordered: true })).pipe(
         Effect.catchAll((error) => {
           // Ordered: the records before the first failing one were written. Without a write error, only the
           // records with a generated `_id` can be known to be ours.
@@ -165,7 +165,7 @@ const makeStore = (env: UndoLog.Env): Store => {
       const records: Array<Row> = []
       const actions: Array<Undo.UndoAction> = []
       for (const id of ids) {
-        const before = yield* env.lock(entity, id, UndoLog.call(entity, what, () => write(id))).pipe(
+        const before = yield* env.lock(entity, id, call(entity, what, () => write(id))).pipe(
           Effect.catchAll(failAfterRollback(entity, actions, mark))
         )
         if (before === null) continue
@@ -195,7 +195,7 @@ const makeStore = (env: UndoLog.Env): Store => {
       if (found.length === 0) return yield* noMatch(operation)
       for (const doc of found) {
         const checked = applyChanges(operation.changes, doc)
-        if (checked._tag === "Left") return yield* storeError("Validation", entity, "data", checked.message)
+        if (checked._tag === "Left") return yield* fail("Validation", checked.message, { entity, path: "data" })
       }
       const changes = compileUpdate(operation.changes)
       if (mark !== undefined) yield* mark.announce({ ids: found.map((d) => d["_id"]) })
@@ -253,18 +253,18 @@ const makeStore = (env: UndoLog.Env): Store => {
         path: join(path, field)
       }))
       for (let attempt = 0; attempt < 3; attempt++) {
-        const found = yield* UndoLog.call(
+        const found = yield* call(
           entity,
           "find",
           () => collection(entity).find(and(query, Barrier.visible), { limit: 2 }).toArray()
         )
         if (found.length > 1) {
-          return yield* storeError("Conflict", entity, path, "the upsert key matches more than one record")
+          return yield* fail("Conflict", "the upsert key matches more than one record", { entity, path })
         }
         const existing = found[0]
         if (existing !== undefined) {
           if (givenId !== undefined && JSON.stringify(keyOf(existing)) !== JSON.stringify(keyOf(record))) {
-            return yield* storeError("Conflict", entity, join(path, "_id"), "the matching record has another _id")
+            return yield* fail("Conflict", "the matching record has another _id", { entity, path: join(path, "_id") })
           }
           if (changes.length === 0) return { record: strip(existing), action: undefined }
           const marker = mark === undefined ? {} : {
@@ -273,7 +273,7 @@ const makeStore = (env: UndoLog.Env): Store => {
           const before = yield* env.lock(
             entity,
             existing["_id"],
-            UndoLog.call(entity, "findOneAndUpdate", () =>
+            call(entity, "findOneAndUpdate", () =>
               collection(entity).findOneAndUpdate(
                 byId(existing["_id"], query, ...unmarkedBy(mark)),
                 { $set: { ...fields, ...marker } },
@@ -287,7 +287,7 @@ const makeStore = (env: UndoLog.Env): Store => {
           return { record: strip(after), action: revertOf(changes, before, after) }
         }
         const doc: Document = { _id: givenId ?? newId ?? new ObjectId(), ...fields }
-        const inserted = yield* UndoLog.call(
+        const inserted = yield* call(
           entity,
           "insertOne",
           () => collection(entity).insertOne(mark === undefined ? doc : { ...doc, [mark.field]: 1 })
@@ -297,7 +297,7 @@ const makeStore = (env: UndoLog.Env): Store => {
         )
         if (inserted) return { record: doc, action: { _tag: "DeleteCreated", key: keyOf(doc) } as Undo.UndoAction }
       }
-      return yield* storeError("Deadlock", entity, path, "the record kept changing during the upsert; retry")
+      return yield* fail("Deadlock", "the record kept changing during the upsert; retry", { entity, path })
     })
 
   /** With a barrier, the `_id` each record would be inserted with is decided and announced before the write. */
@@ -329,7 +329,7 @@ const makeStore = (env: UndoLog.Env): Store => {
   const select = (operation: Extract<Operation.Operation, { kind: "select" }>, context: WriteContext) =>
     Effect.gen(function*() {
       const entity = operation.entity
-      const docs = yield* UndoLog.call(
+      const docs = yield* call(
         entity,
         "find",
         () =>
@@ -346,14 +346,14 @@ const makeStore = (env: UndoLog.Env): Store => {
     const step = context.step
     if (step === undefined) return undefined
     return {
-      field: stepField(step.undoId),
+      field: Barrier.stepField(step.undoId),
       undo: step.undoId,
       announce: (touched) =>
         Barrier.announce(env, step, { entity: operation.entity, operation: operation.kind, ...touched })
     }
   }
 
-  const write = (operation: Operation.Operation, context: WriteContext): Effect.Effect<Outcome, StoreError> =>
+  const run = (operation: Operation.Operation, context: WriteContext): Effect.Effect<Outcome, StoreError> =>
     Effect.gen(function*() {
       const mark = markOf(operation, context)
       switch (operation.kind) {
@@ -370,86 +370,6 @@ const makeStore = (env: UndoLog.Env): Store => {
       }
     })
 
-  return Store.make({
-    name: engine,
-    capabilities,
-    prepare: checkOperation,
-    // one document is the unit of atomicity: no transaction (a failed multi-document write undoes what it wrote)
-    transaction: (_entity, use) => use(undefined),
-    write: (_unit, _prepared, operation, context) =>
-      Effect.map(write(operation, context), (o) => ({ records: o.records, actions: o.undo.actions })),
-    undo: (record) => UndoLog.apply(env, record),
-    ping: ping(env.db),
-    barrier: Barrier.make(env),
-    prune: (olderThan) => prune(env, olderThan)
-  })
+  return (operation: Operation.Operation, context: WriteContext): Effect.Effect<Written, StoreError> =>
+    Effect.map(run(operation, context), (o) => ({ records: o.records, actions: o.undo.actions }))
 }
-
-/** Retention of the undo log and of the step barrier (entries, markers, fences) older than `olderThan`. */
-const prune = (env: UndoLog.Env, olderThan: Duration.DurationInput) =>
-  Effect.gen(function*() {
-    const cutoff = new Date(Date.now() - Duration.toMillis(Duration.decode(olderThan)))
-    const undone = yield* UndoLog.call(undefined, "deleteMany (undo log)", () =>
-      env.log.deleteMany({ at: { $lt: cutoff } }))
-    return undone.deletedCount + (yield* Barrier.prune(env, cutoff))
-  }).pipe(Effect.withSpan("MongoStore.prune"))
-
-const databasePattern = /^[A-Za-z0-9_-]{1,63}$/
-
-/** Builds the Store on a scoped client, pinged on acquire and closed (bounded) on release. */
-export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const max = config.maxRecordsPerOperation ?? 1000
-    if (!Number.isInteger(max) || max < 1) {
-      return yield* storeError("Validation", undefined, "maxRecordsPerOperation", "must be a positive integer")
-    }
-    if (!databasePattern.test(config.database)) {
-      return yield* storeError("Validation", undefined, "database", "must be letters, digits, '_' or '-'")
-    }
-    const logName = yield* Identifier.check(
-      config.undoLogCollection ?? "polysaga_undo_log",
-      "collection name",
-      "undoLogCollection"
-    ).pipe(Effect.mapError(locate(undefined)))
-    const stepsName = yield* Identifier.check(
-      config.barrierCollection ?? "polysaga_steps",
-      "collection name",
-      "barrierCollection"
-    ).pipe(Effect.mapError(locate(undefined)))
-    const timeout = Duration.toMillis(Duration.decode(config.connectTimeout ?? "10 seconds"))
-    const client = yield* Effect.acquireRelease(
-      UndoLog.call(undefined, "connect", async () => {
-        const client = new MongoClient(Redacted.value(config.url), {
-          appName: "polysaga",
-          // a write whose reply was lost is the step barrier's to resolve: a driver retry could apply it, report
-          // nothing of it (a marked document no longer matches), and leave it out of the step's undo
-          retryWrites: false,
-          connectTimeoutMS: timeout,
-          serverSelectionTimeoutMS: timeout
-        })
-        try {
-          return await client.connect()
-        } catch (error) {
-          await client.close().catch(() => undefined)
-          throw error
-        }
-      }),
-      (client) => Effect.tryPromise(() => client.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
-    )
-    const db = client.db(config.database)
-    yield* ping(db)
-    const serialize = config.serializeWrites ??
-      "ferretdbVersion" in (yield* UndoLog.call(undefined, "buildInfo", () => db.command({ buildInfo: 1 })))
-    const env: UndoLog.Env = {
-      db,
-      log: db.collection<UndoLog.LogEntry>(logName),
-      steps: db.collection<Barrier.EntryDoc>(stepsName),
-      maxRecordsPerOperation: max,
-      lock: serialize ? Lock.perDocument() : Lock.none,
-      serialized: serialize
-    }
-    yield* Barrier.ensure(env)
-    const store = makeStore(env)
-    yield* prune(env, config.undoLogRetention ?? "30 days").pipe(Effect.timeout("5 seconds"), Effect.ignore)
-    return store
-  })

@@ -6,13 +6,14 @@
  * - W4 and the failing W4, concurrency 1: p50 and p95 per saga, and their ratios to RAW (the failing W4's floor is
  *   the hand-written try/catch saga);
  * - step scaling: sagas of 1…64 PostgreSQL inserts, time per step, ratios to the same raw inserts;
- * - throughput: W4 sagas per second at concurrency 1, 8 and 32;
+ * - throughput: W4 sagas per second at concurrency 1, 8 and 32; and 1-step Chroma sagas against the raw upsert;
  * - memory: RSS and heap after N W4 sagas, one child process per journal;
  * - round trips per step, counted on the wire (`wire.ts`), per store, and the journal's statements per saga.
  *
  * It prints markdown and writes `bench/results/latest.{json,md}`. It asserts nothing about time (the round-trip
  * budget is a test: `bench/test/round-trips.test.ts`); a variant whose saga ends otherwise than expected stops it.
  */
+import { Warehouse } from "@polysaga/warehouse"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -178,9 +179,12 @@ const scaling = async (variants: ReadonlyArray<Variants.Variant>) => {
   json.scaling = rows
 }
 
-const throughput = async (variants: ReadonlyArray<Variants.Variant>) => {
+const throughput = async (
+  variants: ReadonlyArray<Variants.Variant>,
+  what: { readonly title: string; readonly key: string } = { title: "W4 sagas per second", key: "throughput" }
+) => {
   const rows: Array<Record<string, unknown>> = []
-  print("### Throughput (W4 sagas per second)")
+  print(`### Throughput (${what.title})`)
   print()
   print(
     `| concurrency | ${variants.map((v) => v.name).join(" | ")} | ${
@@ -209,7 +213,39 @@ const throughput = async (variants: ReadonlyArray<Variants.Variant>) => {
     print(ratioRow(String(level), rate, 1))
   }
   print()
-  json.throughput = rows
+  json[what.key] = rows
+}
+
+/**
+ * One-step sagas on Chroma alone (the W4's vector upsert), as throughput: the raw client's `upsert` against a
+ * warehouse saga of that one step (no journal) — what the Chroma adapter's own requests and locks cost.
+ */
+const chromaThroughput = async (raw: W4.Raw) => {
+  const runtime = Variants.warehouseRuntime("none")
+  await runtime.runPromise(Warehouse.Warehouse)
+  const step = (id: string) => W4.operations(id, false).filter((o) => o.from.type === "vector")
+  const variants: ReadonlyArray<Variants.Variant> = [
+    {
+      name: "RAW upsert",
+      w4: async (id) => {
+        await W4.writes(raw, id).at(-1)!.write()
+        return "completed"
+      },
+      steps: () => Promise.resolve("completed"),
+      close: async () => undefined
+    },
+    {
+      name: "polysaga, 1 Chroma step",
+      w4: (id) => runtime.runPromise(Effect.map(Warehouse.transaction(step(id)), (result) => result.status)),
+      steps: () => Promise.resolve("completed"),
+      close: () => runtime.dispose()
+    }
+  ]
+  try {
+    await throughput(variants, { title: "1-step Chroma sagas per second", key: "chromaThroughput" })
+  } finally {
+    for (const variant of variants) await variant.close()
+  }
 }
 
 /** A child process: N W4 sagas with one journal, then its memory (after a GC), as one JSON line. */
@@ -395,6 +431,7 @@ const main = async () => {
     if (enabled("throughput")) {
       await throughput([variants[0]!, variants[2]!, variants[3]!, variants[4]!, variants[5]!, variants[7]!])
     }
+    if (enabled("chroma")) await chromaThroughput(raw)
   } finally {
     for (const variant of variants) await variant.close()
     await raw.close()

@@ -1,7 +1,7 @@
 /**
  * The round-trip budget, counted on the wire (requests, not times): what one step of W4 and its undo send to
- * PostgreSQL and Neo4j, and the PostgreSQL journal's statements per saga. A change that adds a round trip fails here;
- * one that removes one updates the budget.
+ * PostgreSQL, Neo4j and Chroma, and the PostgreSQL journal's statements per saga. A change that adds a round trip
+ * fails here; one that removes one updates the budget.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -33,6 +33,15 @@ describe("round trips per step", () => {
       // BEGIN, CREATE, the barrier's MERGE with the outcome, COMMIT; undo: BEGIN, the undo marker's MERGE, the node
       // found by its element id, locked and read, DELETE, COMMIT
       assert.deepStrictEqual({ step: count.step, undo: count.undo }, { step: 4, undo: 6 }, JSON.stringify(count.kinds))
+    }))
+
+  it.scoped("Chroma: a step and its undo", () =>
+    Effect.gen(function*() {
+      const count = yield* RoundTrips.perStep("chroma")
+      // the upsert (by id, creating): the get of the record, the barrier's add (claim and what it will touch) and its
+      // read back, the record's add with its marker, the outcome's update, the marker's removal (the collection
+      // handles are kept); undo: whether it was applied, the delete, the applied undo's record
+      assert.deepStrictEqual({ step: count.step, undo: count.undo }, { step: 6, undo: 3 }, JSON.stringify(count.kinds))
     }))
 
   it.scoped("the PostgreSQL journal: statements per saga", () =>

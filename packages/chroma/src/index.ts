@@ -104,25 +104,26 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
       selectClauses: ["fields", "similar", "near"]
     }
 
-    // Writes to one collection are serialized within this Store, so read-modify-write is atomic against
+    // Writes to one record (and undos) are serialized within this Store, so a read-modify-write is atomic against
     // writers in the same process (not against other processes).
     const locks = KeyedLock.make()
-    const locked = (entity: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => locks(entity, effect)
-
     const catalog = Catalog.make(conn, options)
     const undoLog = UndoLog.make({ conn, catalog, markerCollection: options.markerCollection })
     const barrier = Barrier.make({ conn, catalog, steps: options.barrierCollection })
-    const execute = Execute.make({ conn, catalog, max, undoLog, barrier, locked })
+    const execute = Execute.make({ conn, catalog, max, undoLog, barrier, locks })
 
-    const undo = Effect.fn("ChromaStore.undo")(function*(record: Parameters<typeof undoLog.apply>[0]) {
-      const entity = yield* Catalog.checkEntity(record.entity, "undo.entity")
-      yield* locked(entity)(undoLog.apply(record))
-    })
+    const undo = (record: Parameters<typeof undoLog.apply>[0]) =>
+      Effect.flatMap(
+        Catalog.checkEntity(record.entity, "undo.entity"),
+        (entity) => execute.locked(entity, undoLog.ids(record), catalog.refreshing(undoLog.apply(record)))
+      ).pipe(Effect.withSpan("ChromaStore.undo"))
 
     /** Retention: applied-undo records and barrier entries (with their markers and tombstones) past `olderThan`. */
     const prune = Effect.fn("ChromaStore.prune")(function*(olderThan: Duration.DurationInput) {
       const cutoff = Date.now() - Duration.toMillis(Duration.decode(olderThan))
-      return (yield* undoLog.prune(cutoff)) + (yield* barrier.prune(cutoff))
+      return yield* catalog.refreshing(
+        Effect.zipWith(undoLog.prune(cutoff), barrier.prune(cutoff), (undone, steps) => undone + steps)
+      )
     })
 
     return Store.make({
@@ -130,9 +131,9 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
       capabilities,
       prepare: execute.prepare,
       validate: execute.validate,
-      // Chroma has no transaction: a write to one collection is serialized in this process (see `locked`)
-      transaction: (_entity, use) => use(undefined),
-      write: (_unit, prepared, operation, context) => execute.write(prepared, operation, context),
+      // Chroma has no transaction: a step's unit is its write, which claims the step itself (see `barrier.ts`)
+      transaction: (_entity, use) => use({ claimed: undefined }),
+      write: execute.write,
       undo,
       ping,
       barrier,

@@ -53,7 +53,8 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       const update = yield* Operation.parse({ operation: "update", from, where: { qty: 10 }, data: { qty: 5 } })
       const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
       const before = proxy.lost()
-      proxy.loseReply(`"ids":["c1","c2"]`)
+      // the update request (the reads before it name the same ids, with a where instead of metadatas)
+      proxy.loseReply(`"ids":["c1","c2"],"metadatas"`)
       const error = yield* Effect.flip(store.execute(update, context))
       assert.strictEqual(proxy.lost() - before, 1, "the reply of the update was lost")
       assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
@@ -77,7 +78,8 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       const remove = yield* Operation.parse({ operation: "delete", from, where: { qty: 10 } })
       const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
       const before = proxy.lost()
-      proxy.loseRequest(`"ids":["c1","c2"]`)
+      // the delete request: the only one that spares fenced records
+      proxy.loseRequest(`"$ne":"fence"`)
       const error = yield* Effect.flip(store.execute(remove, context))
       assert.strictEqual(proxy.lost() - before, 1, "the delete never reached Chroma")
       assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)

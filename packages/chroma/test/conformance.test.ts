@@ -8,7 +8,7 @@ Conformance.run({
   sourceType: "vector",
   schemaful: false,
   // Chroma has no conditional writes: an undo's relative inverse is a read-modify-write that another process
-  // can interleave with (within one Store instance, writes to a collection are serialized)
+  // can interleave with (within one Store instance, writes to a record are serialized)
   atomicRelativeUndo: false,
   make: Effect.gen(function*() {
     const store = yield* ChromaStore.make(config())

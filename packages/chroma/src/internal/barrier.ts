@@ -5,12 +5,14 @@
  * Chroma has no transactions and no conditional writes, but its `add` keeps the first record of an id and silently
  * drops later ones (insert-if-absent), and a `delete` can carry a `where`. On those:
  * - the entry: one record per (saga, step) in the companion collection (`polysaga_steps`, id = the step's marker),
- *   added with a random token and read back (the first add wins, so reading our token back is the claim); before
- *   the step's first record write, the write announces on it the ids it adds (decided before the write), the ids
- *   it updates or deletes (read first; images for deletes) and the undo id its outcome carries; after the write, the
- *   kernel records the outcome;
+ *   added with a random token and read back (the first add wins, so reading our token back is the claim). A write
+ *   claims its step itself, once it has read what it will touch and before its first record write, and the claim
+ *   announces in the same `add` the ids it adds (decided before the write), the ids it updates or deletes (images
+ *   for deletes) and the undo id its outcome carries. An entry found there before fails the write in doubt, and the
+ *   kernel answers from the entry (`read`: a recorded outcome, a fence, another operation, a claim cut off). After
+ *   the write the kernel records the outcome (`claimWithOutcome`: one `update` of the entry);
  * - the marker: a metadata key `polysaga:step:<undo id>` written in the same request as the record (`1` on an added
- *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one);
+ *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), removed once the outcome is recorded;
  * - fences: a tombstone (metadata `polysaga:fence: true`, never returned, never matched) occupies the id of an add
  *   that never arrived — Chroma then drops the late add; a fenced record is excluded from a late delete by its
  *   `where`. A late `update` cannot be refused (Chroma updates unconditionally): best effort, see the README.
@@ -18,6 +20,7 @@
 import {
   type Barrier,
   type Outcome,
+  type Step,
   StepBarrier,
   type StepContext,
   Store,
@@ -58,7 +61,7 @@ type Payload = typeof Payload.Type
 
 const PayloadJson = Schema.parseJson(Payload)
 
-/** What a write announces on its entry before writing records. */
+/** What a write announces with its claim: the collection, the operation, and the records it will touch. */
 export type Announce = Pick<Payload, "keys" | "ids" | "images" | "dimension"> & {
   readonly entity: string
   readonly operation: string
@@ -66,33 +69,36 @@ export type Announce = Pick<Payload, "keys" | "ids" | "images" | "dimension"> & 
 
 const where = (entity: string | undefined) => ({ engine, entity })
 
-/** The barrier, and `announce` for the writes. */
-export interface StepBarrierOf extends Barrier<undefined> {
-  readonly announce: (
-    step: { readonly sagaId: string; readonly stepId: string; readonly undoId: string },
-    touched: Announce
-  ) => Effect.Effect<void, StoreError>
+/**
+ * The barrier's unit: one step's write. The write claims the step itself once it knows what it will touch
+ * (`claim` below), and the kernel's `claimWithOutcome` then records the outcome on that claim.
+ */
+export interface Unit {
+  claimed: Payload | undefined
+}
+
+/** The barrier, and the write's claim. */
+export interface StepBarrierOf extends Barrier<Unit> {
+  /**
+   * Claims the step for a write, announcing what it will touch, with one `add` read back. Fails in doubt when the
+   * entry was there before (another attempt, or a fence): the kernel then answers from the entry (`read`).
+   */
+  readonly claimFor: (unit: Unit, step: Step, touched: Announce) => Effect.Effect<void, StoreError>
   readonly prune: (cutoff: number) => Effect.Effect<number, StoreError>
 }
 
 export const make = (env: Env): StepBarrierOf => {
   const { catalog, conn } = env
-  const cache: { current: Collection | undefined } = { current: undefined }
 
-  /** The companion collection, opened (or created) once per store and opened again after a failure. */
-  const steps = Effect.suspend(() =>
-    cache.current !== undefined ? Effect.succeed(cache.current) : Effect.tap(
-      Effect.flatMap(
-        catalog.open(env.steps),
-        Option.match({ onNone: () => catalog.create(env.steps, 1), onSome: Effect.succeed })
-      ),
-      (collection) => Effect.sync(() => void (cache.current = collection))
-    )
+  /** The companion collection (its handle kept by the catalog; created when missing). */
+  const steps = Effect.flatMap(
+    catalog.open(env.steps),
+    Option.match({ onNone: () => catalog.create(env.steps, 1), onSome: Effect.succeed })
   )
 
-  /** Forgets the cached companion collection when a call on it fails (it may have been dropped and re-created). */
+  /** Forgets the companion collection's handle when a call on it fails (it may have been dropped and re-created). */
   const fresh = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
-    Effect.tapError(effect, () => Effect.sync(() => void (cache.current = undefined)))
+    Effect.tapError(effect, () => Effect.sync(() => catalog.forget(env.steps)))
 
   /** The entry of a step, if any, with the token of the add Chroma kept. */
   const read = (collection: Collection, context: StepContext) =>
@@ -122,88 +128,92 @@ export const make = (env: Env): StepBarrierOf => {
       })
     })
 
-  /** Adds the entry; true when this add is the one Chroma kept (its token reads back). */
+  /**
+   * Adds the entry and reads it back: `None` when this add is the one Chroma kept (its token reads back), else the
+   * mark of the entry that was there before.
+   */
   const add = (collection: Collection, context: StepContext, payload: Payload) =>
     Effect.gen(function*() {
       const token = crypto.randomUUID()
       yield* write(collection, context, payload, token)
       const found = yield* read(collection, context)
-      return Option.isSome(found) && found.value.token === token
+      if (Option.isNone(found)) {
+        return yield* Store.fail(
+          engine,
+          "Unknown",
+          `the step barrier entry of ${StepBarrier.key(context)} was not kept`
+        )
+      }
+      if (found.value.token === token) return Option.none()
+      return Option.some(yield* StepBarrier.markOf(found.value.payload, where(found.value.payload.entity)))
     })
 
-  /** The entry while it is an unfinished claim (`action` without an outcome); else the write was settled meanwhile. */
-  const open = (collection: Collection, context: StepContext, entity: string | undefined) =>
-    Effect.flatMap(
-      read(collection, context),
-      (found) =>
-        Option.isSome(found) && found.value.payload.kind === "action" && found.value.payload.outcome === undefined
-          ? Effect.succeed(found.value.payload)
-          : Effect.fail(StepBarrier.settledMeanwhile(context, where(entity)))
-    )
+  const claim: Barrier<Unit>["claim"] = (_, step, kind, fingerprint) =>
+    fresh(Effect.flatMap(steps, (collection) => add(collection, step, { kind, fingerprint })))
 
-  const claim: Barrier<undefined>["claim"] = (_, step, kind, fingerprint) =>
+  const claimFor: StepBarrierOf["claimFor"] = (unit, step, touched) =>
     fresh(Effect.gen(function*() {
-      const collection = yield* steps
-      if (yield* add(collection, step, { kind, fingerprint })) return Option.none()
-      const found = yield* read(collection, step)
-      if (Option.isNone(found)) {
-        return yield* Store.fail(engine, "Unknown", `the step barrier entry of ${StepBarrier.key(step)} was not kept`)
-      }
-      return Option.some(yield* StepBarrier.markOf(found.value.payload, where(found.value.payload.entity)))
-    }))
-
-  const announce: StepBarrierOf["announce"] = (step, touched) =>
-    fresh(Effect.gen(function*() {
-      const collection = yield* steps
-      const payload = yield* open(collection, step, touched.entity)
-      const merge = <A>(a: ReadonlyArray<A> | undefined, b: ReadonlyArray<A> | undefined) =>
-        a === undefined && b === undefined ? {} : [...(a ?? []), ...(b ?? [])]
-      const keys = merge(payload.keys, touched.keys), ids = merge(payload.ids, touched.ids)
-      const images = merge(payload.images, touched.images)
-      yield* write(collection, step, {
-        ...payload,
+      const payload: Payload = {
+        kind: "action",
+        fingerprint: step.fingerprint,
         undo: step.undoId,
-        entity: touched.entity,
-        operation: touched.operation,
-        ...(touched.dimension === undefined ? {} : { dimension: touched.dimension }),
-        ...(Array.isArray(keys) ? { keys } : {}),
-        ...(Array.isArray(ids) ? { ids } : {}),
-        ...(Array.isArray(images) ? { images } : {})
-      })
+        ...touched
+      }
+      const earlier = yield* add(yield* steps, step, payload)
+      if (Option.isSome(earlier)) {
+        return yield* Store.fail(
+          engine,
+          "Conflict",
+          `step ${step.stepId} of saga ${step.sagaId} was claimed before this attempt: it is not applied again`,
+          { entity: touched.entity, inDoubt: true }
+        )
+      }
+      unit.claimed = payload
     }))
 
-  /** Removes the step's marker from records, once the entry answers for it (a failure leaves them for `prune`). */
+  /** Removes a step's marker from the records it wrote. */
   const unmark = (entity: string, key: string, ids: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const target = yield* catalog.open(entity)
-      if (Option.isNone(target) || ids.length === 0) return
-      const marked = (yield* conn.read(entity, target.value, { ids, where: undefined })).filter((s) => key in s.own)
-        .map((s) => s.record.id)
-      if (marked.length === 0) return
+      if (Option.isNone(target)) return
       yield* conn.post("remove step markers", entity, target.value.id, "update", {
-        ids: marked,
-        metadatas: marked.map(() => ({ [key]: null }))
+        ids,
+        metadatas: ids.map(() => ({ [key]: null }))
       })
     })
 
-  const record: Barrier<undefined>["record"] = (_, step, outcome) =>
+  /**
+   * After the write: the outcome recorded on the write's claim (one `update`). A write that claimed nothing (it
+   * matched no record) claims the step here, with its outcome.
+   */
+  const claimWithOutcome: NonNullable<Barrier<Unit>["claimWithOutcome"]> = (unit, step, outcome) =>
     fresh(Effect.gen(function*() {
-      const entity = outcome.undo.entity
       const collection = yield* steps
-      const payload = yield* open(collection, step, entity)
-      yield* write(collection, step, { ...payload, outcome: StepBarrier.encodeOutcome(outcome) })
-      if (payload.operation !== "delete") {
-        yield* Effect.ignore(
-          unmark(
-            entity,
-            stepKey(outcome.undo.id),
-            outcome.records.map((r) => r["id"]).filter((id) => typeof id === "string")
-          )
-        )
+      const encoded = StepBarrier.encodeOutcome(outcome)
+      if (unit.claimed === undefined) {
+        return yield* add(collection, step, { kind: "action", fingerprint: step.fingerprint, outcome: encoded })
       }
+      yield* write(collection, step, { ...unit.claimed, outcome: encoded })
+      // the entry answers for the step now: its markers go from the records it wrote (one request; a failure
+      // leaves them to `prune`)
+      const written = unit.claimed.operation === "delete"
+        ? []
+        : outcome.records.map((r) => r["id"]).filter((id) => typeof id === "string")
+      if (written.length > 0 && unit.claimed.entity !== undefined) {
+        yield* Effect.ignore(unmark(unit.claimed.entity, stepKey(step.undoId), written))
+      }
+      return Option.none()
     }))
 
-  const used: Barrier<undefined>["used"] = (_, sagaId) =>
+  const readMark: NonNullable<Barrier<Unit>["read"]> = (step) =>
+    fresh(Effect.gen(function*() {
+      const found = yield* read(yield* steps, step)
+      return Option.isNone(found)
+        ? Option.none()
+        : Option.some(yield* StepBarrier.markOf(found.value.payload, where(found.value.payload.entity)))
+    }))
+
+  const used: Barrier<Unit>["used"] = (_, sagaId) =>
     fresh(Effect.flatMap(steps, (collection) =>
       Effect.map(
         conn.call(
@@ -232,7 +242,7 @@ export const make = (env: Env): StepBarrierOf => {
    * is recorded.
    */
   const settle = (context: StepContext): Effect.Effect<Option.Option<Outcome>, StoreError> =>
-    fresh(Effect.gen(function*() {
+    catalog.refreshing(fresh(Effect.gen(function*() {
       const collection = yield* steps
       const found = yield* read(collection, context)
       if (Option.isNone(found) || found.value.payload.kind === "fence") return Option.none()
@@ -307,7 +317,7 @@ export const make = (env: Env): StepBarrierOf => {
       }
       yield* write(collection, context, { ...payload, outcome: StepBarrier.encodeOutcome(outcome) })
       return Option.some(outcome)
-    }))
+    })))
 
   /**
    * Retention: entries older than `cutoff`, with the markers and tombstones they left in user collections. Returns
@@ -354,5 +364,13 @@ export const make = (env: Env): StepBarrierOf => {
       return old.ids.length
     })
 
-  return { claim, record, used, settle: (_, step) => settle(step), announce, prune }
+  return {
+    claim,
+    claimWithOutcome,
+    read: readMark,
+    used,
+    settle: (_, step) => settle(step),
+    claimFor,
+    prune
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * Collections: the entity name rules, opening and creating a collection, and the dimension its vectors must have.
+ * Collections: the entity name rules, their handles (opened or created once per store, forgotten when Chroma says
+ * the collection is gone), and the dimension their vectors must have.
  */
 import { Identifier, Store, type StoreError } from "@polysaga/store"
 import type { Collection } from "chromadb"
@@ -61,6 +62,7 @@ export const checkDimensions = (
 }
 
 export interface Catalog {
+  /** The collection's handle (kept once opened), or `None` when there is no such collection. */
   readonly open: (entity: string) => Effect.Effect<Option.Option<Collection>, StoreError>
   /** Creates the collection (or opens it, when someone else created it meanwhile). */
   readonly create: (entity: string, dimension: number) => Effect.Effect<Collection, StoreError>
@@ -75,6 +77,16 @@ export interface Catalog {
     vectors: Vectors,
     createIfMissing: boolean
   ) => Effect.Effect<Option.Option<Collection>, StoreError>
+  /** Forgets the kept handle of a collection (all of them without `entity`). */
+  readonly forget: (entity?: string) => void
+  /**
+   * Runs `effect`; when it fails with `EntityNotFound` while handles are kept (a collection was dropped, perhaps
+   * created again) and `again()` allows, forgets them and runs `effect` once more.
+   */
+  readonly refreshing: <A>(
+    effect: Effect.Effect<A, StoreError>,
+    again?: () => boolean
+  ) => Effect.Effect<A, StoreError>
 }
 
 export const make = (
@@ -85,15 +97,22 @@ export const make = (
     readonly dimensions: Readonly<Record<string, number>>
   }
 ): Catalog => {
+  const handles = new Map<string, Collection>()
+  const keep = (entity: string) => (collection: Collection) => Effect.sync(() => void handles.set(entity, collection))
+
   const open = (entity: string): Effect.Effect<Option.Option<Collection>, StoreError> =>
-    conn.call(
-      `open collection ${entity}`,
-      entity,
-      () => conn.client.getCollection({ name: entity, embeddingFunction: noEmbedding })
-    ).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf((e) => e.reason === "EntityNotFound", () => Effect.succeed(Option.none()))
-    )
+    Effect.suspend(() => {
+      const kept = handles.get(entity)
+      return kept !== undefined ? Effect.succeed(Option.some(kept)) : conn.call(
+        `open collection ${entity}`,
+        entity,
+        () => conn.client.getCollection({ name: entity, embeddingFunction: noEmbedding })
+      ).pipe(
+        Effect.tap(keep(entity)),
+        Effect.map(Option.some),
+        Effect.catchIf((e) => e.reason === "EntityNotFound", () => Effect.succeed(Option.none()))
+      )
+    })
 
   const create = (entity: string, dimension: number): Effect.Effect<Collection, StoreError> =>
     conn.call(`create collection ${entity}`, entity, () =>
@@ -103,6 +122,7 @@ export const make = (
         configuration: { hnsw: { space: options.distance } },
         metadata: { [dimensionKey]: dimension }
       })).pipe(
+        Effect.tap(keep(entity)),
         // created by someone else in the meantime
         Effect.catchIf(
           (e) => e.reason === "Constraint",
@@ -143,5 +163,14 @@ export const make = (
       return Option.some(yield* create(entity, dimension))
     })
 
-  return { open, create, dimensionOf, target }
+  const forget: Catalog["forget"] = (entity) => entity === undefined ? handles.clear() : void handles.delete(entity)
+
+  const refreshing: Catalog["refreshing"] = (effect, again = () => true) =>
+    Effect.catchIf(
+      effect,
+      (e) => e.reason === "EntityNotFound" && handles.size > 0 && again(),
+      () => Effect.suspend(() => (forget(), effect))
+    )
+
+  return { open, create, dimensionOf, target, forget, refreshing }
 }

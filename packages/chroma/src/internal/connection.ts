@@ -228,16 +228,22 @@ const reasonOfStatus = (status: number): StoreErrorReason => {
   return "Unknown"
 }
 
-const classify = (what: string, entity: string | undefined) => (cause: unknown): StoreError => {
-  const message = `${what}: ${messageOf(cause)}`
-  return Store.fail(engine, reasonOfThrown(nameOf(cause), message), message, { entity, cause })
+/** A non-2xx answer of the Chroma REST API. */
+class HttpStatus extends Error {
+  constructor(readonly status: number, readonly body: string) {
+    super(`HTTP ${status} ${body.slice(0, 500)}`)
+  }
 }
 
-const classifyStatus = (what: string, entity: string | undefined, status: number, body: string): StoreError =>
-  Store.fail(engine, reasonOfStatus(status), `${what}: HTTP ${status} ${body.slice(0, 500)}`, {
-    entity,
-    cause: { status, body }
-  })
+const classify = (what: string, entity: string | undefined) => (cause: unknown): StoreError => {
+  const message = `${what}: ${messageOf(cause)}`
+  return cause instanceof HttpStatus
+    ? Store.fail(engine, reasonOfStatus(cause.status), message, {
+      entity,
+      cause: { status: cause.status, body: cause.body }
+    })
+    : Store.fail(engine, reasonOfThrown(nameOf(cause), message), message, { entity, cause })
+}
 
 export const connect = (settings: Settings): Effect.Effect<Connection, StoreError> =>
   Effect.gen(function*() {
@@ -277,22 +283,17 @@ export const connect = (settings: Settings): Effect.Effect<Connection, StoreErro
         })
       )
 
+    // no AbortSignal per request: the timeout ends the wait (as for the client's requests), a late answer is dropped
     const post: Connection["post"] = (what, entity, collectionId, endpoint, body) =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const response = await fetch(`${base}${encodeURIComponent(collectionId)}/${endpoint}`, {
-            method: "POST",
-            headers: { ...headers, "content-type": "application/json" },
-            body: JSON.stringify(body),
-            signal: AbortSignal.any([signal, AbortSignal.timeout(millis)])
-          })
-          const text = await response.text()
-          return { status: response.status, ok: response.ok, text }
-        },
-        catch: classify(what, entity)
-      }).pipe(
-        Effect.flatMap((r) => r.ok ? Effect.void : Effect.fail(classifyStatus(what, entity, r.status, r.text)))
-      )
+      call(what, entity, async () => {
+        const response = await fetch(`${base}${encodeURIComponent(collectionId)}/${endpoint}`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+        const text = await response.text()
+        if (!response.ok) throw new HttpStatus(response.status, text)
+      })
 
     const read: Connection["read"] = (entity, collection, filter, options = {}) =>
       call("get", entity, () =>

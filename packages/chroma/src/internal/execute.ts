@@ -5,11 +5,12 @@
  * were announced on the step's barrier entry (see `barrier.ts`).
  */
 import type { StoreError, WriteContext, Written } from "@polysaga/store"
-import { Filter, type Operation, Store, Undo, Update } from "@polysaga/store"
+import { Filter, type KeyedLock, type Operation, Store, Undo, Update } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { Announce, StepBarrierOf } from "./barrier.js"
+import type { Announce, StepBarrierOf, Unit } from "./barrier.js"
 import { type Catalog, checkDimensions, checkEntity } from "./catalog.js"
 import {
   applyChanges,
@@ -30,8 +31,8 @@ import {
   wholeImage,
   within
 } from "./compile.js"
-import type { ChromaRecord, Connection, Stored, Write } from "./connection.js"
-import { engine, sameField, stepKey } from "./connection.js"
+import type { ChromaRecord, Connection, Scalar, Stored, Write } from "./connection.js"
+import { engine, fenceKey, sameField, stepKey } from "./connection.js"
 import type { UndoLog } from "./undo.js"
 
 export interface Env {
@@ -41,8 +42,8 @@ export interface Env {
   readonly max: number
   readonly undoLog: UndoLog
   readonly barrier: StepBarrierOf
-  /** Serializes writes to one collection in this process. */
-  readonly locked: (entity: string) => <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** The store's record locks (see `locked`). */
+  readonly locks: KeyedLock.KeyedLock
 }
 
 export interface Prepared {
@@ -51,7 +52,7 @@ export interface Prepared {
 }
 
 export const make = (env: Env) => {
-  const { barrier, catalog, conn, locked, max, undoLog } = env
+  const { barrier, catalog, conn, locks, max, undoLog } = env
   const { dimensionOf, open, target } = catalog
   const { add, nearest, read, remove, replace, scan } = conn
 
@@ -149,8 +150,10 @@ export const make = (env: Env) => {
   ) {
     const vectors = vectorsOf(operation, prepared, path)
     if (vectors.length > 0) {
-      const collection = yield* open(operation.entity)
-      yield* checkDimensions(operation.entity, yield* dimensionOf(operation.entity, collection), vectors)
+      yield* catalog.refreshing(Effect.flatMap(
+        Effect.flatMap(open(operation.entity), (collection) => dimensionOf(operation.entity, collection)),
+        (dimension) => checkDimensions(operation.entity, dimension, vectors)
+      ))
     }
   })
 
@@ -163,14 +166,36 @@ export const make = (env: Env) => {
   })
 
   /**
-   * A step's barrier as a write sees it: the marker key its records get, the undo id its outcome carries, and how
-   * to announce on its entry the ids it will add or touch before writing them (see `barrier.ts`).
+   * A step's barrier as a write sees it: the marker key its records get, the undo id its outcome carries, and the
+   * claim the write makes once it has read what it will touch, before its first record write (see `barrier.ts`).
    */
   interface Mark {
     readonly key: string
-    readonly undo: string
-    readonly announce: (touched: Omit<Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
+    readonly claim: (touched: Omit<Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
   }
+
+  /** The step's marker for a record it writes (none without a step). */
+  const marker = (mark: Mark | undefined, value: Scalar): Readonly<Record<string, Scalar>> =>
+    mark === undefined ? {} : { [mark.key]: value }
+
+  /**
+   * Runs `effect` holding the lock of each record id (in this `Store`): writes to one record, and undos, run one
+   * at a time, so a read-modify-write is atomic against writers in this process (not against other processes).
+   * `filters` (an upsert's key) lock what a record is found by, so two upserts of one key do not both create it.
+   * The locks are taken in one order, so two writes never wait for each other.
+   */
+  const locked = <A>(
+    entity: string,
+    ids: Iterable<string>,
+    effect: Effect.Effect<A, StoreError>,
+    filters: Iterable<string> = []
+  ) =>
+    [
+      ...new Set([
+        ...[...ids].map((id) => JSON.stringify([entity, id])),
+        ...[...filters].map((filter) => JSON.stringify([entity, null, filter]))
+      ])
+    ].sort().reduceRight((inner, key) => locks(key, inner), effect)
 
   const noMatch = (operation: Operation.Operation, path: string) =>
     operation.options.allowNoMatch === true
@@ -182,28 +207,54 @@ export const make = (env: Env) => {
         })
       )
 
-  const insert = (entity: string, drafts: ReadonlyArray<Draft>, mark?: Mark) =>
-    Effect.gen(function*() {
-      const records = drafts.map((d): ChromaRecord => ({ ...d, id: d.id ?? crypto.randomUUID() }))
-      const collection = Option.getOrThrow(
-        yield* target(entity, drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") })), true)
-      )
-      // Chroma's add silently skips ids that exist: check first
-      const existing = yield* read(entity, collection, { ids: records.map((r) => r.id), where: undefined })
-      if (existing.length > 0) {
-        const id = existing[0]!.record.id
-        const at = drafts[records.findIndex((r) => r.id === id)]!.path
-        return yield* Store.fail(engine, "Constraint", `a record with id ${JSON.stringify(id)} exists`, {
-          entity,
-          path: join(at, "id")
-        })
-      }
-      if (mark !== undefined) {
-        yield* mark.announce({ keys: records.map((r) => r.id), dimension: records[0]?.vector.length })
-      }
-      yield* add(entity, collection, records, mark === undefined ? {} : { [mark.key]: 1 })
-      return outcome(records, records.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
-    })
+  const vectorPaths = (drafts: ReadonlyArray<Draft>) =>
+    drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
+
+  const insert = (entity: string, drafts: ReadonlyArray<Draft>, mark?: Mark) => {
+    const records = drafts.map((d): ChromaRecord => ({ ...d, id: d.id ?? crypto.randomUUID() }))
+    return locked(
+      entity,
+      records.map((r) => r.id),
+      Effect.gen(function*() {
+        const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
+        // Chroma's add silently skips ids that exist: check first
+        const existing = yield* read(entity, collection, { ids: records.map((r) => r.id), where: undefined })
+        if (existing.length > 0) {
+          const id = existing[0]!.record.id
+          const at = drafts[records.findIndex((r) => r.id === id)]!.path
+          return yield* Store.fail(engine, "Constraint", `a record with id ${JSON.stringify(id)} exists`, {
+            entity,
+            path: join(at, "id")
+          })
+        }
+        if (mark !== undefined) {
+          yield* mark.claim({ keys: records.map((r) => r.id), dimension: records[0]?.vector.length })
+        }
+        yield* add(entity, collection, records, marker(mark, 1))
+        return outcome(records, records.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
+      })
+    )
+  }
+
+  /**
+   * The records a compiled filter matches, read while holding their locks: at once when the filter names its ids,
+   * else read, locked, and read again (restricted to those ids) for the values they hold under the lock.
+   */
+  const matchingLocked = <A>(
+    entity: string,
+    collection: Collection,
+    compiled: Compiled,
+    path: string,
+    use: (rows: ReadonlyArray<Stored>) => Effect.Effect<A, StoreError>
+  ) =>
+    compiled.ids !== undefined
+      ? locked(entity, compiled.ids, Effect.flatMap(matching(entity, collection, compiled, path), use))
+      : Effect.flatMap(matching(entity, collection, compiled, path), (first) => {
+        const ids = first.map((r) => r.record.id)
+        return ids.length === 0
+          ? use([])
+          : locked(entity, ids, Effect.flatMap(matching(entity, collection, { ...compiled, ids }, path), use))
+      })
 
   /** An update's or a delete's change of the records it matches in its collection; `noMatch` when none does. */
   const changing = (
@@ -213,12 +264,16 @@ export const make = (env: Env) => {
     opened: Effect.Effect<Option.Option<Collection>, StoreError>,
     change: (collection: Collection, rows: ReadonlyArray<Stored>) => Effect.Effect<Written, StoreError>
   ) =>
-    Effect.gen(function*() {
-      const collection = yield* opened
-      if (Option.isNone(collection)) return yield* noMatch(operation, path)
-      const rows = yield* matching(operation.entity, collection.value, compiled, path)
-      return rows.length === 0 ? yield* noMatch(operation, path) : yield* change(collection.value, rows)
-    })
+    Effect.flatMap(opened, (collection) =>
+      Option.isNone(collection)
+        ? noMatch(operation, path)
+        : matchingLocked(
+          operation.entity,
+          collection.value,
+          compiled,
+          path,
+          (rows) => rows.length === 0 ? noMatch(operation, path) : change(collection.value, rows)
+        ))
 
   /** An update or a delete, of the records its compiled filter matches. */
   type Change<K extends "update" | "delete"> = (
@@ -247,13 +302,11 @@ export const make = (env: Env) => {
           const actions = writes.map((w) =>
             Undo.revert({ id: w.after.id }, operation.changes, flatImage(w.before), flatImage(w.after))
           )
-          if (mark !== undefined) yield* mark.announce({ ids: writes.map((w) => w.after.id) })
+          if (mark !== undefined) yield* mark.claim({ ids: writes.map((w) => w.after.id) })
           yield* replace(
             entity,
             collection,
-            mark === undefined
-              ? writes
-              : writes.map((w, i) => ({ ...w, markers: { [mark.key]: JSON.stringify(actions[i]) } }))
+            writes.map((w, i) => ({ ...w, markers: marker(mark, JSON.stringify(actions[i])) }))
           )
           return outcome(writes.map((w) => w.after), actions)
         })
@@ -265,7 +318,7 @@ export const make = (env: Env) => {
       Effect.gen(function*() {
         const images = rows.map((r) => mark === undefined ? toImage(r.record) : wholeImage(r))
         if (mark !== undefined) {
-          yield* mark.announce({
+          yield* mark.claim({
             ids: rows.map((r) => r.record.id),
             images: images as unknown as ReadonlyArray<typeof RecordImage.Type>
           })
@@ -286,6 +339,14 @@ export const make = (env: Env) => {
     return Undo.revert({ id: after.id }, changes, flatImage(before), flatImage(after))
   }
 
+  /** How often an upsert by a key re-reads when the records it found changed before it held their locks. */
+  const upsertRounds = 3
+
+  /**
+   * Upsert: each record found by `where`, else `options.key`, else its id, and replaced, or else created. Reads
+   * first (the records found, under their locks), then claims the step, then writes: every creation in one `add`,
+   * every replacement in one `update`; if the second request fails, the first is undone.
+   */
   const upsert = (
     operation: Extract<Operation.Operation, { kind: "upsert" }>,
     drafts: ReadonlyArray<Draft>,
@@ -294,85 +355,134 @@ export const make = (env: Env) => {
   ) =>
     Effect.gen(function*() {
       const entity = operation.entity
-      const collection = Option.getOrThrow(
-        yield* target(entity, drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") })), true)
-      )
-      const records: Array<ChromaRecord> = []
-      const actions: Array<Undo.UndoAction> = []
-      // the ids records without one would be added with, decided before the write
-      const newIds = new Map(drafts.map((d) => [d, d.id ?? crypto.randomUUID()]))
-      if (mark !== undefined) {
-        yield* mark.announce({ keys: [...newIds.values()], dimension: drafts[0]?.vector.length })
-      }
-      const one = (draft: Draft) =>
+      const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
+      const key = operation.options.key
+      // how each record is found, and the id it is created with (decided before the write)
+      const plans = yield* Effect.forEach(drafts, (draft) =>
         Effect.gen(function*() {
-          const key = operation.options.key
           const filter = operation.where ?? (key !== undefined
             ? Filter.byKey(Object.fromEntries(key.map((k) => [k, k === "id" ? draft.id : draft.metadata[k]])))
             : draft.id !== undefined
             ? Filter.byKey({ id: draft.id })
             : undefined)
           const compiled = filter === undefined ? undefined : yield* compile(filter, entity)
-          const found = compiled === undefined ? [] : yield* scan(entity, collection, compiled, 2)
-          if (found.length > 1) {
-            return yield* Store.fail(engine, "Validation", "an upsert's where must match at most one record", {
-              entity,
-              path: join(path, "where")
-            })
-          }
-          const existing = found[0]?.record
-          if (existing !== undefined) {
-            if (draft.id !== undefined && draft.id !== existing.id) {
-              return yield* Store.fail(
-                engine,
-                "Validation",
-                `the matched record's id is ${JSON.stringify(existing.id)}`,
-                {
-                  entity,
-                  path: join(draft.path, "id")
-                }
-              )
-            }
-            const after: ChromaRecord = { ...draft, id: existing.id }
-            const action = replaced(existing, after)
-            if (mark !== undefined) yield* mark.announce({ ids: [existing.id] })
-            yield* replace(entity, collection, [{
-              before: existing,
-              after,
-              ...(mark === undefined ? {} : { markers: { [mark.key]: JSON.stringify(action) } })
-            }])
-            records.push(after)
-            actions.push(action)
-            return
-          }
           const pinned = compiled?.ids?.length === 1 ? compiled.ids[0] : undefined
-          const id = draft.id ?? pinned ?? newIds.get(draft)!
-          const taken = yield* read(entity, collection, { ids: [id], where: undefined })
-          if (taken.length > 0) {
-            return yield* Store.fail(
-              engine,
-              "Constraint",
-              `a record with id ${JSON.stringify(id)} exists but does not match where`,
-              {
-                entity,
-                path: join(draft.path, "id")
+          const id = draft.id ?? pinned ?? crypto.randomUUID()
+          // found by its id alone: one read gives the record and whether its id is taken (by a fence tombstone)
+          const byId = compiled !== undefined && compiled.where === undefined && !compiled.residual &&
+            compiled.ids?.length === 1 && compiled.ids[0] === id
+          // a random id is nobody's: no read to tell whether it is taken
+          const generated = draft.id === undefined && pinned === undefined
+          return { draft, compiled, id, byId, generated }
+        }))
+      type Plan = (typeof plans)[number]
+
+      /** The record a plan finds (at most one), and whether its creation id is taken. */
+      const find = (plan: Plan) =>
+        Effect.gen(function*() {
+          if (plan.byId) {
+            const rows = yield* read(entity, collection, { ids: [plan.id], where: undefined })
+            const found = rows.filter((r) => r.own[fenceKey] !== true)
+            return { found, taken: rows.length > 0 }
+          }
+          const found = plan.compiled === undefined ? [] : yield* scan(entity, collection, plan.compiled, 2)
+          if (found.length !== 0 || plan.generated) return { found, taken: found.length !== 0 }
+          return { found, taken: (yield* read(entity, collection, { ids: [plan.id], where: undefined })).length > 0 }
+        })
+
+      /** One round under the locks of `ids`: the result, or the ids found that were not locked. */
+      const attempt = (ids: ReadonlyArray<string>) =>
+        locked(
+          entity,
+          ids,
+          Effect.gen(function*() {
+            const found = yield* Effect.forEach(plans, find)
+            const unlocked = found.flatMap((f) => f.found.map((r) => r.record.id)).filter((id) => !ids.includes(id))
+            if (unlocked.length > 0) return Either.left(unlocked)
+            const creations: Array<ChromaRecord> = []
+            const replacements: Array<Write> = []
+            const actions: Array<Undo.UndoAction> = []
+            for (const [i, { draft, id }] of plans.entries()) {
+              const { found: rows, taken } = found[i]!
+              if (rows.length > 1) {
+                return yield* Store.fail(engine, "Validation", "an upsert's where must match at most one record", {
+                  entity,
+                  path: join(path, "where")
+                })
+              }
+              const existing = rows[0]
+              if (existing === undefined) {
+                if (taken) {
+                  return yield* Store.fail(
+                    engine,
+                    "Constraint",
+                    `a record with id ${JSON.stringify(id)} exists but does not match where`,
+                    { entity, path: join(draft.path, "id") }
+                  )
+                }
+                creations.push({ ...draft, id })
+                actions.push({ _tag: "DeleteCreated", key: { id } })
+                continue
+              }
+              if (draft.id !== undefined && draft.id !== existing.record.id) {
+                return yield* Store.fail(
+                  engine,
+                  "Validation",
+                  `the matched record's id is ${JSON.stringify(existing.record.id)}`,
+                  { entity, path: join(draft.path, "id") }
+                )
+              }
+              const after: ChromaRecord = { ...draft, id: existing.record.id }
+              const action = replaced(existing.record, after)
+              replacements.push({
+                before: existing.record,
+                after,
+                markers: marker(mark, JSON.stringify(action))
+              })
+              actions.push(action)
+            }
+            if (mark !== undefined) {
+              yield* mark.claim({
+                keys: creations.map((r) => r.id),
+                ids: replacements.map((w) => w.after.id),
+                dimension: drafts[0]?.vector.length
+              })
+            }
+            yield* add(entity, collection, creations, marker(mark, 1))
+            yield* replace(entity, collection, replacements).pipe(
+              // the replacements failed: undo the creations, so the step writes all or nothing
+              Effect.tapError(() =>
+                creations.length === 0 ? Effect.void : Effect.ignore(
+                  undoLog.apply(
+                    Undo.make(engine, entity, creations.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
+                  )
+                )
+              )
+            )
+            // the records in the order of `data`
+            const records = plans.map((p, i) =>
+              found[i]!.found.length === 0 ? { ...p.draft, id: p.id } : {
+                ...p.draft,
+                id: found[i]!.found[0]!.record.id
               }
             )
-          }
-          const created: ChromaRecord = { ...draft, id }
-          yield* add(entity, collection, [created], mark === undefined ? {} : { [mark.key]: 1 })
-          records.push(created)
-          actions.push({ _tag: "DeleteCreated", key: { id } })
-        })
-      yield* Effect.forEach(drafts, one, { discard: true }).pipe(
-        // a later record failed: undo what the earlier ones wrote, so the step writes all or nothing
-        Effect.tapError(() =>
-          actions.length === 0
-            ? Effect.void
-            : Effect.ignore(undoLog.apply(Undo.make(engine, entity, actions, mark?.undo)))
+            return Either.right(outcome(records, actions))
+          }),
+          plans.flatMap((p) => p.byId || p.compiled === undefined ? [] : [JSON.stringify(p.compiled.filter)])
         )
-      )
-      return outcome(records, actions)
+      // a key (or where) found records the round did not lock: lock them too and read again
+      let ids = plans.map((p) => p.id)
+      for (let round = 1;; round++) {
+        const result = yield* attempt(ids)
+        if (Either.isRight(result)) return result.right
+        if (round === upsertRounds) {
+          return yield* Store.fail(engine, "Conflict", "the records the upsert's key finds keep changing", {
+            entity,
+            path: join(path, "where")
+          })
+        }
+        ids = [...ids, ...result.left]
+      }
     })
 
   /** At most `readLimit` records (the kernel decides the bound). */
@@ -403,30 +513,35 @@ export const make = (env: Env) => {
       return { records: kept.map((r) => present(r.record, fields, r.distance)), actions: [] }
     })
 
-  const write = Effect.fn("ChromaStore.write")(
-    function*(prepared: Prepared, operation: Operation.Operation, context: WriteContext) {
-      const path = ""
-      const entity = operation.entity
-      const step = context.step
-      const mark: Mark | undefined = step === undefined ? undefined : {
-        key: stepKey(step.undoId),
-        undo: step.undoId,
-        announce: (touched) => barrier.announce(step, { entity, operation: operation.kind, ...touched })
-      }
-      switch (operation.kind) {
-        case "insert":
-          return yield* locked(entity)(insert(entity, prepared.drafts, mark))
-        case "upsert":
-          return yield* locked(entity)(upsert(operation, prepared.drafts, path, mark))
-        case "update":
-          return yield* locked(entity)(update(operation, prepared.compiled!, path, mark))
-        case "delete":
-          return yield* locked(entity)(del(operation, prepared.compiled!, path, mark))
-        case "select":
-          return yield* select(operation, prepared.compiled!, context)
-      }
+  const run = (unit: Unit, prepared: Prepared, operation: Operation.Operation, context: WriteContext) => {
+    const path = ""
+    const entity = operation.entity
+    const step = context.step
+    const mark: Mark | undefined = step === undefined ? undefined : {
+      key: stepKey(step.undoId),
+      claim: (touched) => barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched })
     }
-  )
+    switch (operation.kind) {
+      case "insert":
+        return insert(entity, prepared.drafts, mark)
+      case "upsert":
+        return upsert(operation, prepared.drafts, path, mark)
+      case "update":
+        return update(operation, prepared.compiled!, path, mark)
+      case "delete":
+        return del(operation, prepared.compiled!, path, mark)
+      case "select":
+        return select(operation, prepared.compiled!, context)
+    }
+  }
 
-  return { prepare, validate, write }
+  /**
+   * The write. A collection handle found stale before the step claimed anything (Chroma says the collection is
+   * gone: dropped, perhaps created again) is forgotten and the write runs once more on a fresh one.
+   */
+  const write = (unit: Unit, prepared: Prepared, operation: Operation.Operation, context: WriteContext) =>
+    catalog.refreshing(run(unit, prepared, operation, context), () => unit.claimed === undefined)
+      .pipe(Effect.withSpan("ChromaStore.write"))
+
+  return { prepare, validate, write, locked }
 }

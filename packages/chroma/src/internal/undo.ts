@@ -29,6 +29,8 @@ const decodeImage = (image: unknown, entity: string): Effect.Effect<ChromaRecord
 export interface UndoLog {
   /** Applies an undo record (the caller serializes writes to its collection). */
   readonly apply: (record: Undo.UndoRecord) => Effect.Effect<void, StoreError>
+  /** The ids of the records an undo record touches. */
+  readonly ids: (record: Undo.UndoRecord) => ReadonlyArray<string>
   /** Applied-undo records older than `olderThan` (by `at_ms`) removed; how many. */
   readonly prune: (cutoff: number) => Effect.Effect<number, StoreError>
 }
@@ -60,11 +62,13 @@ export const make = (env: Env): UndoLog => {
   const keyOf = (action: Undo.UndoAction): unknown => action._tag === "Reinsert" ? action.image.id : action.key.id
 
   /**
-   * Applies an undo record. Phase 1 reads every record it touches and plans the writes, failing with
-   * `Conflict` before writing anything when a record no longer holds this step's after-image. Phase 2 writes:
-   * relative inverses carry the marker key `polysaga:undo:<id>` in the same request (so a retry after a crash
-   * never applies them twice), then the undo id goes into the companion collection, then the marker keys are
-   * removed. An undo id found in the companion collection makes the whole undo a no-op.
+   * Applies an undo record. An undo id found in the companion collection makes the whole undo a no-op (but for
+   * leftover undo markers, removed). Otherwise every record it touches is read (not when it only deletes what the
+   * step created) and every write planned, failing with `Conflict` before writing anything when a record no longer
+   * holds this step's after-image. Then it writes: relative inverses carry the marker key `polysaga:undo:<id>` in
+   * the same request (so a retry after a crash never applies them twice), and every record written loses the step's
+   * own marker in that request; then the undo id goes into the companion collection, then the undo marker keys are
+   * removed.
    */
   const applyUndo = (record: Undo.UndoRecord): Effect.Effect<void, StoreError> =>
     Effect.gen(function*() {
@@ -78,30 +82,30 @@ export const make = (env: Env): UndoLog => {
           path: "undo"
         })
       }
+      const done = yield* isDone(record.id)
+      const reads = record.actions.some((a) => a._tag !== "DeleteCreated")
+      if (done && !record.actions.some((a) => a._tag === "Revert")) return
       const collection = yield* open(entity)
       const current = new Map<string, Stored>()
-      if (Option.isSome(collection) && ids.length > 0) {
+      if (reads && Option.isSome(collection) && ids.length > 0) {
         for (const row of yield* read(entity, collection.value, { ids: ids as Array<string>, where: undefined })) {
           current.set(row.record.id, row)
         }
       }
-      // the marker of the step this undoes goes with the undo: the records are left as they were before the step
-      const step = stepKey(record.id)
-      const cleanup = (target: Collection, ids: ReadonlyArray<string>) => {
-        const all = [
-          ...new Set([...ids, ...[...current.values()].filter((s) => step in s.own).map((s) => s.record.id)])
-        ]
-        return all.length === 0 ? Effect.void : conn.post("remove undo markers", entity, target.id, "update", {
-          ids: all,
-          metadatas: all.map(() => ({ [marker]: null, [step]: null }))
+      /** Removes this undo's markers (relative inverses it wrote) once the undo id is recorded. */
+      const cleanup = (target: Collection, ids: ReadonlyArray<string>) =>
+        ids.length === 0 ? Effect.void : conn.post("remove undo markers", entity, target.id, "update", {
+          ids,
+          metadatas: ids.map(() => ({ [marker]: null }))
         })
-      }
       // records carrying this undo's marker: an earlier attempt wrote their inverse
       const marked = [...current.values()].filter((s) => s.markers.includes(marker)).map((s) => s.record.id)
-      if (yield* isDone(record.id)) {
+      if (done) {
         if (Option.isSome(collection)) yield* cleanup(collection.value, marked)
         return
       }
+      // the marker of the step this undoes goes with the undo: the records are left as they were before the step
+      const step = stepKey(record.id)
       const conflict = (id: string, message: string) =>
         Store.fail(engine, "Conflict", `record ${JSON.stringify(id)} ${message}: nothing was undone`, {
           entity,
@@ -114,7 +118,7 @@ export const make = (env: Env): UndoLog => {
         switch (action._tag) {
           case "DeleteCreated": {
             const id = action.key.id as string
-            if (current.has(id)) deletes.push(id)
+            if (!reads || current.has(id)) deletes.push(id)
             break
           }
           case "Reinsert": {
@@ -164,8 +168,13 @@ export const make = (env: Env): UndoLog => {
             const after = unflatten(id, flat)
             const relative = action.inverse.length > 0 && !applied
             if (relative) marked.push(id)
-            if (relative || !sameRecord(after, stored.record)) {
-              writes.push({ before: stored.record, after, ...(relative ? { markers: { [marker]: 1 } } : {}) })
+            const stepMarked = step in stored.own
+            if (relative || stepMarked || !sameRecord(after, stored.record)) {
+              writes.push({
+                before: stored.record,
+                after,
+                markers: { ...(relative ? { [marker]: 1 } : {}), ...(stepMarked ? { [step]: null } : {}) }
+              })
             }
             break
           }
@@ -193,5 +202,7 @@ export const make = (env: Env): UndoLog => {
       return old.length
     })
 
-  return { apply: applyUndo, prune }
+  const ids = (record: Undo.UndoRecord) => record.actions.map(keyOf).filter((id) => typeof id === "string")
+
+  return { apply: applyUndo, ids, prune }
 }

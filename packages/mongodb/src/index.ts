@@ -51,6 +51,8 @@ export interface MongoStoreConfig {
    * whose single-document updates are not atomic under concurrent writers; see the README).
    */
   readonly serializeWrites?: boolean | undefined
+  /** The driver's connection pool size, 1 to 1000 (default 100, the driver's). */
+  readonly maxConnections?: number | undefined
   /** Connection and server-selection timeout (default 10 seconds). */
   readonly connectTimeout?: Duration.DurationInput | undefined
 }
@@ -104,8 +106,8 @@ export const { layer, layerConfig } = StoreLayer.make(MongoStore, make)
 
 /**
  * The descriptor: a configured source `{ "engine": "mongodb", "url": "mongodb://…", "database": "shop" }` (also
- * `maxRecordsPerOperation`, `undoLogCollection`, `barrierCollection`, `serializeWrites`, and `undoLogRetention` / `connectTimeout` in
- * milliseconds).
+ * `maxRecordsPerOperation`, `undoLogCollection`, `barrierCollection`, `serializeWrites`, `maxConnections`, and
+ * `undoLogRetention` / `connectTimeout` in milliseconds).
  *
  * @since 0.1.0
  */
@@ -119,6 +121,7 @@ export const adapter = Adapter.make({
     barrierCollection: Schema.optional(Schema.NonEmptyTrimmedString),
     undoLogRetention: Adapter.millis,
     serializeWrites: Schema.optional(Schema.Boolean),
+    maxConnections: Adapter.maxConnections,
     connectTimeout: Adapter.millis
   }),
   make

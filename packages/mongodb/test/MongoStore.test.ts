@@ -331,6 +331,43 @@ describe("layers", () => {
       )
     ))
 
+  it.live("maxConnections sizes the pool: 1 to 1000 accepted (a pool of one serves concurrent steps), others refused", () =>
+    Effect.gen(function*() {
+      const client = yield* rawClient
+      const entity = "mongodb_pool"
+      yield* Effect.promise(() => client.db(database).collection(entity).deleteMany({}))
+      const store = yield* MongoStore.make({ url: Redacted.make(url()), database, maxConnections: 1 })
+      const inserts = yield* Effect.forEach(
+        Array.from({ length: 6 }, (_, n) => ({ operation: "insert", from: from(entity), data: { n } })),
+        (input) => Operation.parse(input)
+      )
+      yield* Effect.forEach(
+        inserts,
+        (op, i) => store.execute(op, { sagaId: `pool-${crypto.randomUUID()}`, stepId: `${i}` }),
+        {
+          concurrency: 6
+        }
+      )
+      const all = yield* Effect.flatMap(
+        Operation.parse({ operation: "select", from: from(entity) }),
+        (op) => store.execute(op)
+      )
+      assert.deepStrictEqual(all.records.map((r) => r["n"]).sort(), [0, 1, 2, 3, 4, 5])
+      for (const bad of [0, 1.5, 1001]) {
+        const refused = yield* Effect.flip(
+          MongoStore.make({ url: Redacted.make(url()), database, maxConnections: bad })
+        )
+        assert.strictEqual(refused.reason, "Validation")
+        assert.strictEqual(refused.path, "maxConnections")
+      }
+      // the descriptor's config, from JSON: the same range
+      const decode = Schema.decodeUnknownEither(MongoStore.adapter.config)
+      const accepted = decode({ url: url(), database, maxConnections: 5 })
+      assert.isTrue(Either.isRight(accepted) && accepted.right.maxConnections === 5)
+      const tooMany = decode({ url: url(), database, maxConnections: 1001 })
+      assert.isTrue(Either.isLeft(tooMany) && tooMany.left.message.includes("maxConnections"))
+    }).pipe(Effect.scoped))
+
   it.live("an unreachable server fails the layer with a transient error", () =>
     Effect.gen(function*() {
       const result = yield* Effect.either(

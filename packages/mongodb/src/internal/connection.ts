@@ -150,6 +150,10 @@ export const open = (config: MongoStoreConfig): Effect.Effect<Env, StoreError, S
     if (!Number.isInteger(max) || max < 1) {
       return yield* fail("Validation", "must be a positive integer", { path: "maxRecordsPerOperation" })
     }
+    const pool = config.maxConnections ?? 100
+    if (!Number.isInteger(pool) || pool < 1 || pool > 1000) {
+      return yield* fail("Validation", "must be an integer from 1 to 1000", { path: "maxConnections" })
+    }
     if (!databasePattern.test(config.database)) {
       return yield* fail("Validation", "must be letters, digits, '_' or '-'", { path: "database" })
     }
@@ -163,6 +167,7 @@ export const open = (config: MongoStoreConfig): Effect.Effect<Env, StoreError, S
           // a write whose reply was lost is the step barrier's to resolve: a driver retry could apply it, report
           // nothing of it (a marked document no longer matches), and leave it out of the step's undo
           retryWrites: false,
+          maxPoolSize: pool,
           connectTimeoutMS: timeout,
           serverSelectionTimeoutMS: timeout
         })

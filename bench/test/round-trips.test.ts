@@ -1,7 +1,7 @@
 /**
  * The round-trip budget, counted on the wire (requests, not times): what one step of W4 and its undo send to
- * PostgreSQL, Neo4j and Chroma, and the PostgreSQL journal's statements per saga. A change that adds a round trip
- * fails here; one that removes one updates the budget.
+ * PostgreSQL, Neo4j, Chroma and MongoDB, and the PostgreSQL journal's statements per saga. A change that adds a
+ * round trip fails here; one that removes one updates the budget.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -42,6 +42,17 @@ describe("round trips per step", () => {
       // read back, the record's add with its marker, the outcome's update, the marker's removal (the collection
       // handles are kept); undo: whether it was applied, the delete, the applied undo's record
       assert.deepStrictEqual({ step: count.step, undo: count.undo }, { step: 6, undo: 3 }, JSON.stringify(count.kinds))
+    }))
+
+  it.scoped("MongoDB: a step and its undo cost the raw driver's requests plus at most one", () =>
+    Effect.gen(function*() {
+      const raw = (yield* RoundTrips.rawPerWrite()).mongodb
+      const count = yield* RoundTrips.perStep("mongodb")
+      // the step's barrier entry claimed with the _id the insert will use, then the insert (a generated _id needs no
+      // marker; an insert's documents are its record, so no outcome is written after it); undo: the delete
+      const kinds = JSON.stringify(count.kinds)
+      assert.isAtMost(count.step, raw.step + 1, `step: ${count.step} requests, raw ${raw.step}: ${kinds}`)
+      assert.isAtMost(count.undo, raw.undo + 1, `undo: ${count.undo} requests, raw ${raw.undo}: ${kinds}`)
     }))
 
   it.scoped("the PostgreSQL journal: statements per saga", () =>

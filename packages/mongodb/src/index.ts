@@ -82,9 +82,10 @@ export const make = (config: MongoStoreConfig): Effect.Effect<Store, StoreError,
         maxRecordsPerOperation: env.maxRecordsPerOperation
       }),
       prepare: checkOperation,
-      // one document is the unit of atomicity: no transaction (a failed multi-document write undoes what it wrote)
-      transaction: (_entity, use) => use(undefined),
-      write: (_unit, _prepared, operation, context) => write(operation, context),
+      // one document is the unit of atomicity: no transaction (a failed multi-document write undoes what it wrote);
+      // the unit only says whether the step's write claimed its barrier entry
+      transaction: (_entity, use) => use({ claimed: false }),
+      write: (unit, _prepared, operation, context) => write(unit, operation, context),
       undo: (record) => Undo.apply(env, record),
       ping: Connection.ping(env.db),
       barrier: Barrier.make(env),

@@ -145,4 +145,31 @@ layer(EnvLive, { timeout: "60 seconds" })("a step cut off part way", (it) => {
       yield* store.prune!(0)
       assert.deepStrictEqual(yield* Effect.promise(() => collection.find({}).toArray()), [], "tombstones pruned")
     }))
+
+  it.effect("an insert records no outcome: run again it is answered from its documents; a duplicate _id stays Constraint", () =>
+    Effect.gen(function*() {
+      const { client, store } = yield* Env
+      const collection = client.db(database).collection(entity)
+      yield* Effect.promise(() => collection.deleteMany({}))
+      const from = { type: "database", tag: "db", entity } as const
+      const insert = yield* Operation.parse({ operation: "insert", from, data: [{ qty: 1 }, { _id: "given", qty: 2 }] })
+      const context = { sagaId: `again-${crypto.randomUUID()}`, stepId: "step_0" }
+      const first = yield* store.execute(insert, context)
+      const again = yield* store.execute(insert, context)
+      assert.strictEqual(again.undo.id, first.undo.id, "answered with the first attempt's outcome")
+      assert.deepStrictEqual(again.undo.actions, first.undo.actions)
+      assert.deepStrictEqual(again.records.map((r) => String(r["_id"])), first.records.map((r) => String(r["_id"])))
+      assert.strictEqual(yield* Effect.promise(() => collection.countDocuments({})), 2, "applied once")
+      const resolved = yield* store.resolve!(context)
+      assert.isTrue(resolved._tag === "Some" && resolved.value.undo.id === first.undo.id, "resolve answers it too")
+      // this attempt's own claim is not an earlier attempt: a duplicate `_id` fails with its own error
+      const duplicate = yield* Effect.flip(store.execute(
+        yield* Operation.parse({ operation: "insert", from, data: { _id: "given", qty: 3 } }),
+        { sagaId: `dup-${crypto.randomUUID()}`, stepId: "step_0" }
+      ))
+      assert.strictEqual(duplicate.reason, "Constraint", duplicate.message)
+      assert.notStrictEqual(duplicate.inDoubt, true)
+      yield* store.undo(first.undo)
+      assert.strictEqual(yield* Effect.promise(() => collection.countDocuments({})), 0, "undone")
+    }))
 })

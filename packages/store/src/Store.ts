@@ -215,13 +215,20 @@ export interface Barrier<Unit> {
    * the kernel fails the unit (so the write rolls back) and answers from that mark as a claim before the write would
    * have (a recorded outcome, or a refusal). With it the kernel sends no claim before the write and no `record`
    * after; a write that fails asks {@link read} whether an earlier attempt applied the step. The claim is still in
-   * the write's atomic unit: a late arrival after `resolve` fenced the step finds the fence and rolls back.
+   * the write's atomic unit: a late arrival after `resolve` fenced the step finds the fence and rolls back. A marker
+   * store (MongoDB, Chroma) may give it too: its write then claims the step itself, with what it will touch, before
+   * its first record write, and `claimWithOutcome` records the outcome on that claim (or claims with the outcome when
+   * the write had nothing to claim for) — a step costs its reads, one claim, its writes and at most this request.
    */
   readonly claimWithOutcome?:
     | ((unit: Unit, step: Step, outcome: Outcome) => Effect.Effect<Option.Option<Mark>, StoreError>)
     | undefined
-  /** The step's mark, read on its own (required with {@link claimWithOutcome}). */
-  readonly read?: ((step: StepContext) => Effect.Effect<Option.Option<Mark>, StoreError>) | undefined
+  /**
+   * The step's mark, read on its own (required with {@link claimWithOutcome}). Given the attempt's {@link Step}: a
+   * store whose write claims the step itself answers `None` for this attempt's own unfinished claim, so the write's
+   * own error stands.
+   */
+  readonly read?: ((step: Step) => Effect.Effect<Option.Option<Mark>, StoreError>) | undefined
   /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
   readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
   /**

@@ -2,14 +2,17 @@
  * The step barrier on MongoDB / FerretDB: the kernel's `Barrier` (`Store.make` owns the protocol), kept as markers
  * (`StepBarrier` of `@polysaga/store`), since FerretDB has no multi-document transaction.
  *
- * - The entry: one document per (saga, step) in the barrier collection, `_id` = the step's key, inserted (unique
- *   `_id`) by the claim. Before the step's first document write, the write announces on it (`announce`) the undo id
- *   its outcome carries, the `_id`s its inserts will use (decided first), the `_id`s of the records it will update
- *   or delete (read first; with their images for deletes); after the write, the kernel records the outcome.
+ * - The entry: one document per (saga, step) in the barrier collection, `_id` = the step's key. The step's write
+ *   claims it (`claimStep`) before its first document write, by inserting it (unique `_id`) with the undo id its
+ *   outcome carries and what it will touch: the `_id`s its inserts will use (decided first), the `_id`s of the records
+ *   it will update or delete (read first; with their images for deletes). After the write the kernel's
+ *   `claimWithOutcome` records the outcome on it and removes the markers — but for an insert: its entry already lists
+ *   every document it writes, so the documents are its record (a retried insert is answered from them).
  * - The marker: a field `_polysaga_step_<undo id>` written by the same single-document write as the data: `1` on a
- *   document the step inserted, the `Revert` that undoes the step on a document it updated, `"fence"` on a document
- *   a resolution fenced. Writes of the step only match documents without it; a fence tombstone
- *   `{ _id, _polysaga_fence }` occupies the `_id` of an insert that never arrived.
+ *   document the step inserted with an `_id` it was given (one it generated needs none: nobody else can have
+ *   inserted it), the `Revert` that undoes the step on a document it updated, `"fence"` on a document a resolution
+ *   fenced. Writes of the step only match documents without it; a fence tombstone `{ _id, _polysaga_fence }`
+ *   occupies the `_id` of an insert that never arrived. An insert's markers stay until `prune` (or the undo).
  * - Records and images never show these fields (`strip` removes every `_polysaga` field) and queries never match
  *   tombstones (`visible`).
  * - Retention (`prune`) removes entries, markers, tombstones and undo log entries past the journal's.
@@ -17,6 +20,7 @@
 import {
   type Barrier,
   type Outcome,
+  type Step,
   StepBarrier,
   type StepContext,
   type StoreError,
@@ -44,6 +48,8 @@ export interface EntryDoc {
   readonly operation?: string
   /** The `_id`s the step inserts (insert, upsert). */
   readonly keys?: ReadonlyArray<unknown>
+  /** The `_id`s among `keys` the step generated: its documents there carry no marker. */
+  readonly generated?: ReadonlyArray<unknown>
   /** The `_id`s the step updates or deletes. */
   readonly ids?: ReadonlyArray<unknown>
   /** The documents a delete removes, as read before. */
@@ -74,39 +80,38 @@ const open = (key: string): Query => ({ _id: key, kind: "action", outcome: { $ex
 const read = (env: Env, context: StepContext): Effect.Effect<EntryDoc | null, StoreError> =>
   call(undefined, "findOne (step barrier)", () => env.steps.findOne({ _id: StepBarrier.key(context) }))
 
-/** What a write announces on its entry before its first document write. */
-export interface Announce {
+/** What a step's write claims its entry with, before its first document write. */
+export interface Touched {
   readonly entity: string
   readonly operation: string
   readonly keys?: ReadonlyArray<unknown>
+  readonly generated?: ReadonlyArray<unknown>
   readonly ids?: ReadonlyArray<unknown>
   readonly images?: ReadonlyArray<Document>
 }
 
+/** A step's unit: whether its write claimed the step's entry (`claimStep`). */
+export interface Unit {
+  claimed: boolean
+}
+
 /**
- * Announces on the step's claimed entry what its write will touch and the undo id naming its markers. A claim that
- * was settled meanwhile (a resolution fenced it) refuses the write: nothing is written.
+ * The write's claim of the step's entry, with the undo id naming its markers and what the write will touch. An entry
+ * already there (an earlier attempt, a fence) fails the claim, and the kernel answers from it (`read`).
  */
-export const announce = (
-  env: Env,
-  step: { readonly sagaId: string; readonly stepId: string; readonly undoId: string },
-  touched: Announce
-): Effect.Effect<void, StoreError> =>
-  Effect.flatMap(
-    call(touched.entity, "updateOne (step barrier)", () =>
-      env.steps.updateOne(open(StepBarrier.key(step)), {
-        $set: {
-          undo: step.undoId,
-          entity: touched.entity,
-          operation: touched.operation,
-          ...(touched.keys === undefined ? {} : { keys: touched.keys }),
-          ...(touched.ids === undefined ? {} : { ids: touched.ids }),
-          ...(touched.images === undefined ? {} : { images: touched.images })
-        }
-      })),
-    (result) =>
-      result.matchedCount === 1 ? Effect.void : Effect.fail(StepBarrier.settledMeanwhile(step, where(touched.entity)))
-  )
+export const claimStep = (env: Env, unit: Unit, step: Step, touched: Touched): Effect.Effect<void, StoreError> =>
+  call(touched.entity, "insertOne (step barrier)", () =>
+    env.steps.insertOne({
+      _id: StepBarrier.key(step),
+      sagaId: step.sagaId,
+      kind: "action",
+      fingerprint: step.fingerprint,
+      undo: step.undoId,
+      ...touched,
+      at: new Date()
+    })).pipe(Effect.map(() => {
+      unit.claimed = true
+    }))
 
 /**
  * Removes a step's marker from documents. On MongoDB one `updateMany` (each document's write is atomic); where this
@@ -132,10 +137,17 @@ const removeMarker = (env: Env, entity: string, field: string, ids: ReadonlyArra
     }
   })
 
-/** The undo action a marker holds on a document the step wrote (none for a fence). */
-const actionOf = (doc: Document, field: string): Option.Option<Undo.UndoAction> => {
+const idOf = (id: unknown) => JSON.stringify(encodeKey(id))
+
+/**
+ * The undo action of a document the step wrote: the one its marker holds, or — on a document the step inserted with
+ * an `_id` it generated (`generated`) — its deletion; none for a fence or a document the step did not write.
+ */
+const actionOf = (doc: Document, field: string, generated: ReadonlySet<string>): Option.Option<Undo.UndoAction> => {
   const value = doc[field]
-  if (value === 1) return Option.some({ _tag: "DeleteCreated", key: { _id: encodeKey(doc["_id"]) as Undo.Json } })
+  if (value === 1 || (value === undefined && !(fenceField in doc) && generated.has(idOf(doc["_id"])))) {
+    return Option.some({ _tag: "DeleteCreated", key: { _id: encodeKey(doc["_id"]) as Undo.Json } })
+  }
   if (typeof value === "string" && value !== "fence") {
     try {
       return Option.some(JSON.parse(value) as Undo.UndoAction)
@@ -145,6 +157,41 @@ const actionOf = (doc: Document, field: string): Option.Option<Undo.UndoAction> 
   }
   return Option.none()
 }
+
+/** The documents with these `_id`s (one is looked up as `{ _id: v }`, which FerretDB answers from its index). */
+const listed = (env: Env, entity: string, ids: ReadonlyArray<unknown>): Effect.Effect<Array<Document>, StoreError> => {
+  const collection = env.db.collection(entity)
+  return ids.length === 1
+    ? Effect.map(call(entity, "findOne", () => collection.findOne(byId(ids[0]))), (doc) => doc === null ? [] : [doc])
+    : call(entity, "find (step documents)", () => collection.find({ _id: { $in: ids as Array<never> } }).toArray())
+}
+
+/**
+ * An insert's outcome, from its documents (it records none): every key its entry lists holds the document it wrote,
+ * or `None` while one does not (the write was cut off, or has been undone).
+ */
+const insertedOutcome = (env: Env, entry: EntryDoc): Effect.Effect<Option.Option<Outcome>, StoreError> =>
+  Effect.gen(function*() {
+    const keys = entry.keys ?? []
+    if (entry.entity === undefined || entry.undo === undefined || keys.length === 0) return Option.none()
+    const field = stepField(entry.undo)
+    const generated = new Set((entry.generated ?? []).map(idOf))
+    const docs = new Map((yield* listed(env, entry.entity, keys)).map((doc) => [idOf(doc["_id"]), doc]))
+    const records: Array<Document> = []
+    const actions: Array<Undo.UndoAction> = []
+    for (const key of keys) {
+      const doc = docs.get(idOf(key))
+      const action = doc === undefined ? Option.none() : actionOf(doc, field, generated)
+      if (Option.isNone(action)) return Option.none()
+      records.push(strip(doc!))
+      actions.push(action.value)
+    }
+    return Option.some({
+      records,
+      affected: records.length,
+      undo: UndoModule.make(engine, entry.entity, actions, entry.undo)
+    })
+  })
 
 /**
  * The answer for a claim without an outcome: the documents carrying the step's marker are what it applied (its
@@ -173,7 +220,7 @@ const settle = (env: Env, context: StepContext): Effect.Effect<Option.Option<Out
             ? Effect.succeed(Option.none<Outcome>())
             : Effect.suspend(() => settle(env, context))
       )
-    // never announced: the write had not started (or was refused): nothing applied
+    // a claim that lists nothing its write touches (none is made so): nothing applied
     if (entry.undo === undefined || entry.entity === undefined) return yield* toFence()
     const entity = entry.entity
     const undoId = entry.undo
@@ -182,11 +229,11 @@ const settle = (env: Env, context: StepContext): Effect.Effect<Option.Option<Out
     const records: Array<Document> = []
     const actions: Array<Undo.UndoAction> = []
     const seen = new Set<string>()
-    const idOf = (id: unknown) => JSON.stringify(encodeKey(id))
+    const generated = new Set((entry.generated ?? []).map(idOf))
     const take = (doc: Document) => {
       const id = idOf(doc["_id"])
       if (seen.has(id)) return
-      const action = actionOf(doc, field)
+      const action = actionOf(doc, field, generated)
       if (Option.isNone(action)) return
       seen.add(id)
       records.push(strip(doc))
@@ -194,12 +241,7 @@ const settle = (env: Env, context: StepContext): Effect.Effect<Option.Option<Out
     }
     const known = [...(entry.keys ?? []), ...(entry.ids ?? [])]
     if (known.length > 0) {
-      const found = yield* call(
-        entity,
-        "find (step markers)",
-        () => collection.find({ _id: { $in: known as Array<never> }, ...marked(field) }).toArray()
-      )
-      for (const doc of found) take(doc)
+      for (const doc of yield* listed(env, entity, known)) take(doc)
     }
     if (entry.operation === "upsert") {
       // an upsert's updated documents are known only by their marker (their keys are matched as the upsert goes)
@@ -263,28 +305,56 @@ const settle = (env: Env, context: StepContext): Effect.Effect<Option.Option<Out
     return recorded.matchedCount === 1 ? Option.some(outcome) : yield* settle(env, context)
   })
 
-/** The kernel's barrier on the entries of `env.steps`. */
-export const make = (env: Env): Barrier<undefined> => ({
+/** Inserts an entry; `false` when one is there already. */
+const insertEntry = (env: Env, entity: string | undefined, entry: EntryDoc): Effect.Effect<boolean, StoreError> =>
+  call(entity, "insertOne (step barrier)", () => env.steps.insertOne(entry)).pipe(
+    Effect.as(true),
+    Effect.catchIf((e) => isDuplicateKey(e.cause), () => Effect.succeed(false))
+  )
+
+/** The mark of an entry that was there when a claim was refused. */
+const markThere = (env: Env, step: StepContext) =>
+  Effect.flatMap(read(env, step), (entry) =>
+    entry === null
+      ? Effect.fail(fail("Unknown", `step barrier entry ${StepBarrier.key(step)} vanished while it was claimed`))
+      : StepBarrier.markOf(entry, where(entry.entity)))
+
+/**
+ * The kernel's barrier on the entries of `env.steps`. A step's write claims its entry itself (`claimStep`); after the
+ * write `claimWithOutcome` records the outcome on that claim (or, when the write touched nothing and so claimed
+ * nothing, claims with the outcome); `read` answers an entry found there before.
+ */
+export const make = (env: Env): Barrier<Unit> => ({
   claim: (_, step, kind, fingerprint) =>
     Effect.gen(function*() {
-      const key = StepBarrier.key(step)
-      const claimed = yield* call(undefined, "insertOne (step barrier)", () =>
-        env.steps.insertOne({ _id: key, sagaId: step.sagaId, kind, fingerprint, at: new Date() })).pipe(
-          Effect.as(true),
-          Effect.catchIf((e) =>
-            isDuplicateKey(e.cause), () =>
-            Effect.succeed(false))
-        )
-      if (claimed) return Option.none()
-      const entry = yield* read(env, step)
-      if (entry === null) {
-        return yield* fail("Unknown", `step barrier entry ${key} vanished while it was claimed`)
-      }
-      return Option.some(yield* StepBarrier.markOf(entry, where(entry.entity)))
+      const claimed = yield* insertEntry(env, undefined, {
+        _id: StepBarrier.key(step),
+        sagaId: step.sagaId,
+        kind,
+        fingerprint,
+        at: new Date()
+      })
+      return claimed ? Option.none() : Option.some(yield* markThere(env, step))
     }),
-  record: (_, step, outcome) =>
+  claimWithOutcome: (unit, step, outcome) =>
     Effect.gen(function*() {
       const entity = outcome.undo.entity
+      if (!unit.claimed) {
+        const claimed = yield* insertEntry(env, entity, {
+          _id: StepBarrier.key(step),
+          sagaId: step.sagaId,
+          kind: "action",
+          fingerprint: step.fingerprint,
+          undo: outcome.undo.id,
+          entity,
+          outcome: StepBarrier.encodeOutcome(outcome),
+          at: new Date()
+        })
+        return claimed ? Option.none() : Option.some(yield* markThere(env, step))
+      }
+      // an insert's entry lists its documents, which are its record: nothing to add, no marker to remove (a given
+      // `_id`'s marker stays until `prune`)
+      if (outcome.undo.actions.every((action) => action._tag === "DeleteCreated")) return Option.none()
       const recorded = yield* call(entity, "updateOne (step barrier)", () =>
         env.steps.updateOne(open(StepBarrier.key(step)), { $set: { outcome: StepBarrier.encodeOutcome(outcome) } }))
       if (recorded.matchedCount !== 1) {
@@ -292,18 +362,31 @@ export const make = (env: Env): Barrier<undefined> => ({
       }
       // the entry answers for the step now: its markers leave the documents (a failure here changes nothing the
       // step did: the markers stay until `prune`)
-      if (outcome.undo.actions.length > 0 && outcome.undo.actions[0]!._tag !== "Reinsert") {
-        yield* Effect.ignore(
-          removeMarker(
-            env,
-            entity,
-            stepField(outcome.undo.id),
-            outcome.records.map((r) =>
-              r["_id"]
-            )
+      if (outcome.undo.actions[0]!._tag !== "Reinsert") {
+        yield* Effect.ignore(removeMarker(
+          env,
+          entity,
+          stepField(outcome.undo.id),
+          outcome.records.map((r) =>
+            r["_id"]
           )
-        )
+        ))
       }
+      return Option.none()
+    }),
+  read: (step) =>
+    Effect.gen(function*() {
+      const entry = yield* read(env, step)
+      const own = entry?.undo === step.undoId
+      // none yet, or this attempt's own unfinished claim: the write's own error stands
+      if (entry === null || (own && entry.kind === "action" && entry.outcome === undefined)) return Option.none()
+      const mark = yield* StepBarrier.markOf(entry, where(entry.entity))
+      // this attempt's claim, resolved while it ran: the resolution counts (fenced: refused; answered: in doubt)
+      if (own) return Option.some({ ...mark, outcome: Option.none() })
+      if (entry.kind === "fence" || Option.isSome(mark.outcome) || entry.operation !== "insert") {
+        return Option.some(mark)
+      }
+      return Option.some({ ...mark, outcome: yield* insertedOutcome(env, entry) })
     }),
   used: (_, sagaId) =>
     Effect.map(

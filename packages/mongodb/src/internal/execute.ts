@@ -64,12 +64,12 @@ const outcome = (entity: string, records: ReadonlyArray<Row>, actions: ReadonlyA
 
 /**
  * A step's barrier, as a write sees it: the marker field its documents get, the undo id its outcome carries, and
- * how to announce on its entry the documents it will touch (see `barrier.ts`).
+ * how to claim its entry with the documents it will touch, before the first document write (see `barrier.ts`).
  */
 interface Mark {
   readonly field: string
   readonly undo: string
-  readonly announce: (touched: Omit<Barrier.Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
+  readonly claim: (touched: Omit<Barrier.Touched, "entity" | "operation">) => Effect.Effect<void, StoreError>
 }
 
 /** Only documents without the step's marker (its own earlier write, or a fence), when the write has a step. */
@@ -128,7 +128,10 @@ export const write = (env: Env) => {
           : Effect.succeed(docs)
     )
 
-  /** With a barrier, the `_id`s are decided and announced before the write, and written with the step's marker. */
+  /**
+   * With a barrier, the `_id`s are decided and claimed before the write; a document with a given `_id` is written
+   * with the step's marker (one with a generated `_id` needs none: nobody else can have inserted it).
+   */
   const insert = (entity: string, records: ReadonlyArray<Row>, mark?: Mark) =>
     Effect.gen(function*() {
       const docs = records.map((r): Document => ({ _id: new ObjectId(), ...r }))
@@ -136,15 +139,21 @@ export const write = (env: Env) => {
       if (keys.size !== docs.length) {
         return yield* fail("Constraint", "two records have the same _id", { entity, path: "data" })
       }
-      if (mark !== undefined) yield* mark.announce({ keys: docs.map((d) => d["_id"]) })
-      const marked = mark === undefined ? docs : docs.map((d) => ({ ...d, [mark.field]: 1 }))
+      const given = (i: number) => records[i]!["_id"] !== undefined
+      if (mark !== undefined) {
+        yield* mark.claim({
+          keys: docs.map((d) => d["_id"]),
+          generated: docs.filter((_, i) => !given(i)).map((d) => d["_id"])
+        })
+      }
+      const marked = mark === undefined ? docs : docs.map((d, i) => given(i) ? { ...d, [mark.field]: 1 } : d)
       yield* call(entity, "insertMany", () => collection(entity).insertMany(marked, { ordered: true })).pipe(
         Effect.catchAll((error) => {
           // Ordered: the records before the first failing one were written. Without a write error, only the
           // records with a generated `_id` can be known to be ours.
           const written = error.cause instanceof MongoBulkWriteError
             ? docs.slice(0, error.cause.insertedCount)
-            : docs.filter((_, i) => records[i]!["_id"] === undefined)
+            : docs.filter((_, i) => !given(i))
           return failAfterRollback(entity, written.map((d) => ({ _tag: "DeleteCreated", key: keyOf(d) })), mark)(error)
         })
       )
@@ -198,7 +207,7 @@ export const write = (env: Env) => {
         if (checked._tag === "Left") return yield* fail("Validation", checked.message, { entity, path: "data" })
       }
       const changes = compileUpdate(operation.changes)
-      if (mark !== undefined) yield* mark.announce({ ids: found.map((d) => d["_id"]) })
+      if (mark !== undefined) yield* mark.claim({ ids: found.map((d) => d["_id"]) })
       const read = new Map<unknown, Document>(found.map((d) => [d["_id"], d]))
       const withMarker = (id: unknown): Document =>
         mark === undefined ? changes : {
@@ -228,7 +237,7 @@ export const write = (env: Env) => {
       const query = compileFilter(operation.where)
       const found = yield* candidates(entity, query, mark === undefined ? { _id: 1 } : undefined)
       if (mark !== undefined && found.length > 0) {
-        yield* mark.announce({ ids: found.map((d) => d["_id"]), images: found })
+        yield* mark.claim({ ids: found.map((d) => d["_id"]), images: found })
       }
       return yield* writeEach(
         operation,
@@ -300,7 +309,7 @@ export const write = (env: Env) => {
       return yield* fail("Deadlock", "the record kept changing during the upsert; retry", { entity, path })
     })
 
-  /** With a barrier, the `_id` each record would be inserted with is decided and announced before the write. */
+  /** With a barrier, the `_id` each record would be inserted with is decided and claimed before the write. */
   const upsert = (operation: Extract<Operation.Operation, { kind: "upsert" }>, mark?: Mark) =>
     Effect.gen(function*() {
       const entity = operation.entity
@@ -308,7 +317,7 @@ export const write = (env: Env) => {
       const records: Array<Row> = []
       const actions: Array<Undo.UndoAction> = []
       const newIds = operation.records.map((record) => record["_id"] ?? new ObjectId())
-      if (mark !== undefined) yield* mark.announce({ keys: newIds })
+      if (mark !== undefined) yield* mark.claim({ keys: newIds })
       for (const [i, record] of operation.records.entries()) {
         const key = operation.options.key
         const query = operation.where !== undefined
@@ -342,20 +351,24 @@ export const write = (env: Env) => {
     })
 
   /** The write's marker, named after the undo id the kernel decided for the step (see `barrier.ts`). */
-  const markOf = (operation: Operation.Operation, context: WriteContext): Mark | undefined => {
+  const markOf = (unit: Barrier.Unit, operation: Operation.Operation, context: WriteContext): Mark | undefined => {
     const step = context.step
     if (step === undefined) return undefined
     return {
       field: Barrier.stepField(step.undoId),
       undo: step.undoId,
-      announce: (touched) =>
-        Barrier.announce(env, step, { entity: operation.entity, operation: operation.kind, ...touched })
+      claim: (touched) =>
+        Barrier.claimStep(env, unit, step, { entity: operation.entity, operation: operation.kind, ...touched })
     }
   }
 
-  const run = (operation: Operation.Operation, context: WriteContext): Effect.Effect<Outcome, StoreError> =>
+  const run = (
+    unit: Barrier.Unit,
+    operation: Operation.Operation,
+    context: WriteContext
+  ): Effect.Effect<Outcome, StoreError> =>
     Effect.gen(function*() {
-      const mark = markOf(operation, context)
+      const mark = markOf(unit, operation, context)
       switch (operation.kind) {
         case "insert":
           return yield* insert(operation.entity, operation.records, mark)
@@ -370,6 +383,10 @@ export const write = (env: Env) => {
       }
     })
 
-  return (operation: Operation.Operation, context: WriteContext): Effect.Effect<Written, StoreError> =>
-    Effect.map(run(operation, context), (o) => ({ records: o.records, actions: o.undo.actions }))
+  return (
+    unit: Barrier.Unit,
+    operation: Operation.Operation,
+    context: WriteContext
+  ): Effect.Effect<Written, StoreError> =>
+    Effect.map(run(unit, operation, context), (o) => ({ records: o.records, actions: o.undo.actions }))
 }

@@ -202,7 +202,7 @@ const revert = (env: Env, collection: Collection, undoId: string, entity: string
     const attempt = Effect.gen(function*() {
       const doc = yield* call(entity, "findOne", () => collection.findOne(byId(id)))
       if (doc !== null && markersOf(doc).includes(undoId)) return yield* finish
-      const logged = yield* call(entity, "findOne (undo log)", () => env.log.findOne({ _id: { $eq: logId } }))
+      const logged = yield* call(entity, "findOne (undo log)", () => env.log.findOne({ _id: logId }))
       if (logged !== null) return
       if (doc === null) {
         return yield* fail("Conflict", "the record this step updated was deleted by another writer", { entity, path })

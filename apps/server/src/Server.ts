@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import type { ServerConfig } from "./Config.js"
 import * as Config from "./Config.js"
 import { Intake } from "./Intake.js"
+import * as adapters from "./internal/adapters.js"
 import * as demo from "./internal/demo.js"
 import * as http from "./internal/http.js"
 import * as journal from "./internal/journal.js"
@@ -29,8 +30,9 @@ import { Transactions } from "./Transactions.js"
  * @since 0.1.0
  */
 export const layer = (config: ServerConfig): Layer.Layer<HttpServer.HttpServer, unknown> => {
-  const core = Warehouse.layer({ sources: config.sources, maxOperations: config.limits.maxOperations }).pipe(
-    Layer.provideMerge(journal.layer(config))
+  // the sources open (each store connects and checks its connection) while the journal opens: neither needs the other
+  const core = Warehouse.layerFromSources({ maxOperations: config.limits.maxOperations }).pipe(
+    Layer.provideMerge(Layer.merge(Warehouse.sourcesLayer(config.sources), journal.layer(config)))
   )
   const app = Transactions.Default.pipe(
     Layer.provideMerge(Intake.Default),
@@ -72,4 +74,4 @@ export const main = (argv: ReadonlyArray<string>) =>
     ).pipe(Effect.provide(observability.logging(config)))
     if (args.initDemo) yield* demo.initDemo(config).pipe(Effect.provide(observability.logging(config)))
     return yield* Layer.launch(layer(config))
-  })
+  }).pipe(adapters.provide)

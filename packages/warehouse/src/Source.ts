@@ -61,6 +61,23 @@ export class Sources extends Context.Tag("@polysaga/warehouse/Sources")<Sources,
 }>() {}
 
 /**
+ * How the adapter package of an engine is loaded: `import(name)` unless the application gives the module itself
+ * here, by package name (`{ "@polysaga/postgres": () => import("@polysaga/postgres") }`). A bundled application
+ * (one file with its adapters inside, e.g. built with esbuild) needs this: a computed `import(name)` is left to
+ * Node's resolver at run time, which would load a second copy of the adapter and of everything it imports from
+ * `node_modules` — if it can find them there at all. Provide it with `Effect.provideService(Source.AdapterModules, …)`
+ * around what builds the warehouse (or checks its sources).
+ *
+ * @since 0.1.0
+ */
+export const AdapterModules: typeof internal.AdapterModules = internal.AdapterModules
+
+/**
+ * @since 0.1.0
+ */
+export type AdapterModules = internal.AdapterModules
+
+/**
  * Checks configured sources without opening them: each engine's adapter package is loaded and the entry's
  * settings decoded with its descriptor (`ENGINE_NOT_INSTALLED` or `VALIDATION_ERROR` naming the field, e.g.
  * `sources[1].database`). A service checks its configuration with it before it starts anything.

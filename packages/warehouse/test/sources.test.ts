@@ -93,4 +93,30 @@ describe("configured sources", () => {
           .pipe(Layer.provide(SagaJournal.layerMemory))
       )
     ))
+
+  it.effect("AdapterModules: a module the application gives is used for its package name, not import(name)", () =>
+    Effect.gen(function*() {
+      const loaded: Array<string> = []
+      const modules = {
+        // a name no package has: only the given module can make it load
+        "@acme/polysaga-crm": () => {
+          loaded.push("@acme/polysaga-crm")
+          return import("@polysaga/testing")
+        }
+      }
+      const entry = { tag: "crm", type: "database", engine: "@acme/polysaga-crm", maxRecordsPerOperation: 10 } as const
+      const missing = yield* Effect.flip(Source.check([entry]))
+      assert.strictEqual(missing.code, "ENGINE_NOT_INSTALLED")
+      yield* Source.check([entry]).pipe(Effect.provideService(Source.AdapterModules, modules))
+      const result = yield* Warehouse.transaction([
+        { operation: "insert", from: { type: "database", tag: "crm", entity: "customers" }, data: { id: "c1" } }
+      ]).pipe(
+        Effect.provide(Warehouse.layer({ sources: [entry] })),
+        Effect.provideService(Source.AdapterModules, modules)
+      )
+      assert.strictEqual(result.status, "completed", result.error)
+      assert.deepStrictEqual(loaded, ["@acme/polysaga-crm", "@acme/polysaga-crm"])
+      // the default loader is untouched
+      assert.strictEqual((yield* Effect.flip(Source.check([entry]))).code, "ENGINE_NOT_INSTALLED")
+    }))
 })

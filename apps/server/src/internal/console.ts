@@ -2,6 +2,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import * as Files from "./files.js"
 
 /**
  * The operator console's files (`apps/server/console`), served from the same origin as the API: `/` is the page,
@@ -39,7 +40,7 @@ const headers = {
 /** The console's routes on the API's router; the files are read once, when the server starts. */
 export const layer = HttpApiBuilder.Router.use((router) =>
   Effect.forEach(files, ({ file, route, type }) => {
-    const body = fs.readFileSync(new URL(`../../console/${file}`, import.meta.url))
+    const body = fs.readFileSync(Files.file(`console/${file}`))
     return router.get(route, Effect.succeed(HttpServerResponse.uint8Array(body, { contentType: type, headers })))
   }, { discard: true })
 )

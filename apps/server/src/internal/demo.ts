@@ -4,16 +4,14 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs/promises"
 import type { ServerConfig } from "../Config.js"
-
-/** The demo SQL shipped next to the default configuration. */
-export const demoSql = new URL("../../config/demo.sql", import.meta.url)
+import * as Files from "./files.js"
 
 /**
  * `--init-demo`: applies `config/demo.sql` (idempotent) to every distinct PostgreSQL URL among the sources.
  */
 export const initDemo = (config: ServerConfig) =>
   Effect.gen(function*() {
-    const text = yield* Effect.promise(() => fs.readFile(demoSql, "utf8"))
+    const text = yield* Effect.promise(() => fs.readFile(Files.file("config/demo.sql"), "utf8"))
     const urls = Array.from(
       new Set(config.sources.flatMap((s) => s.engine === "postgres" && typeof s.url === "string" ? [s.url] : []))
     )

@@ -3,6 +3,7 @@
  * shared between tags that configure the same database, and the registry by tag.
  */
 import { Adapter, Operation, type Store, type StoreError } from "@polysaga/store"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -44,6 +45,11 @@ const firstIssue = (base: string, error: ParseResult.ParseError): WarehouseError
 
 const specifier = (engine: string) => engine.startsWith("@") ? engine : `@polysaga/${engine}`
 
+/** Adapter packages an application loads itself, by package name (see `Source.AdapterModules`). */
+export class AdapterModules extends Context.Reference<AdapterModules>()("@polysaga/warehouse/AdapterModules", {
+  defaultValue: (): { readonly [name: string]: () => Promise<unknown> } => ({})
+}) {}
+
 /** The adapter descriptor of an engine, from its package's `adapter` export. */
 const load = (engine: string, path: string): Effect.Effect<Adapter.Adapter, WarehouseError> => {
   const name = specifier(engine)
@@ -53,14 +59,15 @@ const load = (engine: string, path: string): Effect.Effect<Adapter.Adapter, Ware
       path: `${path}.engine`,
       message: `${path}.engine: engine ${engine} needs the adapter package ${name} (${why})`
     })
-  return Effect.tryPromise({
-    try: () => import(name) as Promise<{ readonly adapter?: unknown }>,
-    catch: (cause) => notInstalled(String(cause))
-  }).pipe(Effect.flatMap((module) =>
-    Adapter.isAdapter(module.adapter)
-      ? Effect.succeed(module.adapter)
-      : Effect.fail(notInstalled("it exports no `adapter` descriptor"))
-  ))
+  return Effect.flatMap(AdapterModules, (modules) =>
+    Effect.tryPromise({
+      try: () => (modules[name]?.() ?? import(name)) as Promise<{ readonly adapter?: unknown }>,
+      catch: (cause) => notInstalled(String(cause))
+    })).pipe(Effect.flatMap((module) =>
+      Adapter.isAdapter(module.adapter)
+        ? Effect.succeed(module.adapter)
+        : Effect.fail(notInstalled("it exports no `adapter` descriptor"))
+    ))
 }
 
 /** A configured entry, decoded: its tag and type, its adapter and the adapter's settings. */

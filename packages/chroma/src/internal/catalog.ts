@@ -6,7 +6,6 @@ import { Identifier, Store, type StoreError } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { located } from "./compile.js"
 import { type Connection, engine } from "./connection.js"
 
 /** Chroma's distance functions. */
@@ -20,7 +19,6 @@ const collectionName = /^[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?$/
 
 export const checkEntity = (entity: string, path: string): Effect.Effect<string, StoreError> =>
   Identifier.check(entity, "entity name", path).pipe(
-    Effect.mapError(located(entity)),
     Effect.filterOrFail(
       (name) => name.length >= 3 && collectionName.test(name),
       () =>

@@ -16,14 +16,6 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { type ChromaRecord, engine, markerPrefix, sameVector, type Scalar, type Stored } from "./connection.js"
 
-/** A path into the operation, for errors. */
-export const join = (path: string, key: string | number): string =>
-  typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`
-
-/** An error of the port's helpers (`Identifier.check`) as this adapter's, with the entity. */
-export const located = (entity: string) => (error: StoreError): StoreError =>
-  Store.fail(engine, error.reason, error.message, { entity, path: error.path, cause: error.cause })
-
 /** The JSON image of a record in undo records: the record itself (it is plain JSON). */
 export const RecordImage = Schema.Struct({
   id: Schema.String,
@@ -111,9 +103,6 @@ export const encodeValue = (
   )
 }
 
-const checkField = (field: string, what: string, path: string, entity: string) =>
-  Identifier.check(field, what, path).pipe(Effect.mapError(located(entity)))
-
 /** The checked vector at `path`: a non-empty array of finite numbers. */
 export const checkVector = (
   value: unknown,
@@ -140,7 +129,7 @@ export const parseRow = (row: Operation.Row, path: string, entity: string): Effe
   Effect.gen(function*() {
     for (const key of Object.keys(row)) {
       if (!reserved.has(key)) {
-        yield* checkField(key, "field name", `${path}.${key}`, entity)
+        yield* Identifier.check(key, "field name", `${path}.${key}`)
         return yield* Store.fail(
           engine,
           "Validation",
@@ -168,7 +157,7 @@ export const parseRow = (row: Operation.Row, path: string, entity: string): Effe
     const metadata: Record<string, Scalar> = {}
     for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
       const at = `${path}.metadata.${key}`
-      yield* checkField(key, "metadata key", at, entity)
+      yield* Identifier.check(key, "metadata key", at)
       if (reserved.has(key)) {
         return yield* Store.fail(engine, "Validation", `${key} is reserved and cannot be a metadata key`, {
           entity,
@@ -188,7 +177,7 @@ export const checkChanges = (
 ): Effect.Effect<void, StoreError> =>
   Effect.forEach(changes, (change) =>
     Effect.gen(function*() {
-      yield* checkField(change.field, "field name", change.path, entity)
+      yield* Identifier.check(change.field, "field name", change.path)
       if (change.field === "id" || change.field === "metadata") {
         return yield* Store.fail(
           engine,
@@ -363,7 +352,7 @@ const relax = (ctx: Context): Node => {
 const compare = (c: Filter.Compare, ctx: Context): Effect.Effect<Node, StoreError> =>
   Effect.gen(function*() {
     const entity = ctx.entity
-    yield* Identifier.check(c.field, "field name", c.path).pipe(Effect.mapError(located(entity)))
+    yield* Identifier.check(c.field, "field name", c.path)
     if (c.field === "id") {
       return yield* unsupported(
         entity,

@@ -5,7 +5,7 @@
  * were announced on the step's barrier entry (see `barrier.ts`).
  */
 import type { StoreError, WriteContext, Written } from "@polysaga/store"
-import { Filter, type KeyedLock, type Operation, Store, Undo, Update } from "@polysaga/store"
+import { Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -21,7 +21,6 @@ import {
   type Draft,
   flatImage,
   flatten,
-  join,
   nResults,
   parseRow,
   present,
@@ -51,6 +50,10 @@ export interface Prepared {
   readonly compiled: Compiled | undefined
 }
 
+/** The vectors of the records to write, with the paths errors name. */
+const vectorPaths = (drafts: ReadonlyArray<Draft>) =>
+  drafts.map((d) => ({ vector: d.vector, path: Operation.joinPath(d.path, "vector") }))
+
 export const make = (env: Env) => {
   const { barrier, catalog, conn, locks, max, undoLog } = env
   const { dimensionOf, open, target } = catalog
@@ -63,7 +66,7 @@ export const make = (env: Env) => {
       if (rows.length > max) {
         return yield* Store.fail(engine, "TooManyRecords", `where matches more than ${max} records`, {
           entity,
-          path: join(path, "where")
+          path: Operation.joinPath(path, "where")
         })
       }
       return rows
@@ -74,7 +77,7 @@ export const make = (env: Env) => {
   /** Everything that can be checked without the server. */
   const prepare = (operation: Operation.Operation, path: string): Effect.Effect<Prepared, StoreError> =>
     Effect.gen(function*() {
-      const entity = yield* checkEntity(operation.entity, join(path, "from.entity"))
+      const entity = yield* checkEntity(operation.entity, Operation.joinPath(path, "from.entity"))
       const compiled = "where" in operation && operation.where !== undefined
         ? yield* compile(operation.where, entity).pipe(Effect.mapError((e) => prefix(e, path)))
         : undefined
@@ -83,10 +86,10 @@ export const make = (env: Env) => {
         yield* checkChanges(operation.changes, entity).pipe(Effect.mapError((e) => prefix(e, path)))
       }
       if (operation.kind !== "insert" && operation.kind !== "upsert") return { drafts: [], compiled }
-      const data = join(path, "data")
+      const data = Operation.joinPath(path, "data")
       const drafts = yield* Effect.forEach(
         operation.records,
-        (row, i) => parseRow(row, operation.records.length === 1 ? data : join(data, i), entity)
+        (row, i) => parseRow(row, operation.records.length === 1 ? data : Operation.joinPath(data, i), entity)
       )
       const seen = new Set<string>()
       for (const draft of drafts) {
@@ -94,7 +97,7 @@ export const make = (env: Env) => {
         if (seen.has(draft.id)) {
           return yield* Store.fail(engine, "Validation", `id ${JSON.stringify(draft.id)} appears twice`, {
             entity,
-            path: join(draft.path, "id")
+            path: Operation.joinPath(draft.path, "id")
           })
         }
         seen.add(draft.id)
@@ -111,11 +114,7 @@ export const make = (env: Env) => {
           }
         }
       }
-      yield* checkDimensions(
-        entity,
-        undefined,
-        drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
-      )
+      yield* checkDimensions(entity, undefined, vectorPaths(drafts))
       return { drafts, compiled }
     })
 
@@ -124,7 +123,7 @@ export const make = (env: Env) => {
       ? error
       : Store.fail(engine, error.reason, error.message.slice(error.path.length + 2), {
         entity: error.entity,
-        path: join(path, error.path),
+        path: Operation.joinPath(path, error.path),
         cause: error.cause
       })
 
@@ -133,14 +132,16 @@ export const make = (env: Env) => {
     operation.kind === "update"
       ? operation.changes.flatMap((c) =>
         c.field === "vector" && c.op === "set"
-          ? [{ vector: c.value as ReadonlyArray<number>, path: join(path, c.path) }]
+          ? [{ vector: c.value as ReadonlyArray<number>, path: Operation.joinPath(path, c.path) }]
           : []
       )
       : operation.kind === "select"
       ? [searchOf(operation)].flatMap((search) =>
-        search === undefined ? [] : [{ vector: search.vector, path: join(join(path, search.path), "vector") }]
+        search === undefined
+          ? []
+          : [{ vector: search.vector, path: Operation.joinPath(Operation.joinPath(path, search.path), "vector") }]
       )
-      : prepared.drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
+      : vectorPaths(prepared.drafts)
 
   /** The dimension check `validate` makes (the writes check it themselves). */
   const validate = Effect.fn("ChromaStore.validate")(function*(
@@ -203,12 +204,9 @@ export const make = (env: Env) => {
       : Effect.fail(
         Store.fail(engine, "NoMatch", `${operation.kind}: where matches no record`, {
           entity: operation.entity,
-          path: join(path, "where")
+          path: Operation.joinPath(path, "where")
         })
       )
-
-  const vectorPaths = (drafts: ReadonlyArray<Draft>) =>
-    drafts.map((d) => ({ vector: d.vector, path: join(d.path, "vector") }))
 
   const insert = (entity: string, drafts: ReadonlyArray<Draft>, mark?: Mark) => {
     const records = drafts.map((d): ChromaRecord => ({ ...d, id: d.id ?? crypto.randomUUID() }))
@@ -224,7 +222,7 @@ export const make = (env: Env) => {
           const at = drafts[records.findIndex((r) => r.id === id)]!.path
           return yield* Store.fail(engine, "Constraint", `a record with id ${JSON.stringify(id)} exists`, {
             entity,
-            path: join(at, "id")
+            path: Operation.joinPath(at, "id")
           })
         }
         if (mark !== undefined) {
@@ -407,7 +405,7 @@ export const make = (env: Env) => {
               if (rows.length > 1) {
                 return yield* Store.fail(engine, "Validation", "an upsert's where must match at most one record", {
                   entity,
-                  path: join(path, "where")
+                  path: Operation.joinPath(path, "where")
                 })
               }
               const existing = rows[0]
@@ -417,7 +415,7 @@ export const make = (env: Env) => {
                     engine,
                     "Constraint",
                     `a record with id ${JSON.stringify(id)} exists but does not match where`,
-                    { entity, path: join(draft.path, "id") }
+                    { entity, path: Operation.joinPath(draft.path, "id") }
                   )
                 }
                 creations.push({ ...draft, id })
@@ -429,7 +427,7 @@ export const make = (env: Env) => {
                   engine,
                   "Validation",
                   `the matched record's id is ${JSON.stringify(existing.record.id)}`,
-                  { entity, path: join(draft.path, "id") }
+                  { entity, path: Operation.joinPath(draft.path, "id") }
                 )
               }
               const after: ChromaRecord = { ...draft, id: existing.record.id }
@@ -478,7 +476,7 @@ export const make = (env: Env) => {
         if (round === upsertRounds) {
           return yield* Store.fail(engine, "Conflict", "the records the upsert's key finds keep changing", {
             entity,
-            path: join(path, "where")
+            path: Operation.joinPath(path, "where")
           })
         }
         ids = [...ids, ...result.left]

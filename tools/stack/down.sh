@@ -2,19 +2,26 @@
 # Stops the stores started by tools/stack/up.sh (SIGTERM — SIGINT for PostgreSQL's fast
 # shutdown — then a bounded wait, then SIGKILL) and removes their pid files.
 # Safe to run when nothing is running.  --clean also deletes <repo>/.stack (all data).
+# With store names (postgres ferretdb neo4j chroma) it stops only those; up.sh starts them again.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 CLEAN=false
+ONLY=()
 for arg in "$@"; do
   case "$arg" in
     --clean) CLEAN=true ;;
-    -h | --help) sed -n '2,4p' "$0"; exit 0 ;;
-    *) die "unknown argument: $arg (usage: down.sh [--clean])" ;;
+    -h | --help) sed -n '2,5p' "$0"; exit 0 ;;
+    postgres | ferretdb | neo4j | chroma) ONLY+=("$arg") ;;
+    *) die "unknown argument: $arg (usage: down.sh [--clean] [postgres|ferretdb|neo4j|chroma ...])" ;;
   esac
 done
+if ((${#ONLY[@]} > 0)); then
+  $CLEAN && die "--clean deletes every store's data: it cannot be combined with store names"
+  STORES=("${ONLY[@]}")
+fi
 
 STOP_WAIT="${POLYSAGA_STACK_STOP_WAIT:-30}"
 
@@ -68,14 +75,15 @@ for store in "${STORES[@]}"; do
   wait "${PIDS[$store]}" || failed=1
 done
 
-# Anything still running with our state dir on its command line is a leftover.
-if leftovers="$(pgrep -af -- "$STATE_DIR/" || true)" && [[ -n "$leftovers" ]]; then
+# Anything still running with our state dir on its command line is a leftover (when every store was stopped).
+if ((${#ONLY[@]} == 0)) && leftovers="$(pgrep -af -- "$STATE_DIR/" || true)" && [[ -n "$leftovers" ]]; then
   warn "processes still using $STATE_DIR:"
   printf '%s\n' "$leftovers" >&2
   failed=1
 fi
 ((failed == 0)) || die "could not stop everything"
 
+((${#ONLY[@]} > 0)) && { log "stopped ${ONLY[*]} in $(since "$T_ALL") (up.sh starts them again)"; exit 0; }
 rm -f "$STATE_DIR/env"
 if $CLEAN; then
   [[ "$STATE_DIR" == */.stack ]] || die "refusing to delete unexpected state dir $STATE_DIR"

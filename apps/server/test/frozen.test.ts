@@ -12,12 +12,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { frozen, type StackStore } from "./faults/harness.js"
 import { chromaGet, Client, cypher, mongoDatabase, run, schema, serverEnvWithStores, Sql, Stores } from "./support.js"
-
-const stack = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../.stack")
 
 /**
  * The transaction's timeout, and how much later than it the answer may come: the step cut off in doubt is asked
@@ -29,52 +25,6 @@ const timeoutMs = 5_000
 const slackMs = 22_000
 
 type Engine = "postgres" | "mongodb" | "neo4j" | "chroma"
-
-/** The process of `store` this clone's stack started, and its children (PostgreSQL's backends). */
-const processes = (store: string): Array<number> => {
-  const pid = Number(fs.readFileSync(path.join(stack, "run", `${store}.pid`), "utf8").split("\n")[0])
-  const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")
-  // a stale pid file must not stop someone else's process
-  if (!cmdline.includes(`${stack}/`)) throw new Error(`${store}: pid ${pid} is not this stack's (${cmdline})`)
-  const children = (parent: number): Array<number> =>
-    fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((p) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8")
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent
-      } catch {
-        return false
-      }
-    }).flatMap((p) => [p, ...children(p)])
-  return [pid, ...children(pid)]
-}
-
-const resume = (pids: ReadonlyArray<number>) => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGCONT")
-    } catch {
-      // gone
-    }
-  }
-}
-
-/** Runs `body` with `store` stopped (SIGSTOP), and always resumes it (SIGCONT), even if this process exits. */
-const frozen = <A, E, R>(store: string, body: Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => {
-      const pids = processes(store)
-      const onExit = () => resume(pids)
-      process.once("exit", onExit)
-      for (const pid of pids) process.kill(pid, "SIGSTOP")
-      return { pids, onExit }
-    }),
-    () => body,
-    ({ onExit, pids }) =>
-      Effect.sync(() => {
-        resume(pids)
-        process.off("exit", onExit)
-      })
-  )
 
 const operation = (engine: Engine, key: string, n: number) => {
   switch (engine) {
@@ -184,7 +134,7 @@ const partners = {
   }
 }
 
-const cases: ReadonlyArray<readonly [Engine, string, keyof typeof partners]> = [
+const cases: ReadonlyArray<readonly [Engine, StackStore, keyof typeof partners]> = [
   ["postgres", "postgres", "neo4j"],
   ["mongodb", "ferretdb", "postgres"],
   ["neo4j", "neo4j", "postgres"],

@@ -8,30 +8,16 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { env, makeClient, resetSchema, run, Sql, SqlLive, tmpDir } from "./support.js"
+import { database, databaseUrl, startService as start } from "./faults/harness.js"
+import { makeClient, resetSchema, run, Sql, SqlLive, tmpDir } from "./support.js"
 
 const schema = "server_lifecycle"
 const journalDb = "polysaga_server_journal_test"
-const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-/** A database of its own for the journal: no other test's sagas to claim. */
-const journalUrl = () => {
-  const url = new URL(env.pg)
-  url.pathname = `/${journalDb}`
-  return url.toString()
-}
-
-const createJournalDb = Effect.gen(function*() {
-  const sql = yield* Sql
-  const exists = yield* sql`SELECT 1 FROM pg_database WHERE datname = ${journalDb}`
-  if (exists.length === 0) yield* sql.unsafe(`CREATE DATABASE ${journalDb}`)
-})
-
-const Env = Layer.effectDiscard(Effect.zipRight(resetSchema(schema), createJournalDb)).pipe(Layer.provideMerge(SqlLive))
+const Env = Layer.effectDiscard(Effect.zipRight(resetSchema(schema), database(journalDb))).pipe(
+  Layer.provideMerge(SqlLive)
+)
 
 const configFile = () => {
   const dir = tmpDir("lifecycle")
@@ -41,7 +27,7 @@ const configFile = () => {
     file,
     JSON.stringify({
       port: 0,
-      journal: { url: journalUrl(), leaseSeconds: 2 },
+      journal: { url: databaseUrl(journalDb), leaseSeconds: 2 },
       sources: [pg("db1"), pg("inventory-db")],
       shutdownTimeoutMs: 20_000,
       recoveryIntervalMs: 300
@@ -49,45 +35,6 @@ const configFile = () => {
   )
   return file
 }
-
-interface Child {
-  readonly process: ChildProcess
-  readonly url: string
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
-/** Starts `src/main.ts` and waits for its "Listening on" line. */
-const start = (file: string) =>
-  Effect.acquireRelease(
-    Effect.async<Child, Error>((resume) => {
-      const child = spawn(process.execPath, [
-        "--conditions=@polysaga/source",
-        "--import",
-        "tsx",
-        "src/main.ts",
-        "--config",
-        file
-      ], {
-        cwd: appDir,
-        env: { ...process.env },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /Listening on (http:\/\/[0-9.]+:\d+)/.exec(output)
-        if (match) resume(Effect.succeed({ process: child, url: match[1]!, output: () => output, exited }))
-      }
-      child.stdout.on("data", onData)
-      child.stderr.on("data", onData)
-      void exited.then((code) =>
-        resume(Effect.fail(new Error(`server exited with ${code} before listening:\n${output}`)))
-      )
-    }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("server did not start") })),
-    (child) => Effect.sync(() => child.process.exitCode === null && child.process.kill("SIGKILL"))
-  )
 
 /** Holds a row lock on `inventory.prod_1` until `release` is done: a step updating it waits. */
 const holdLock = (release: Deferred.Deferred<void>) =>

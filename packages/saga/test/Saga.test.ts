@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Saga, SagaError, SagaJournal, Step } from "@polysaga/saga"
-import { Cause, Data, Deferred, Effect, Exit, Fiber, Option, Schedule, Schema, TestClock } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Option, Schedule, Schema, TestClock } from "effect"
 
 class Declined extends Data.TaggedError("Declined")<{ readonly reason: string }> {}
 
@@ -805,6 +805,84 @@ describe("journal and recovery", () => {
         ])
         const again = yield* Effect.flip(run(Saga.retryCompensation("f", stock.registry)))
         assert.include(again.message, "ended compensated")
+      }))
+
+    it.effect("running: a compensation whose store is unreachable leaves the saga to recovery, not `failed`", () =>
+      Effect.gen(function*() {
+        let down = true
+        const released: Array<string> = []
+        const hold = Step.define({
+          name: "hold",
+          result: Schema.String,
+          compensate: (sku: string) =>
+            Effect.suspend(() =>
+              down
+                ? Effect.fail(new SagaError.Transient({ cause: "connect ECONNREFUSED" }))
+                : Effect.sync(() => void released.push(sku))
+            ),
+          compensationRetry: Schedule.recurs(1)
+        })
+        const journal = yield* SagaJournal.makeMemory()
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(hold, Effect.succeed("a"), { id: "h1" }),
+          Step.fromDefinition(hold, Effect.fail(new Declined({ reason: "no stock" })), { id: "h2" })
+        )
+        const run = <A, E>(effect: Effect.Effect<A, E, SagaJournal.SagaJournal>) =>
+          Effect.provideService(effect, SagaJournal.SagaJournal, journal)
+        const result = yield* run(Saga.execute(saga, { id: "u1" }))
+        // the answer says what is left; the journal keeps the saga unfinished for recovery (no SagaEnded)
+        assert.strictEqual(result.status, "failed")
+        assert.deepStrictEqual(result.pendingCompensations, ["h1"])
+        assert.deepStrictEqual(yield* journal.unfinished, ["u1"])
+        assert.isFalse((yield* journal.entries("u1")).some((e) => e._tag === "SagaEnded"))
+        // still down: recovery leaves it for a later pass
+        const early = yield* Effect.flip(run(Saga.recover("u1", Step.registry(hold))))
+        assert.include(early.message, "left for a later pass")
+        assert.deepStrictEqual(yield* journal.unfinished, ["u1"])
+        down = false
+        const recovered = yield* run(Saga.recover("u1", Step.registry(hold)))
+        assert.strictEqual(recovered.status, "compensated")
+        assert.deepStrictEqual(released, ["a"])
+        assert.deepStrictEqual(yield* journal.unfinished, [])
+      }))
+
+    it.effect("an in-doubt step whose resolver times out is asked once, and its saga is left for a later pass", () =>
+      Effect.gen(function*() {
+        let calls = 0
+        let frozen = true
+        const probe = Step.define({
+          name: "probe",
+          result: Schema.String,
+          input: Schema.Struct({ sku: Schema.String }),
+          compensate: () => Effect.void,
+          resolve: (_input, { sagaId, stepId }) =>
+            Effect.suspend(() => {
+              calls++
+              return frozen
+                ? Effect.fail(new SagaError.StepTimeout({ sagaId, stepId, timeout: Duration.seconds(10) }))
+                : Effect.succeed(Option.none())
+            })
+        })
+        const journal = yield* SagaJournal.makeMemory()
+        const run = <A, E>(effect: Effect.Effect<A, E, SagaJournal.SagaJournal>) =>
+          Effect.provideService(effect, SagaJournal.SagaJournal, journal)
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(probe, Effect.fail(new LostReply()), { id: "p1", input: { sku: "a" } })
+        )
+        const result = yield* run(Saga.execute(saga, { id: "t1" }))
+        assert.strictEqual(result.status, "failed")
+        assert.strictEqual(calls, 1, "a resolver that timed out is not asked again in the running saga")
+        assert.deepStrictEqual(yield* journal.unfinished, ["t1"])
+        const early = yield* Effect.flip(run(Saga.recover("t1", Step.registry(probe))))
+        assert.strictEqual(early._tag, "RecoveryError")
+        assert.include(early.message, "left for a later pass")
+        assert.strictEqual(calls, 2, "nor in recovery")
+        frozen = false
+        const recovered = yield* run(Saga.recover("t1", Step.registry(probe)))
+        assert.strictEqual(recovered.status, "compensated")
+        assert.deepStrictEqual(recovered.resolvedSteps, [{ stepId: "p1", applied: false }])
       }))
   })
 })

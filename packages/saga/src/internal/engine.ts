@@ -48,7 +48,12 @@ export interface Ledger {
   readonly pending: Array<string>
   /** Steps that failed in doubt and whose `resolve` could not tell whether they applied. */
   readonly unresolved: Array<string>
-  halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
+  /**
+   * The compensation that failed, after which nothing more is undone. `transient`: its store could not be reached (a
+   * transient error, or no answer within {@link cleanupBound}) — the saga is left to recovery, which retries it; else
+   * (a conflict) it ends `failed`, for a person.
+   */
+  halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown>; readonly transient: boolean } | undefined
   /** The journal already held a saga with this id (`SagaIdTaken`): nothing of this run acted or is journaled. */
   idTaken: boolean
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
@@ -180,10 +185,13 @@ export const undo = <R>(
       yield* appendOrLog(ledger, Journal.CompensationSucceeded.make({ sagaId, stepId, at }))
     } else {
       const error = causeMessage(exit.cause)
-      ledger.halted = { stepId, cause: exit.cause }
+      const transient = Option.exists(Cause.failureOption(exit.cause), (e) => policy.isTransient(e) || isTransient(e))
+      ledger.halted = { stepId, cause: exit.cause, transient }
       ledger.pending.push(stepId)
       setStatus(ledger, stepId, "compensationFailed", error)
-      yield* Effect.logError("compensation failed: the saga stops undoing and is left for a person", error)
+      yield* (transient
+        ? Effect.logWarning("compensation failed: its store is unreachable, the saga stops undoing and is left to recovery", error)
+        : Effect.logError("compensation failed: the saga stops undoing and is left for a person", error))
       yield* appendOrLog(ledger, Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
     }
   }).pipe(Effect.annotateLogs({ "saga.id": ledger.sagaId, "step.id": stepId }))
@@ -194,6 +202,15 @@ export const undo = <R>(
  */
 const closeExit = (ledger: Ledger, exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> =>
   Exit.isFailure(exit) && ledger.timedOut && !ledger.compensateOnTimeout ? Exit.void : exit
+
+/**
+ * Is a failed resolution of an in-doubt step tried again (on the compensation's schedule)? A transient error, but not
+ * a resolver that timed out (it bounds itself, as the warehouse's does: trying again would multiply the wait on a
+ * store that hangs); it stays transient for recovery, which leaves the saga for a later pass.
+ * @internal
+ */
+export const retriesResolution = (error: unknown, transient: (error: unknown) => boolean): boolean =>
+  (transient(error) || isTransient(error)) && !(error instanceof StepTimeout)
 
 /**
  * Did this failure leave the step in doubt (it may have applied)? Only asked of steps that can `resolve`. An
@@ -322,7 +339,7 @@ export const runStep = <A, E, R>(
           // (the warehouse's does)
           const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
             schedule: step.compensationRetry,
-            while: (error) => step.isTransient(error) || isTransient(error)
+            while: (error) => retriesResolution(error, step.isTransient)
           }).pipe(
             Effect.exit,
             Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId } })
@@ -513,16 +530,18 @@ const executeWithId = <A, E, R>(
         : "compensated"
       const end = yield* Clock.currentTimeMillis
       const error = Exit.isFailure(exit) ? causeMessage(exit.cause) : undefined
-      // a step that failed in doubt and could not be resolved keeps the saga unfinished in a real journal: recovery
-      // settles it (resolves the step, undoes what is left) once its store answers again
-      const leftToRecovery = ledger.unresolved.length > 0 && journal !== Journal.noop
+      // a step that failed in doubt and could not be resolved, or a compensation whose store could not be reached, keeps
+      // the saga unfinished in a real journal: recovery settles it (resolves the step, undoes what is left) once the
+      // store answers again
+      const leftToRecovery = (ledger.unresolved.length > 0 || ledger.halted?.transient === true) &&
+        journal !== Journal.noop
       const ended = leftToRecovery || ledger.idTaken
         ? Exit.void
         : yield* journal.append(
           Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
         ).pipe(Effect.tapError(noteIdTaken(ledger)), Effect.exit)
       if (leftToRecovery) {
-        yield* Effect.logWarning(`steps in doubt left to recovery: ${ledger.unresolved.join(", ")}`)
+        yield* Effect.logWarning(`left to recovery: ${[...ledger.unresolved, ...ledger.pending].join(", ")}`)
         // this instance no longer renews it: recovery (here or elsewhere) can claim it once its store answers
         if (journal.leases !== undefined) {
           yield* journal.leases.release(sagaId).pipe(

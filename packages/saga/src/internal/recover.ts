@@ -10,7 +10,7 @@ import { RecoveryError } from "../SagaError.js"
 import * as Journal from "../SagaJournal.js"
 import type { RecoveryResult, SagaStatus } from "../SagaResult.js"
 import type { StepDefinition, StepRegistry } from "../Step.js"
-import { makeLedger, undo } from "./engine.js"
+import { makeLedger, retriesResolution, undo } from "./engine.js"
 import { causeMessage, isTransient } from "./errors.js"
 import { defaultCompensationRetry } from "./step.js"
 
@@ -138,7 +138,7 @@ const resolveDoubt = <R>(sagaId: string, doubt: Doubt, definition: StepDefinitio
     const policy = retryPolicy(definition)
     return yield* Effect.retry(Effect.suspend(() => definition.resolve!(input, { sagaId, stepId: doubt.stepId })), {
       schedule: policy.retry,
-      while: policy.isTransient
+      while: (error) => retriesResolution(error, policy.isTransient)
     })
   }).pipe(
     Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": doubt.stepId } })
@@ -177,7 +177,8 @@ const drive = <R>(
       const at = yield* Clock.currentTimeMillis
       if (Exit.isFailure(exit)) {
         const error = causeMessage(exit.cause)
-        if (Option.exists(Cause.failureOption(exit.cause), retryPolicy(definition).isTransient)) {
+        const transient = retryPolicy(definition).isTransient
+        if (Option.exists(Cause.failureOption(exit.cause), (e) => transient(e) || isTransient(e))) {
           unreachable.push(`step ${stepId} could not be resolved: ${error}`)
           yield* Effect.logWarning("an in-doubt step could not be resolved yet: its store is unreachable", error)
           continue
@@ -227,23 +228,14 @@ const drive = <R>(
         yield* undo(ledger, step.stepId, compensation, retryPolicy(definition))
       }
     }
-    if (ledger.halted !== undefined) {
-      const halted = Cause.failureOption(ledger.halted.cause)
-      const step = [...applied, ...plan.steps].find((s) => s.stepId === ledger.halted!.stepId)
-      const definition = step === undefined
-        ? undefined
-        : "definition" in step
-        ? step.definition
-        : registry.definitions.get(step.name)
-      if (Option.exists(halted, retryPolicy(definition).isTransient)) {
-        // a store could not be reached: what was undone is journaled, the rest is retried on a later pass
-        return yield* new RecoveryError({
-          sagaId,
-          reason: `the compensation of ${ledger.halted.stepId} could not reach its store: ${
-            causeMessage(ledger.halted.cause)
-          } (left for a later pass)`
-        })
-      }
+    if (ledger.halted?.transient === true) {
+      // a store could not be reached: what was undone is journaled, the rest is retried on a later pass
+      return yield* new RecoveryError({
+        sagaId,
+        reason: `the compensation of ${ledger.halted.stepId} could not reach its store: ${
+          causeMessage(ledger.halted.cause)
+        } (left for a later pass)`
+      })
     }
     const status: SagaStatus = completed
       ? "completed"

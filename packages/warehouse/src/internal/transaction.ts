@@ -47,15 +47,9 @@ export const operationStep: Step.StepDefinition<
             message: `source ${tag}: its ${store.engine} store has no step barrier, an in-doubt step cannot be resolved`
           })
           // bounded like a compensation (10 s) even where the saga cannot be interrupted: a frozen store's call is
-          // left to finish in the background and the step to recovery
-          : Saga.bounded(context.sagaId, context.stepId, store.resolve(context)).pipe(
-            // not retried: one bounded attempt, then recovery
-            Effect.catchTag("StepTimeout", () =>
-              new WarehouseError({
-                code: "SOURCE_UNAVAILABLE",
-                message: `source ${tag}: the in-doubt step could not be resolved within 10 s`
-              }))
-          )
+          // left to finish in the background and the step to recovery. Its StepTimeout is not retried (one bounded
+          // attempt) and stays transient: recovery leaves the saga for a later pass instead of ending it `failed`
+          : Saga.bounded(context.sagaId, context.stepId, store.resolve(context))
       ),
       Effect.map(Option.map((outcome): StepOutcome => ({
         tag,

@@ -1,5 +1,5 @@
 /**
- * The fault tests' harness (`crash.test.ts`): the service as child processes (`src/main.ts`) on
+ * The fault tests' harness (`crash.test.ts`, `outage.test.ts`): the service as child processes (`src/main.ts`) on
  * the four real stores, a load generator of 4-store transactions over HTTP (a third doomed by a 5th step that fails),
  * the stack's stores frozen or stopped, and the checker that counts every transaction's records per key in each of
  * the four stores and compares them with the journal and with what the clients were answered.

@@ -190,7 +190,10 @@ export const undo = <R>(
       ledger.pending.push(stepId)
       setStatus(ledger, stepId, "compensationFailed", error)
       yield* (transient
-        ? Effect.logWarning("compensation failed: its store is unreachable, the saga stops undoing and is left to recovery", error)
+        ? Effect.logWarning(
+          "compensation failed: its store is unreachable, the saga stops undoing and is left to recovery",
+          error
+        )
         : Effect.logError("compensation failed: the saga stops undoing and is left for a person", error))
       yield* appendOrLog(ledger, Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
     }

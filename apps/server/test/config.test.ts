@@ -5,8 +5,8 @@ import * as Redacted from "effect/Redacted"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as Config from "../src/Config.js"
+import { appDir, serviceArgs } from "./faults/harness.js"
 import { tmpDir } from "./support.js"
 
 const base = {
@@ -56,15 +56,7 @@ it("the command exits 1 with one line naming the bad field", () => {
     file,
     JSON.stringify({ journal: { embedded: "j" }, sources: [{ ...base.sources[0], type: "table" }] })
   )
-  const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-  const result = spawnSync(process.execPath, [
-    "--conditions=@polysaga/source",
-    "--import",
-    "tsx",
-    "src/main.ts",
-    "--config",
-    file
-  ], {
+  const result = spawnSync(process.execPath, serviceArgs(file), {
     cwd: appDir,
     encoding: "utf8",
     timeout: 30_000

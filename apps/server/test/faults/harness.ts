@@ -15,7 +15,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { env, makeClient, Sql, Stores, tmpDir } from "../support.js"
 
-const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+/** The service's package folder: where `src/main.ts` runs from. */
+export const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const repo = path.resolve(appDir, "../..")
 const stack = path.join(repo, ".stack")
 
@@ -100,19 +101,26 @@ export interface Service {
   readonly startMs: number
 }
 
+/** The node arguments that run the service from source (in {@link appDir}) on the configuration `file`. */
+export const serviceArgs = (file: string) => [
+  "--conditions=@polysaga/source",
+  "--import",
+  "tsx",
+  "src/main.ts",
+  "--config",
+  file
+]
+
 /** Starts `src/main.ts --config file` and waits for its "Listening on" line (killed when the scope closes). */
 export const startService = (file: string) =>
   Effect.acquireRelease(
     Effect.async<Service, Error>((resume) => {
       const began = Date.now()
-      const child = spawn(process.execPath, [
-        "--conditions=@polysaga/source",
-        "--import",
-        "tsx",
-        "src/main.ts",
-        "--config",
-        file
-      ], { cwd: appDir, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] })
+      const child = spawn(process.execPath, serviceArgs(file), {
+        cwd: appDir,
+        env: { ...process.env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
       let output = ""
       let listening = false
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))

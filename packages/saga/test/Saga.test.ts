@@ -416,6 +416,37 @@ describe("Saga", () => {
       assert.deepStrictEqual(result.compensatedSteps, ["c", "b", "a"])
     }))
 
+  it.effect("a step forked in a concurrent group just as a sibling fails never acts after the saga ended", () =>
+    Effect.gen(function*() {
+      // Effect's `all` does not wait for a child that had not started when its group was interrupted: the inner
+      // group's s0 would start after the saga's outcome was decided, and its write would never be undone
+      const { events, step } = makeLog()
+      const journal = yield* SagaJournal.makeMemory()
+      const saga = Saga.make(
+        "late-sibling",
+        Effect.all([
+          Effect.all([Saga.step(step("s0", 0))], { concurrency: 2 }),
+          Saga.step(step("s1", 1, { fail: new Declined({ reason: "no" }) })),
+          Saga.step(step("s2", 2))
+        ], { concurrency: 2 })
+      )
+      const result = yield* Saga.execute(saga, { id: "late-sibling" }).pipe(
+        Effect.provideService(SagaJournal.SagaJournal, journal)
+      )
+      // let a late fiber run, if one was left
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      assert.strictEqual(result.status, "compensated")
+      const entries = (yield* journal.entries("late-sibling")).map((e) => e._tag)
+      assert.strictEqual(entries.at(-1), "SagaEnded", `nothing after the end: ${entries}`)
+      // what acted was undone, and nothing acted unseen by the saga
+      const did = events.filter((e) => e.startsWith("do:")).map((e) => e.slice(3))
+      assert.deepStrictEqual(did.sort(), [...result.completedSteps].sort())
+      assert.deepStrictEqual(
+        events.filter((e) => e.startsWith("undo:")).map((e) => e.slice(5)).sort(),
+        [...result.compensatedSteps].sort()
+      )
+    }))
+
   it.effect("compensations receive the result and the failure cause", () =>
     Effect.gen(function*() {
       const seen: Array<[number, string]> = []

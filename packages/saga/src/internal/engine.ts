@@ -56,6 +56,12 @@ export interface Ledger {
   halted: { readonly stepId: string; readonly cause: Cause.Cause<unknown>; readonly transient: boolean } | undefined
   /** The journal already held a saga with this id (`SagaIdTaken`): nothing of this run acted or is journaled. */
   idTaken: boolean
+  /**
+   * The saga's body has ended. A step whose fiber starts now is refused before it acts: a concurrent group's child
+   * forked just before a sibling failed can start after the group was interrupted (Effect's `all` does not wait for a
+   * child that had not started), and would act after the saga's outcome was decided, never undone.
+   */
+  closed: boolean
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   timedOut: boolean
 }
@@ -76,6 +82,7 @@ export const makeLedger = (
   unresolved: [],
   halted: undefined,
   idTaken: false,
+  closed: false,
   lastFailure: undefined,
   timedOut: false
 })
@@ -232,6 +239,7 @@ export const runStep = <A, E, R>(
     const stepId = prefix + step.id
     const name = step.name
     return Effect.gen(function*() {
+      if (ledger.closed) return yield* Effect.interrupt
       if (ledger.records.has(stepId)) {
         return yield* new SagaDefinitionError({
           sagaId,
@@ -523,6 +531,7 @@ const executeWithId = <A, E, R>(
         Effect.provideService(SagaContext, runtime),
         Effect.exit
       ) as Effect.Effect<Exit.Exit<A, unknown>, never, Exclude<R, SagaContext>>
+      ledger.closed = true
       yield* Scope.close(scope, closeExit(ledger, exit))
 
       const left = ledger.completed.filter((id) => ledger.records.get(id)?.status === "completed").reverse()

@@ -10,7 +10,7 @@
  * process had used when it listened (Linux: `/proc/<pid>/stat`), which a busy machine inflates much less: about what
  * an idle machine's start takes. It asserts nothing about time. `--restarts=N` (default 5).
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
+import { PostgresJournal } from "@polysaga/journal"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
@@ -31,19 +31,13 @@ if (!fs.existsSync(path.join(root, "apps/server/dist/main.js"))) {
 
 // the PostgreSQL journal in a database of its own on the stack's server
 const journalDatabase = "polysaga_bench_startup"
-await Effect.gen(function*() {
-  const sql = yield* PgClient.PgClient
-  const found = yield* sql`SELECT 1 FROM pg_database WHERE datname = ${journalDatabase}`
-  if (found.length === 0) yield* sql.unsafe(`CREATE DATABASE "${journalDatabase}"`)
-}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl) })), Effect.scoped, Effect.runPromise)
-const journalUrl = new URL(pgUrl)
-journalUrl.pathname = `/${journalDatabase}`
+const journalUrl = Redacted.value(await Effect.runPromise(PostgresJournal.createDatabase(pgUrl, journalDatabase)))
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-startup-"))
 const base = JSON.parse(fs.readFileSync(path.join(root, "apps/server/config/local.json"), "utf8"))
 const journals = {
   sqlite: { embedded: path.join(work, "journal") },
-  postgres: { url: journalUrl.href }
+  postgres: { url: journalUrl }
 } as const
 const configs = Object.fromEntries(
   Object.entries(journals).map(([name, journal]) => {

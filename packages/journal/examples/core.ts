@@ -3,10 +3,12 @@
  * saga of two journal-able steps on a PostgreSQL journal in a database of its own (`JOURNAL_URL`), with the
  * recovery runner; it checks that the journal holds the saga, ended, and exits.
  */
-import { exampleDatabase } from "./database.js"
+import * as Redacted from "effect/Redacted"
 
 // what the example needs: the database of its journal
-process.env.JOURNAL_URL = await exampleDatabase("polysaga_readme_journal")
+process.env.JOURNAL_URL = Redacted.value(
+  await Effect.runPromise(PostgresJournal.createDatabase(process.env.POLYSAGA_PG_URL!, "polysaga_readme_journal"))
+)
 
 // #region readme
 import { Journal, PostgresJournal, Recovery } from "@polysaga/journal"

@@ -4,10 +4,11 @@
  * recovery runner on `Warehouse.registry`; it creates the table it writes, checks the row and the journal, and exits.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { exampleDatabase } from "./database.js"
 
 // what the example needs: a database (JOURNAL_URL) with a table `orders` in the schema `readme_journal`
-process.env.JOURNAL_URL = await exampleDatabase("polysaga_readme_journal")
+process.env.JOURNAL_URL = Redacted.value(
+  await Effect.runPromise(PostgresJournal.createDatabase(process.env.POLYSAGA_PG_URL!, "polysaga_readme_journal"))
+)
 const sql = PgClient.layer({ url: Redacted.make(process.env.JOURNAL_URL) })
 await Effect.gen(function*() {
   const sql = yield* PgClient.PgClient

@@ -17,7 +17,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as embedded from "./internal/embedded.js"
 import * as internal from "./internal/journal.js"
@@ -78,6 +78,43 @@ const fromClientConfig = (client: PgClient.PgClientConfig, options: JournalOptio
     yield* sql`SELECT 1`.pipe(Effect.mapError(connectError))
     const { admin, journal } = yield* make(sql, options)
     return Context.make(SagaJournal.SagaJournal, journal).pipe(Context.add(Journal, admin))
+  })
+
+const databaseName = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * Creates the database `name` on the PostgreSQL server of `url` (connected through the database `url` names) if it
+ * does not exist yet, and returns its URL: a journal of its own for an application or a test, beside the stores'
+ * database. `name` is lower-case letters, digits and `_` (at most 63); anything else fails before connecting.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createDatabase = (
+  url: Redacted.Redacted<string> | string,
+  name: string
+): Effect.Effect<Redacted.Redacted<string>, SagaError.JournalError> =>
+  Effect.gen(function*() {
+    const server = Redacted.isRedacted(url) ? url : Redacted.make(url)
+    if (!databaseName.test(name)) {
+      return yield* new SagaError.JournalError({
+        operation: "create database",
+        sagaId: undefined,
+        cause: new Error(`database name ${JSON.stringify(name)}: must match ${databaseName.source}`)
+      })
+    }
+    yield* Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const found = yield* sql`SELECT 1 FROM pg_database WHERE datname = ${name}`
+      if (found.length === 0) yield* sql`CREATE DATABASE ${sql(name)}`
+    }).pipe(
+      Effect.provide(PgClient.layer({ url: server, maxConnections: 1, connectTimeout: "10 seconds" })),
+      Effect.scoped,
+      Effect.mapError((cause) => new SagaError.JournalError({ operation: "create database", sagaId: undefined, cause }))
+    )
+    const target = new URL(Redacted.value(server))
+    target.pathname = `/${name}`
+    return Redacted.make(target.href)
   })
 
 /**

@@ -313,6 +313,12 @@ export interface Kernel {
     message: string,
     options?: ErrorOptions
   ) => StoreError
+  /**
+   * Whether `error` (or one of its causes) is the connection to the store failing at the socket: a Node or undici
+   * network error (`ECONNRESET`, `EPIPE`, `ECONNREFUSED`, `ETIMEDOUT`, "This socket has been ended by the other
+   * party", `UND_ERR_SOCKET`, …). A driver that lets such an error through unwrapped still reports `Unavailable`.
+   */
+  readonly connectionLost: (error: unknown) => boolean
 }
 
 /**
@@ -321,4 +327,4 @@ export interface Kernel {
  * @since 0.1.0
  * @category kernel
  */
-export const Store: Kernel = { make: internal.make, fail: internal.fail }
+export const Store: Kernel = { make: internal.make, fail: internal.fail, connectionLost: internal.connectionLost }

@@ -51,3 +51,23 @@ describe("Store.make", () => {
       yield* store.undo({ id: "u2", engine: "example", entity: "items", actions: [] })
     }))
 })
+
+describe("Store.connectionLost", () => {
+  it("knows a socket error by its code, also as a cause, and nothing else", () => {
+    // what Node throws on a write to a socket the server closed (FerretDB stopping), let through by the driver
+    const ended = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" })
+    assert.isTrue(Store.connectionLost(ended))
+    // undici's fetch: "fetch failed" with the socket error as its cause
+    const fetchFailed = new TypeError("fetch failed", {
+      cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" })
+    })
+    assert.isTrue(Store.connectionLost(fetchFailed))
+    assert.isFalse(Store.connectionLost(new Error("duplicate key")))
+    assert.isFalse(Store.connectionLost(Object.assign(new Error("no such table"), { code: "42P01" })))
+    assert.isFalse(Store.connectionLost(null))
+    assert.isFalse(Store.connectionLost("ECONNRESET"))
+    const cycle: { cause?: unknown } = {}
+    cycle.cause = cycle
+    assert.isFalse(Store.connectionLost(cycle))
+  })
+})

@@ -4,10 +4,12 @@
  * the stack's stores frozen or stopped, and the checker that counts every transaction's records per key in each of
  * the four stores and compares them with the journal and with what the clients were answered.
  */
+import { PostgresJournal } from "@polysaga/journal"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -44,12 +46,7 @@ export const databaseUrl = (name: string) => {
 
 /** A PostgreSQL database of its own (created if missing), e.g. for a journal; its URL. */
 export const database = (name: string) =>
-  Effect.gen(function*() {
-    const sql = yield* Sql
-    const exists = yield* sql`SELECT 1 FROM pg_database WHERE datname = ${name}`
-    if (exists.length === 0) yield* sql.unsafe(`CREATE DATABASE ${name}`)
-    return databaseUrl(name)
-  })
+  Effect.map(Effect.orDie(PostgresJournal.createDatabase(env.pg, name)), Redacted.value)
 
 /** A journal database emptied of an earlier run's sagas (its tables are the journal's; dropped if present). */
 export const freshJournalDatabase = (name: string) =>
@@ -167,6 +164,8 @@ export interface Sent {
   readonly target: number
   /** `completed` / `compensated` / `failed` when answered 200; `http <status>`; `lost: <error>` without an answer. */
   answer?: string
+  /** The error body of an answer other than 200 (its `code` and `message`). */
+  detail?: string
 }
 
 /**
@@ -247,6 +246,7 @@ export const load = (options: {
         Effect.flatMap((exit) => {
           if (Exit.isSuccess(exit)) {
             item.answer = exit.value.status === 200 ? String(exit.value.body.status) : `http ${exit.value.status}`
+            if (exit.value.status !== 200) item.detail = JSON.stringify(exit.value.body).slice(0, 500)
             return Effect.void
           }
           const error = Cause.squash(exit.cause) as { message?: string; cause?: { code?: string } }
@@ -288,6 +288,21 @@ export const journaled = (url: string, run: string) =>
     } while (cursor !== undefined)
     return statuses
   })
+
+/**
+ * What a failure shows: the first sagas of the run still `running`, each in full (`GET /v1/transactions/:id`: its
+ * steps and their errors), and the end of the service's output.
+ */
+export const diagnose = (service: Service, run: string) =>
+  Effect.gen(function*() {
+    const client = makeClient(service.url, undefined)
+    const page = yield* client.request("GET", `/v1/transactions?status=running&id=f-${run}-&limit=5`)
+    for (const saga of (page.body.transactions ?? []) as Array<{ id: string }>) {
+      const detail = yield* client.request("GET", `/v1/transactions/${saga.id}`)
+      console.log(`still running: ${JSON.stringify(detail.body).slice(0, 4000)}`)
+    }
+    console.log(`the service's output (its end):\n${service.output().slice(-40_000)}`)
+  }).pipe(Effect.catchAllCause((cause) => Effect.sync(() => console.log(`diagnose: ${Cause.pretty(cause)}`))))
 
 /** The sagas of the run still `running` (`GET /v1/transactions?status=running`). */
 export const running = (url: string, run: string) =>

@@ -19,6 +19,7 @@ import { makeClient, run as testRun, SqlLive, StoresLive, tmpDir } from "../supp
 import {
   configFile,
   createTables,
+  diagnose,
   frozen,
   journaled,
   load,
@@ -84,7 +85,7 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
         }
         stop = true
         yield* Fiber.join(fiber)
-        const settleMs = yield* untilEnded(() => service.url, run)
+        const settleMs = yield* untilEnded(() => service.url, run).pipe(Effect.tapError(() => diagnose(service, run)))
         const statuses = yield* journaled(service.url, run)
         const counts = yield* storeCounts(run)
         const result = verdict(traffic.sent, statuses, counts)
@@ -108,11 +109,15 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
             `${chromaRestarts} times; last sagas ended ${settleMs} ms after the clients stopped`
         )
         for (const id of result.failed) console.log(`outage: failed ${id}`)
+        // every request is valid: an outage answers 503 (or the saga's own status), never a client error
+        const refused = traffic.sent.filter((s) => /^http 4/.test(s.answer ?? ""))
+        for (const s of refused) console.log(`outage: ${s.id} answered ${s.answer}: ${s.detail}`)
         assert.deepStrictEqual(result.torn, [], "torn transactions")
         assert.deepStrictEqual(result.duplicated, [], "records applied twice")
         assert.deepStrictEqual(result.unfinished, [], "unfinished sagas")
         assert.deepStrictEqual(result.misanswered, [], "answers that disagree with the journal")
         assert.deepStrictEqual(result.strays, [], "records of no transaction")
+        assert.deepStrictEqual(refused.map((s) => `${s.id} ${s.answer} ${s.detail}`), [], "valid requests refused")
         // a failed saga waits for a person (its compensation met a conflict): listed; every other one is exact
         assert.deepStrictEqual(result.failed.filter((id) => !waiting.has(id)), [], "failed sagas not listed")
         assert.deepStrictEqual(

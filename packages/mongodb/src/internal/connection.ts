@@ -56,6 +56,8 @@ const validationCodes = new Set([2, 9, 14, 40, 52, 53, 56, 57, 66])
 
 const reasonOf = (error: unknown): StoreError["reason"] => {
   if (error instanceof MongoNetworkTimeoutError || error instanceof MongoOperationTimeoutError) return "Timeout"
+  // the driver lets some socket errors through unwrapped (a write on a socket FerretDB closed as it stopped)
+  if (Store.connectionLost(error)) return "Unavailable"
   if (
     error instanceof MongoNetworkError || error instanceof MongoServerSelectionError ||
     error instanceof MongoTopologyClosedError || error instanceof MongoNotConnectedError ||

@@ -30,6 +30,39 @@ export const fail = (
   })
 }
 
+/** Node's and undici's codes of a connection that failed or was lost. */
+const socketCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ENOTCONN",
+  "EAI_AGAIN",
+  "ERR_SOCKET_CLOSED",
+  "ERR_STREAM_WRITE_AFTER_END",
+  "ERR_STREAM_DESTROYED",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT"
+])
+
+export const connectionLost = (error: unknown): boolean => {
+  let current: unknown = error
+  // a cause chain is short; a cycle must not hang
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string" && socketCodes.has(code)) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
 const stepOf = (step: StepContext) => `step ${step.stepId} of saga ${step.sagaId}`
 
 /** The cause of the error a unit fails with when a late claim found the step claimed before. */

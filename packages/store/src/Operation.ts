@@ -238,6 +238,16 @@ export const parse: (input: unknown, path?: string) => Effect.Effect<Operation, 
 export const joinPath: (path: string, key: string | number) => string = values.join
 
 /**
+ * Whether `u` is an object as the operation model reads one (a record of `data`, a filter, an options object):
+ * not an array, not a `Date`, with `Object.prototype` or no prototype (class instances, `Map`s and the like are
+ * not). Adapters use the same rule for the values they convert.
+ *
+ * @since 0.1.0
+ * @category values
+ */
+export const isPlainObject: (u: unknown) => u is Record<string, unknown> = values.isPlainObject
+
+/**
  * The path of the `i`-th record of an insert or upsert, as the user wrote it: `data` when `data` was one
  * object, `data[i]` when it was an array. `path` prefixes it.
  *

@@ -21,9 +21,7 @@ const join = Operation.joinPath
 
 const compareOperators: ReadonlySet<string> = new Set(Filter.compareOperators)
 
-export const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u) &&
-  (Object.getPrototypeOf(u) === Object.prototype || Object.getPrototypeOf(u) === null)
+const isPlainObject = Operation.isPlainObject
 
 const isScalar = (u: unknown): boolean =>
   u === null || typeof u === "string" || typeof u === "boolean" || u instanceof Date ||

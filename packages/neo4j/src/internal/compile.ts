@@ -9,6 +9,7 @@ import neo4j from "neo4j-driver"
 import { fail } from "./connection.js"
 
 const join = Operation.joinPath
+const isPlainObject = Operation.isPlainObject
 
 /*
  * Values between three forms:
@@ -27,9 +28,6 @@ type Json = Undo.Json
 
 /** A value that cannot be a Neo4j property value or a filter operand; `message` says why. */
 export class ValueError extends Error {}
-
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u) && Object.getPrototypeOf(u) === Object.prototype
 
 const dateTimeOf = (d: Date) => {
   if (Number.isNaN(d.getTime())) throw new ValueError("an invalid Date cannot be stored")
@@ -92,7 +90,7 @@ export const userToDriver = (u: unknown): unknown => {
     if (kinds.has("number") && !u.every((n) => Number.isSafeInteger(n))) return [...u]
     return u.map(scalarToDriver)
   }
-  if (isRecord(u)) {
+  if (isPlainObject(u)) {
     throw new ValueError("Neo4j properties hold scalars, dates and lists of them, not nested objects")
   }
   return scalarToDriver(u)
@@ -500,9 +498,6 @@ export type Plan =
   | { readonly kind: "delete"; readonly target: Target; readonly filter: Compiled }
   /** `query`: the whole select but the `$limit` parameter (the kernel's bound). */
   | { readonly kind: "select"; readonly target: Target; readonly filter: Compiled; readonly query: Compiled }
-
-const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u) && !(u instanceof Date)
 
 const convert = <A>(entity: string, path: string, f: () => A): Effect.Effect<A, StoreError> =>
   Effect.try({

@@ -2,9 +2,18 @@
  * `execute`: one operation in one transaction that also takes the write locks of the records it changes and
  * reads their before-images under those locks.
  */
-import { type Engine, Identifier, type StoreError, Undo, type Update, type WriteContext } from "@polysaga/store"
+import {
+  type Engine,
+  Identifier,
+  type Step,
+  type StoreError,
+  Undo,
+  type Update,
+  type WriteContext
+} from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import neo4j from "neo4j-driver"
+import * as Barrier from "./barrier.js"
 import {
   type Changes,
   type Compiled,
@@ -20,7 +29,7 @@ import {
   type Target,
   ValueError
 } from "./compile.js"
-import { fail, type Tx } from "./connection.js"
+import { engine, fail, type Tx } from "./connection.js"
 import { type NodeImage, nodeRef, refOf, type RelationshipRef, relationshipRef } from "./undo.js"
 
 type Json = Undo.Json
@@ -178,9 +187,35 @@ const endpoint = (tx: Tx, entity: string, matcher: Matcher) =>
     return found[0]!
   })
 
-const insert = (tx: Tx, target: Target, rows: ReadonlyArray<Row>) =>
+/**
+ * A node insert of a step: one statement creates the nodes and merges the step's barrier node with the outcome,
+ * predicted from the rows (the nodes hold exactly their properties; only their element ids are the server's).
+ */
+const insertStep = (tx: Tx, target: Target, rows: ReadonlyArray<Row>, step: Step) =>
+  Effect.gen(function*() {
+    const unsaved = rows.map((r): Item => ({ id: "", labels: [target.entity], props: r.props }))
+    const predicted = outcome(unsaved, yield* deleteCreated(target.entity, unsaved))
+    const claim = Barrier.inWrite(step, {
+      records: predicted.records,
+      affected: rows.length,
+      undo: Undo.make(engine, target.entity, predicted.actions, step.undoId)
+    })
+    const [row] = yield* tx.run(
+      `UNWIND $rows AS row CREATE (n${labelsOf([target.entity])}) SET n = row WITH collect(n) AS created
+       ${claim.text}
+       RETURN [n IN created | {id: elementId(n), labels: labels(n), props: properties(n)}] AS created, ${claim.returns}`,
+      { rows: rows.map((r) => r.props), ...claim.params }
+    )
+    if (row === undefined) return yield* fail("Unknown", "a node insert returned no row", { entity: target.entity })
+    yield* claim.remember(tx, row)
+    const created = (row.created as ReadonlyArray<Record<string, unknown>>).map(itemOf)
+    return outcome(created, yield* deleteCreated(target.entity, created))
+  })
+
+const insert = (tx: Tx, target: Target, rows: ReadonlyArray<Row>, step: Step | undefined) =>
   Effect.gen(function*() {
     if (target.kind === "node") {
+      if (step !== undefined) return yield* insertStep(tx, target, rows, step)
       const created = yield* run(
         tx,
         `UNWIND $rows AS row CREATE (n${labelsOf([target.entity])}) SET n = row RETURN ${target.returns}`,
@@ -313,7 +348,7 @@ export const execute: Engine<Plan, Tx>["write"] = (tx, plan, operation, context)
     const target = plan.target
     switch (plan.kind) {
       case "insert":
-        return yield* insert(tx, target, plan.rows)
+        return yield* insert(tx, target, plan.rows, context.step)
       case "upsert":
         return yield* upsert(tx, target, plan.rows)
       case "delete":

@@ -10,7 +10,16 @@ import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import neo4j from "neo4j-driver"
-import { jsonToDriver, jsonToProperties, labelsOf, lock, propertiesToJson, quote, sameJson } from "./compile.js"
+import {
+  jsonToDriver,
+  jsonToProperties,
+  labelsOf,
+  lock,
+  lockProperty,
+  propertiesToJson,
+  quote,
+  sameJson
+} from "./compile.js"
 import { fail, isConstraintViolation, type Tx } from "./connection.js"
 import type { Item } from "./execute.js"
 
@@ -267,21 +276,99 @@ const revert = (tx: Tx, entity: string, action: Extract<Action, { _tag: "Revert"
     if (sets.length > 0) yield* tx.run(`${pattern} WHERE elementId(n) = $id SET ${sets.join(", ")}`, params)
   })
 
-/** Applies `actions` (in reverse order) inside `tx`, after taking the undo record's marker. */
-export const apply = (tx: Tx, record: Undo.UndoRecord, actions: ReadonlyArray<Action>) =>
+const createdChanged =
+  "the node this step created no longer holds what the step wrote (another writer changed it, or it is " +
+  "gone and its element id now names another node); it is not deleted"
+
+type DeleteNode = { readonly _tag: "DeleteCreated"; readonly ref: NodeRef }
+
+/** The actions of an insert's undo (nodes the step created, each named by a distinct element id), else `undefined`. */
+const createdNodes = (actions: ReadonlyArray<Action>): ReadonlyArray<DeleteNode> | undefined => {
+  const nodes = actions.filter((a): a is DeleteNode => a._tag === "DeleteCreated" && !isRelationshipRef(a.ref))
+  return nodes.length === actions.length && new Set(nodes.map((a) => a.ref.elementId)).size === nodes.length
+    ? nodes
+    : undefined
+}
+
+/**
+ * The undo marker merged (unique by its constraint, so two undos at once serialise on it) and, when this undo made
+ * it, each node the step created deleted in the same statement when it is still there as the step wrote it: found
+ * by its element id, locked, with the step's labels and properties and no relationship. Returns whether the marker
+ * is this undo's and, for each deleted node, its element id and the properties it held (checked again here with
+ * the adapter's exact equality; Cypher's `=` equates 1 and 1.0). Nodes not deleted are left to the general path.
+ */
+const markAndDelete = (tx: Tx, record: Undo.UndoRecord, token: string, nodes: ReadonlyArray<DeleteNode>) =>
+  Effect.gen(function*() {
+    const props = yield* Effect.try({
+      try: () => Object.fromEntries(nodes.map((a) => [a.ref.elementId, jsonToProperties(a.ref.properties)])),
+      catch: (e) =>
+        fail("Validation", `malformed undo record: ${e instanceof Error ? e.message : String(e)}`, {
+          entity: record.entity,
+          path: "actions"
+        })
+    })
+    const [row] = yield* tx.run(
+      `MERGE (m:${markerLabel} {id: $id})
+       ON CREATE SET m.entity = $entity, m.at = datetime(), m.token = $token
+       WITH m.token = $token AS mine
+       OPTIONAL MATCH (n) WHERE mine AND elementId(n) IN $ids
+       FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END | SET x.${lockProperty} = true REMOVE x.${lockProperty})
+       WITH mine, n, CASE WHEN n IS NULL THEN null ELSE elementId(n) END AS id,
+         CASE WHEN n IS NULL THEN null ELSE properties(n) END AS props
+       WITH mine, n, id, props, CASE WHEN n IS NULL THEN false
+         ELSE all(l IN $labels[id] WHERE l IN labels(n)) AND props = $props[id] AND NOT EXISTS { (n)--() } END AS same
+       FOREACH (x IN CASE WHEN same THEN [n] ELSE [] END | DELETE x)
+       RETURN mine, collect(CASE WHEN same THEN {id: id, props: props} END) AS deleted`,
+      {
+        id: record.id,
+        entity: record.entity,
+        token,
+        ids: nodes.map((a) => a.ref.elementId),
+        labels: Object.fromEntries(nodes.map((a) => [a.ref.elementId, a.ref.labels])),
+        props
+      }
+    ).pipe(
+      Effect.catchIf((e) => isConstraintViolation(e.cause), () => new AlreadyUndone())
+    )
+    if (row?.mine !== true) return yield* new AlreadyUndone()
+    const deleted = new Map(
+      (row.deleted as ReadonlyArray<{ id: string; props: Record<string, unknown> }>).map((d) => [d.id, d.props])
+    )
+    for (const node of nodes) {
+      const held = deleted.get(node.ref.elementId)
+      if (held !== undefined && !sameJson(propertiesToJson(held), node.ref.properties)) {
+        return yield* conflict(record.entity, createdChanged)
+      }
+    }
+    return deleted
+  })
+
+/**
+ * Applies `actions` (in reverse order) inside `tx`, after taking the undo record's marker. An insert's undo (nodes
+ * the step created) takes the marker and deletes the nodes found as the step left them in one statement; what that
+ * statement did not delete, and every other undo, goes through the actions one by one.
+ */
+export const apply = (tx: Tx, record: Undo.UndoRecord, all: ReadonlyArray<Action>) =>
   Effect.gen(function*() {
     // the marker, merged (unique by its constraint, so two undos at once serialise here): made by this undo, or
     // found — then it was applied already
     const token = crypto.randomUUID()
-    const [marker] = yield* tx.run(
-      `MERGE (m:${markerLabel} {id: $id})
-       ON CREATE SET m.entity = $entity, m.at = datetime(), m.token = $token
-       RETURN m.token = $token AS mine`,
-      { id: record.id, entity: record.entity, token }
-    ).pipe(
-      Effect.catchIf((e) => isConstraintViolation(e.cause), () => new AlreadyUndone())
-    )
-    if (marker?.mine !== true) return yield* new AlreadyUndone()
+    const nodes = createdNodes(all)
+    let actions = all
+    if (nodes !== undefined) {
+      const deleted = yield* markAndDelete(tx, record, token, nodes)
+      actions = all.filter((a) => a._tag !== "DeleteCreated" || !deleted.has(a.ref.elementId))
+    } else {
+      const [marker] = yield* tx.run(
+        `MERGE (m:${markerLabel} {id: $id})
+         ON CREATE SET m.entity = $entity, m.at = datetime(), m.token = $token
+         RETURN m.token = $token AS mine`,
+        { id: record.id, entity: record.entity, token }
+      ).pipe(
+        Effect.catchIf((e) => isConstraintViolation(e.cause), () => new AlreadyUndone())
+      )
+      if (marker?.mine !== true) return yield* new AlreadyUndone()
+    }
     const entity = record.entity
     /** Element ids of nodes deleted by the step → of the nodes this undo re-created. */
     const created = new Map<string, string>()
@@ -320,11 +407,7 @@ export const apply = (tx: Tx, record: Undo.UndoRecord, actions: ReadonlyArray<Ac
             row !== undefined &&
             !sameJson(propertiesToJson(row.props as Record<string, unknown>), action.ref.properties)
           ) {
-            return yield* conflict(
-              entity,
-              "the node this step created no longer holds what the step wrote (another writer changed it, or it is " +
-                "gone and its element id now names another node); it is not deleted"
-            )
+            return yield* conflict(entity, createdChanged)
           }
           if (row !== undefined && neo4j.integer.toNumber(row.relationships as number) > 0) {
             return yield* conflict(

@@ -1,7 +1,7 @@
 /**
  * The step barrier on a real Chroma when a write's reply or request is lost (a loopback proxy cuts the connection):
- * the step fails in doubt, `resolve` reads the markers and answers what really applied, the rest is fenced, and
- * undoing the answer leaves the records exactly as before; `prune` removes what the barrier left.
+ * the step fails in doubt, a retry or `resolve` reads the markers and answers what really applied, the rest is fenced,
+ * and undoing the answer leaves the records as before; `prune` removes what the barrier left.
  */
 import { assert, layer } from "@effect/vitest"
 import { Operation, type Store } from "@polysaga/store"
@@ -59,16 +59,25 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       assert.strictEqual(proxy.lost() - before, 1, "the reply of the update was lost")
       assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
       assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [5, 5], "Chroma applied the update")
-      const retried = yield* Effect.flip(store.execute(update, context))
-      assert.isTrue(retried.inDoubt === true && retried.reason === "Conflict", "a retry is in doubt, not applied")
+      // a retry finds the claim of the attempt whose reply was lost, and both records carrying its marker
+      const retried = yield* store.execute(update, context)
+      assert.deepStrictEqual(retried.records.map((r) => r["id"]).sort(), ["c1", "c2"], "answered from the markers")
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [5, 5], "not applied twice")
 
       const resolved = yield* store.resolve!(context)
       assert.strictEqual(resolved._tag, "Some")
       if (resolved._tag !== "Some") return
       assert.deepStrictEqual(resolved.value.records.map((r) => r["id"]).sort(), ["c1", "c2"])
+      assert.strictEqual(resolved.value.undo.id, retried.undo.id, "the retry's answer is the resolution's")
       yield* store.undo(resolved.value.undo)
       const after = yield* held
-      assert.deepStrictEqual(after.map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "restored, markers gone")
+      assert.deepStrictEqual(after.map((r) => r.metadata["qty"]), [10, 10], "restored")
+      // the step's marker stays until prune (its barrier entry is answered from it); nothing else is left
+      assert.isTrue(
+        after.every((r) => Object.keys(r.metadata).every((k) => k === "qty" || k.startsWith("polysaga:step:")))
+      )
+      assert.isAtLeast(yield* store.prune!(0), 1)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "markers pruned")
     }))
 
   it.effect("a delete whose request was lost is answered not applied; the late delete spares the fenced records", () =>

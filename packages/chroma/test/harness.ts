@@ -3,6 +3,7 @@ import { ChromaClient } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as ChromaStore from "../src/index.js"
+import { stepPrefix } from "../src/internal/connection.js"
 
 export const url = process.env.POLYSAGA_CHROMA_URL ?? "http://127.0.0.1:58000"
 
@@ -28,7 +29,11 @@ export const reset = (client: ChromaClient, entity: string) =>
     }
   })
 
-/** Every record of a collection, with its vector, document and full metadata (markers included), by id. */
+/**
+ * Every record of a collection, with its vector, document and metadata by id: the adapter's undo markers and fence
+ * tombstones included, not the step markers (`polysaga:step:…`), which the barrier keeps on the records a step wrote
+ * until `prune` (see the README's step barrier).
+ */
 export const snapshot = (client: ChromaClient, entity: string) =>
   Effect.promise(async () => {
     let collection
@@ -39,7 +44,12 @@ export const snapshot = (client: ChromaClient, entity: string) =>
     }
     const rows = (await collection.get({ include: ["embeddings", "documents", "metadatas"] })).rows()
     return rows
-      .map((r) => ({ id: r.id, vector: r.embedding ?? null, document: r.document ?? null, metadata: r.metadata ?? {} }))
+      .map((r) => ({
+        id: r.id,
+        vector: r.embedding ?? null,
+        document: r.document ?? null,
+        metadata: Object.fromEntries(Object.entries(r.metadata ?? {}).filter(([key]) => !key.startsWith(stepPrefix)))
+      }))
       .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   })
 

@@ -9,10 +9,12 @@
  *   claims its step itself, once it has read what it will touch and before its first record write, and the claim
  *   announces in the same `add` the ids it adds (decided before the write), the ids it updates or deletes (images
  *   for deletes) and the undo id its outcome carries. An entry found there before fails the write in doubt, and the
- *   kernel answers from the entry (`read`: a recorded outcome, a fence, another operation, a claim cut off). After
- *   the write the kernel records the outcome (`claimWithOutcome`: one `update` of the entry);
+ *   kernel answers from the entry (`read`: a recorded outcome, a fence, another operation, a claim cut off). Nothing
+ *   is sent after the write (`claimWithOutcome` records nothing): an entry without an outcome is answered from the
+ *   markers (`settle`), which say exactly what applied;
  * - the marker: a metadata key `polysaga:step:<undo id>` written in the same request as the record (`1` on an added
- *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), removed once the outcome is recorded;
+ *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), kept until the undo or `prune` (the undo
+ *   of an added record deletes it only while it carries its step's marker);
  * - fences: a tombstone (metadata `polysaga:fence: true`, never returned, never matched) occupies the id of an add
  *   that never arrived — Chroma then drops the late add; a fenced record is excluded from a late delete by its
  *   `where`. A late `update` cannot be refused (Chroma updates unconditionally): best effort, see the README.
@@ -171,47 +173,42 @@ export const make = (env: Env): StepBarrierOf => {
       unit.claimed = payload
     }))
 
-  /** Removes a step's marker from the records it wrote. */
-  const unmark = (entity: string, key: string, ids: ReadonlyArray<string>) =>
-    Effect.gen(function*() {
-      const target = yield* catalog.open(entity)
-      if (Option.isNone(target)) return
-      yield* conn.post("remove step markers", entity, target.value.id, "update", {
-        ids,
-        metadatas: ids.map(() => ({ [key]: null }))
-      })
-    })
-
   /**
-   * After the write: the outcome recorded on the write's claim (one `update`). A write that claimed nothing (it
-   * matched no record) claims the step here, with its outcome.
+   * After the write. A write that claimed its step (announcing what it touched) sends nothing more: its markers stay
+   * on the records (until the undo, or `prune`), so the entry without an outcome is answered from them (`settle`)
+   * whenever it is asked — a retry finds the claim and fails in doubt, and is resolved. A write that claimed nothing
+   * (it matched no record) claims the step here, with its outcome.
    */
   const claimWithOutcome: NonNullable<Barrier<Unit>["claimWithOutcome"]> = (unit, step, outcome) =>
-    fresh(Effect.gen(function*() {
-      const collection = yield* steps
-      const encoded = StepBarrier.encodeOutcome(outcome)
-      if (unit.claimed === undefined) {
-        return yield* add(collection, step, { kind: "action", fingerprint: step.fingerprint, outcome: encoded })
-      }
-      yield* write(collection, step, { ...unit.claimed, outcome: encoded })
-      // the entry answers for the step now: its markers go from the records it wrote (one request; a failure
-      // leaves them to `prune`)
-      const written = unit.claimed.operation === "delete"
-        ? []
-        : outcome.records.map((r) => r["id"]).filter((id) => typeof id === "string")
-      if (written.length > 0 && unit.claimed.entity !== undefined) {
-        yield* Effect.ignore(unmark(unit.claimed.entity, stepKey(step.undoId), written))
-      }
-      return Option.none()
-    }))
+    unit.claimed !== undefined ?
+      Effect.succeed(Option.none()) :
+      fresh(Effect.flatMap(steps, (collection) =>
+        add(collection, step, {
+          kind: "action",
+          fingerprint: step.fingerprint,
+          outcome: StepBarrier.encodeOutcome(outcome)
+        })))
 
+  /**
+   * The step's mark. An earlier write whose claim holds no outcome (nothing is recorded after a write) is answered
+   * from its markers when every record it announced shows it applied — a retried step then returns that outcome
+   * instead of applying again; a write that applied in part (or not at all) leaves the mark without an outcome, so
+   * the step fails in doubt and is resolved. This attempt's own claim answers `None`: the write's own error stands.
+   */
   const readMark: NonNullable<Barrier<Unit>["read"]> = (step) =>
-    fresh(Effect.gen(function*() {
+    catalog.refreshing(fresh(Effect.gen(function*() {
       const found = yield* read(yield* steps, step)
-      return Option.isNone(found)
-        ? Option.none()
-        : Option.some(yield* StepBarrier.markOf(found.value.payload, where(found.value.payload.entity)))
-    }))
+      if (Option.isNone(found)) return Option.none()
+      const payload = found.value.payload
+      // this attempt's own claim: the write's own error stands (a lost reply stays in doubt)
+      if (payload.undo !== undefined && payload.undo === step.undoId) return Option.none()
+      const mark = yield* StepBarrier.markOf(payload, where(payload.entity))
+      if (payload.kind !== "action" || Option.isSome(mark.outcome)) return Option.some(mark)
+      const inspected = yield* inspect(payload)
+      const complete = Option.isSome(inspected) && inspected.value.missing.length === 0 &&
+        inspected.value.unwritten.length === 0 && inspected.value.applied() > 0
+      return Option.some(complete ? { ...mark, outcome: Option.some(inspected.value.outcome()) } : mark)
+    })))
 
   const used: Barrier<Unit>["used"] = (_, sagaId) =>
     fresh(Effect.flatMap(steps, (collection) =>
@@ -237,6 +234,72 @@ export const make = (env: Env): StepBarrierOf => {
   }
 
   /**
+   * What the write of a claim without an outcome applied, read from the records it announced: those carrying the
+   * step's marker (their undo action in it), the records of a `delete` that are gone (re-inserted from the entry's
+   * images); `missing`: ids it was to add that are not there; `unwritten`: records it was to update or delete that
+   * are there without its marker. `None` when the write never announced what it touches (it had not started).
+   */
+  const inspect = (payload: Payload) =>
+    Effect.gen(function*() {
+      if (payload.undo === undefined || payload.entity === undefined) return Option.none()
+      const entity = payload.entity
+      const undo = payload.undo
+      const key = stepKey(undo)
+      const target = yield* catalog.open(entity)
+      const records: Array<Readonly<Record<string, unknown>>> = []
+      const actions: Array<Undo.UndoAction> = []
+      /** Takes a record the step wrote (it carries the step's marker); false for any other. */
+      const take = (stored: Stored) =>
+        Option.match(actionOf(stored, key), {
+          onNone: () => false,
+          onSome: (action) => {
+            records.push(toImage(stored.record))
+            actions.push(action)
+            return true
+          }
+        })
+      const ids = [...new Set([...(payload.keys ?? []), ...(payload.ids ?? [])])]
+      const current = new Map(
+        Option.isNone(target) || ids.length === 0
+          ? []
+          : (yield* conn.read(entity, target.value, { ids, where: undefined })).map((s) => [s.record.id, s])
+      )
+      const taken = new Set(ids.filter((id) => current.has(id) && take(current.get(id)!)))
+      const missing = (payload.keys ?? []).filter((id) => !current.has(id))
+      const unwritten = (payload.ids ?? []).filter((id) => !taken.has(id) && current.has(id))
+      const gone: Array<typeof RecordImage.Type> = []
+      if (payload.operation === "delete" && Option.isSome(target)) {
+        const images = new Map((payload.images ?? []).map((image) => [image.id, image]))
+        for (const id of payload.ids ?? []) {
+          const image = images.get(id)
+          if (!current.has(id) && image !== undefined) gone.push(image)
+        }
+      }
+      const outcome = (): Outcome => {
+        const all = [...records, ...gone.map((image) => toImage(userPart(image)))]
+        return {
+          records: all,
+          affected: all.length,
+          undo: Undo.make(engine, entity, [
+            ...actions,
+            ...gone.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image: toImage(image) }))
+          ], undo)
+        }
+      }
+      return Option.some({
+        entity,
+        key,
+        target,
+        missing,
+        unwritten,
+        take,
+        taken,
+        outcome,
+        applied: () => actions.length + gone.length
+      })
+    })
+
+  /**
    * The answer for a claim without an outcome: the records carrying the step's marker are what it applied (deleted
    * ones from the entry's images), the rest is fenced, and the result (an outcome, or a fence when nothing applied)
    * is recorded.
@@ -251,33 +314,12 @@ export const make = (env: Env): StepBarrierOf => {
         return Option.some(yield* StepBarrier.decodeOutcome(payload.outcome, where(payload.entity)))
       }
       const fence = () => Effect.as(write(collection, context, { ...payload, kind: "fence" }), Option.none<Outcome>())
+      const inspected = yield* inspect(payload)
       // never announced: the write had not started: nothing applied
-      if (payload.undo === undefined || payload.entity === undefined) return yield* fence()
-      const entity = payload.entity
-      const key = stepKey(payload.undo)
-      const target = yield* catalog.open(entity)
-      const records: Array<Readonly<Record<string, unknown>>> = []
-      const actions: Array<Undo.UndoAction> = []
+      if (Option.isNone(inspected)) return yield* fence()
+      const { entity, key, missing, take, taken, target, unwritten } = inspected.value
       if (Option.isSome(target)) {
-        const ids = [...new Set([...(payload.keys ?? []), ...(payload.ids ?? [])])]
-        const current = new Map(
-          (ids.length === 0 ? [] : yield* conn.read(entity, target.value, { ids, where: undefined })).map((s) => [
-            s.record.id,
-            s
-          ])
-        )
-        const take = (stored: Stored) =>
-          Option.match(actionOf(stored, key), {
-            onNone: () => false,
-            onSome: (action) => {
-              records.push(toImage(stored.record))
-              actions.push(action)
-              return true
-            }
-          })
-        const taken = new Set(ids.filter((id) => current.has(id) && take(current.get(id)!)))
         // adds that never arrived: a tombstone takes their id, and Chroma drops the late add
-        const missing = (payload.keys ?? []).filter((id) => !current.has(id))
         if (missing.length > 0) {
           const dimension = payload.dimension ?? (yield* catalog.dimensionOf(entity, target)) ?? 1
           yield* conn.post("fence", entity, target.value.id, "add", {
@@ -291,30 +333,15 @@ export const make = (env: Env): StepBarrierOf => {
           }
         }
         // records to update or delete the step did not write: fenced (a late delete's `where` excludes them)
-        const unwritten = (payload.ids ?? []).filter((id) => !taken.has(id) && current.has(id))
         if (unwritten.length > 0) {
           yield* conn.post("fence", entity, target.value.id, "update", {
             ids: unwritten,
             metadatas: unwritten.map(() => ({ [key]: "fence" }))
           })
         }
-        if (payload.operation === "delete") {
-          const images = new Map((payload.images ?? []).map((image) => [image.id, image]))
-          for (const id of payload.ids ?? []) {
-            const image = images.get(id)
-            if (!current.has(id) && image !== undefined) {
-              records.push(toImage(userPart(image)))
-              actions.push({ _tag: "Reinsert", image: toImage(image) })
-            }
-          }
-        }
       }
-      if (actions.length === 0) return yield* fence()
-      const outcome: Outcome = {
-        records,
-        affected: records.length,
-        undo: Undo.make(engine, entity, actions, payload.undo)
-      }
+      if (inspected.value.applied() === 0) return yield* fence()
+      const outcome = inspected.value.outcome()
       yield* write(collection, context, { ...payload, outcome: StepBarrier.encodeOutcome(outcome) })
       return Option.some(outcome)
     })))

@@ -8,7 +8,7 @@ import { ChromaClient, type Collection } from "chromadb"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import type { Compiled } from "./compile.js"
+import type { Compiled, Where } from "./compile.js"
 
 /** The engine name undo records and errors carry. */
 export const engine = "chroma"
@@ -33,7 +33,16 @@ export const markerKey = (undoId: string): string => `${markerPrefix}undo:${undo
  * The step barrier's marker key of the step whose outcome carries this undo id: `1` on a record the step added,
  * the `Revert` (JSON) that undoes it on a record it updated, `"fence"` on a record a resolution fenced.
  */
-export const stepKey = (undoId: string): string => `${markerPrefix}step:${undoId}`
+export const stepKey = (undoId: string): string => `${stepPrefix}${undoId}`
+
+/** The prefix of every step marker key. */
+export const stepPrefix = `${markerPrefix}step:`
+
+/** A `where` sparing the records a resolution fenced against the step whose marker key is `key`. */
+export const spare = (key: string): Where => ({ [key]: { $ne: "fence" } })
+
+/** A `where` matching only the records the step whose marker key is `key` added (its marker is `1`). */
+export const own = (key: string): Where => ({ [key]: { $eq: 1 } })
 
 /** Metadata key of a fence tombstone (a record occupying the id of an add that never arrived); never a user record. */
 export const fenceKey = `${markerPrefix}fence`
@@ -161,12 +170,12 @@ export interface Connection {
     records: ReadonlyArray<ChromaRecord>,
     extra?: Readonly<Record<string, Scalar>>
   ) => Effect.Effect<void, StoreError>
-  /** Deletes by id; `unless` spares records carrying that marker key with the value `"fence"`. */
+  /** Deletes by id, only records matching `where` when it is given (`spare` and `own` below build it). */
   readonly remove: (
     entity: string,
     collection: Collection,
     ids: ReadonlyArray<string>,
-    unless?: string
+    where?: Where
   ) => Effect.Effect<void, StoreError>
   /**
    * Replaces records in place with one `update` request: metadata keys the new image lacks are sent as `null`
@@ -358,12 +367,14 @@ export const connect = (settings: Settings): Effect.Effect<Connection, StoreErro
         })
       })
 
-    const remove: Connection["remove"] = (entity, collection, ids, unless) =>
-      ids.length === 0 ? Effect.void : call("delete", entity, () =>
-        collection.delete({
-          ids: [...ids],
-          ...(unless === undefined ? {} : { where: { [unless]: { $ne: "fence" } } })
-        }))
+    const remove: Connection["remove"] = (entity, collection, ids, where) =>
+      ids.length === 0 ?
+        Effect.void :
+        call(
+          "delete",
+          entity,
+          () => collection.delete({ ids: [...ids], ...(where === undefined ? {} : { where: where as never }) })
+        )
 
     const replace: Connection["replace"] = (entity, collection, writes) =>
       Effect.gen(function*() {

@@ -31,7 +31,7 @@ import {
   within
 } from "./compile.js"
 import type { ChromaRecord, Connection, Scalar, Stored, Write } from "./connection.js"
-import { engine, fenceKey, sameField, stepKey } from "./connection.js"
+import { engine, fenceKey, sameField, spare, stepKey } from "./connection.js"
 import type { UndoLog } from "./undo.js"
 
 export interface Env {
@@ -172,6 +172,7 @@ export const make = (env: Env) => {
    */
   interface Mark {
     readonly key: string
+    readonly undoId: string
     readonly claim: (touched: Omit<Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
   }
 
@@ -321,7 +322,12 @@ export const make = (env: Env) => {
             images: images as unknown as ReadonlyArray<typeof RecordImage.Type>
           })
         }
-        yield* remove(operation.entity, collection, rows.map((r) => r.record.id), mark?.key)
+        yield* remove(
+          operation.entity,
+          collection,
+          rows.map((r) => r.record.id),
+          mark === undefined ? undefined : spare(mark.key)
+        )
         return outcome(
           rows.map((r) => r.record),
           images.map((image): Undo.UndoAction => ({ _tag: "Reinsert", image }))
@@ -452,7 +458,12 @@ export const make = (env: Env) => {
               Effect.tapError(() =>
                 creations.length === 0 ? Effect.void : Effect.ignore(
                   undoLog.apply(
-                    Undo.make(engine, entity, creations.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
+                    Undo.make(
+                      engine,
+                      entity,
+                      creations.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })),
+                      mark?.undoId
+                    )
                   )
                 )
               )
@@ -517,6 +528,7 @@ export const make = (env: Env) => {
     const step = context.step
     const mark: Mark | undefined = step === undefined ? undefined : {
       key: stepKey(step.undoId),
+      undoId: step.undoId,
       claim: (touched) => barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched })
     }
     switch (operation.kind) {

@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import type { Catalog } from "./catalog.js"
 import { flatten, RecordImage, sameRecord, unflatten, userPart } from "./compile.js"
 import type { ChromaRecord, Connection, Stored, Write } from "./connection.js"
-import { engine, markerKey, sameField, stepKey } from "./connection.js"
+import { engine, markerKey, own, sameField, stepKey, stepPrefix } from "./connection.js"
 
 export interface Env {
   readonly conn: Connection
@@ -62,13 +62,39 @@ export const make = (env: Env): UndoLog => {
   const keyOf = (action: Undo.UndoAction): unknown => action._tag === "Reinsert" ? action.image.id : action.key.id
 
   /**
-   * Applies an undo record. An undo id found in the companion collection makes the whole undo a no-op (but for
-   * leftover undo markers, removed). Otherwise every record it touches is read (not when it only deletes what the
-   * step created) and every write planned, failing with `Conflict` before writing anything when a record no longer
-   * holds this step's after-image. Then it writes: relative inverses carry the marker key `polysaga:undo:<id>` in
-   * the same request (so a retry after a crash never applies them twice), and every record written loses the step's
-   * own marker in that request; then the undo id goes into the companion collection, then the undo marker keys are
-   * removed.
+   * The undo of records a step created (nothing else): one read of them, then one `delete`. A record carrying the
+   * step's marker (`polysaga:step:<undo id>`, kept until `prune`) is the step's own and is deleted — by a `delete`
+   * whose `where` requires that marker, so a retry, or a record re-created meanwhile, is never deleted by mistake: no
+   * applied-undo record is needed. A record carrying another step's marker (or a fence tombstone) was written by
+   * someone else after this undo ran: it is spared. A record without any step marker (added by `execute` without a
+   * step, or before markers were kept) takes the applied-undo path: skipped when the undo id is recorded, else
+   * deleted and the undo id recorded.
+   */
+  const deleteCreated = (record: Undo.UndoRecord, ids: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const entity = record.entity
+      const collection = yield* open(entity)
+      if (Option.isNone(collection) || ids.length === 0) return
+      const step = stepKey(record.id)
+      const rows = yield* conn.read(entity, collection.value, { ids, where: undefined })
+      const mine = rows.filter((r) => r.own[step] === 1).map((r) => r.record.id)
+      const unmarked = rows.filter((r) => !r.markers.some((key) => key.startsWith(stepPrefix)))
+        .map((r) => r.record.id)
+      if (mine.length > 0) yield* remove(entity, collection.value, mine, own(step))
+      if (unmarked.length > 0 && !(yield* isDone(record.id))) {
+        yield* remove(entity, collection.value, unmarked)
+        yield* markDone(record)
+      }
+    })
+
+  /**
+   * Applies an undo record. One that only deletes records the step created is `deleteCreated`. Otherwise: an undo id
+   * found in the companion collection makes the whole undo a no-op (but for leftover undo markers, removed). Else
+   * every record it touches is read and every write planned, failing with `Conflict` before writing anything when a
+   * record no longer holds this step's after-image. Then it writes: relative inverses carry the marker key
+   * `polysaga:undo:<id>` in the same request (so a retry after a crash never applies them twice); then the undo id
+   * goes into the companion collection, then the undo marker keys are removed. The step's own marker stays on the
+   * records it wrote (until `prune`): its barrier entry is answered from it.
    */
   const applyUndo = (record: Undo.UndoRecord): Effect.Effect<void, StoreError> =>
     Effect.gen(function*() {
@@ -82,12 +108,14 @@ export const make = (env: Env): UndoLog => {
           path: "undo"
         })
       }
+      if (record.actions.every((a) => a._tag === "DeleteCreated")) {
+        return yield* deleteCreated(record, ids as Array<string>)
+      }
       const done = yield* isDone(record.id)
-      const reads = record.actions.some((a) => a._tag !== "DeleteCreated")
       if (done && !record.actions.some((a) => a._tag === "Revert")) return
       const collection = yield* open(entity)
       const current = new Map<string, Stored>()
-      if (reads && Option.isSome(collection) && ids.length > 0) {
+      if (Option.isSome(collection) && ids.length > 0) {
         for (const row of yield* read(entity, collection.value, { ids: ids as Array<string>, where: undefined })) {
           current.set(row.record.id, row)
         }
@@ -104,8 +132,6 @@ export const make = (env: Env): UndoLog => {
         if (Option.isSome(collection)) yield* cleanup(collection.value, marked)
         return
       }
-      // the marker of the step this undoes goes with the undo: the records are left as they were before the step
-      const step = stepKey(record.id)
       const conflict = (id: string, message: string) =>
         Store.fail(engine, "Conflict", `record ${JSON.stringify(id)} ${message}: nothing was undone`, {
           entity,
@@ -118,7 +144,7 @@ export const make = (env: Env): UndoLog => {
         switch (action._tag) {
           case "DeleteCreated": {
             const id = action.key.id as string
-            if (!reads || current.has(id)) deletes.push(id)
+            if (current.has(id)) deletes.push(id)
             break
           }
           case "Reinsert": {
@@ -168,12 +194,12 @@ export const make = (env: Env): UndoLog => {
             const after = unflatten(id, flat)
             const relative = action.inverse.length > 0 && !applied
             if (relative) marked.push(id)
-            const stepMarked = step in stored.own
-            if (relative || stepMarked || !sameRecord(after, stored.record)) {
+            // the step's own marker stays (until `prune`): the step's barrier still answers that it applied
+            if (relative || !sameRecord(after, stored.record)) {
               writes.push({
                 before: stored.record,
                 after,
-                markers: { ...(relative ? { [marker]: 1 } : {}), ...(stepMarked ? { [step]: null } : {}) }
+                markers: relative ? { [marker]: 1 } : {}
               })
             }
             break

@@ -43,6 +43,10 @@ const setup = Effect.gen(function*() {
 })
 
 /** What the four stores hold of this test's entities. */
+/** A Chroma record's metadata without the adapter's bookkeeping (step markers stay on records until `prune`). */
+const userKeys = (metadata: Record<string, unknown> | null | undefined) =>
+  Object.fromEntries(Object.entries(metadata ?? {}).filter(([key]) => !key.startsWith("polysaga:")))
+
 const snapshot = Effect.gen(function*() {
   const { chroma, graph, mongo, sql } = yield* Clients
   return {
@@ -59,7 +63,7 @@ const snapshot = Effect.gen(function*() {
       const c = await chroma.getCollection({ name: "gr_vectors" }).catch(() => undefined)
       if (c === undefined) return []
       const got = await c.get({ include: ["metadatas"] as any })
-      return got.ids.map((id, i) => ({ id, metadata: got.metadatas[i] })).sort((a, b) => a.id < b.id ? -1 : 1)
+      return got.ids.map((id, i) => ({ id, metadata: userKeys(got.metadatas[i]) })).sort((a, b) => a.id < b.id ? -1 : 1)
     })
   }
 })

@@ -63,6 +63,7 @@ export const fromClient = (
     const schema = yield* Catalog.checkSchema(options?.schema ?? "public")
     yield* Barrier.ensure(sql, schema)
     const tables = Catalog.cache(sql, schema)
+    const toMark = Barrier.marks(sql, tables.table)
     const store = Store.make({
       name: Connection.engine,
       capabilities: Capabilities.full({
@@ -70,11 +71,11 @@ export const fromClient = (
         maxRecordsPerOperation: options?.maxRecordsPerOperation ?? 1000
       }),
       prepare: Catalog.prepare(tables),
-      transaction: Connection.transaction(sql),
-      write: Execute.write(sql),
+      transaction: Execute.unit,
+      write: Execute.write(sql, toMark),
       undo: Undo.apply(sql, schema, tables.table),
       ping: Connection.ping(sql),
-      barrier: Barrier.make(sql, schema),
+      barrier: Barrier.make(sql, schema, toMark),
       prune: Barrier.prune(sql, schema)
     })
     // the kept catalog said the table was otherwise: forget it and run once more on a fresh read (the failed

@@ -157,7 +157,7 @@ layer(Env, { excludeTestServices: true })("postgres adapter, kept catalog", (it)
 })
 
 layer(Env, { excludeTestServices: true })("postgres adapter, step barrier", (it) => {
-  it.effect("a step claims its barrier after the write: a retry after it applied answers its outcome, a fence refuses", () =>
+  it.effect("a step is one statement with its barrier: a retry after it applied answers its outcome, a fence refuses", () =>
     Effect.gen(function*() {
       const sql = yield* Sql
       const store = yield* Postgres.PostgresStore
@@ -172,7 +172,7 @@ layer(Env, { excludeTestServices: true })("postgres adapter, step barrier", (it)
       const again = yield* store.execute(insert, step)
       assert.strictEqual(again.undo.id, first.undo.id)
       assert.deepStrictEqual(again.records, [{ id: 1, n: 1 }])
-      // a relative update retried: the second write is rolled back with the claim that found the first
+      // a relative update retried: its statement finds the barrier row and writes nothing
       const bump = yield* Operation.parse({
         operation: "update",
         from,
@@ -183,7 +183,7 @@ layer(Env, { excludeTestServices: true })("postgres adapter, step barrier", (it)
       const once = yield* store.execute(bump, bumped)
       assert.strictEqual((yield* store.execute(bump, bumped)).undo.id, once.undo.id)
       assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_barrier WHERE id = 10`, [{ n: 1 }])
-      // resolved before it ran: fenced; the late arrival writes, finds the fence, rolls back and is refused
+      // resolved before it ran: fenced; the late arrival's statement finds the fence, writes nothing and is refused
       const late = { ...step, stepId: "step_2" }
       assert.strictEqual((yield* store.resolve!(late))._tag, "None")
       const refused = yield* Effect.flip(store.execute(bump, late))
@@ -193,6 +193,153 @@ layer(Env, { excludeTestServices: true })("postgres adapter, step barrier", (it)
       yield* store.undo(first.undo)
       yield* store.undo(first.undo)
       assert.deepStrictEqual(yield* sql`SELECT id FROM postgres_barrier ORDER BY id`, [{ id: 10 }])
+    }))
+})
+
+layer(Env, { excludeTestServices: true })("postgres adapter, the recorded write", (it) => {
+  const from = { type: "database", tag: "db", entity: "postgres_recorded" }
+  const exact = (sql: PgClient.PgClient) =>
+    sql`SELECT id, at::text, doc::text, amount::text, big::text, tags::text FROM postgres_recorded ORDER BY id`
+  const setup = Effect.gen(function*() {
+    const sql = yield* Sql
+    yield* sql`DROP TABLE IF EXISTS postgres_recorded`
+    yield* sql`CREATE TABLE postgres_recorded (id integer PRIMARY KEY, at timestamptz, doc jsonb, amount numeric(30, 10),
+      big bigint, tags text[], n integer NOT NULL DEFAULT 0)`
+    yield* sql`INSERT INTO postgres_recorded (id, at, doc, amount, big, tags) VALUES
+      (1, '2026-11-27 10:00:00.123456+00', '{"a": [1, {"b": "c"}]}', '12345678901234567890.0123456789',
+       9007199254740993, '{x,"y z"}'),
+      (2, NULL, 'null', NULL, NULL, '{}')`
+    return sql
+  })
+
+  it.effect("a step answered from its barrier row: the same records (read back as the driver reads rows) and undo", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const before = yield* exact(sql)
+      const step = { sagaId: `pg-recorded-${crypto.randomUUID()}`, stepId: "step_0" }
+      const remove = yield* Operation.parse({ operation: "delete", from, where: { id: { $in: [1, 2] } } })
+      const first = yield* store.execute(remove, step)
+      assert.strictEqual(first.affected, 2)
+      const again = yield* store.execute(remove, step)
+      assert.deepStrictEqual(again, first)
+      assert.instanceOf(again.records.find((r) => r.id === 1)!.at, Date)
+      const resolved = yield* store.resolve!(step)
+      assert.isTrue(resolved._tag === "Some")
+      if (resolved._tag === "Some") assert.deepStrictEqual(resolved.value, first)
+      yield* store.undo(throughJson(again.undo))
+      assert.deepStrictEqual(yield* exact(sql), before)
+      // an update retried: the recorded before- and after-images give the same Revert actions
+      const change = { ...step, stepId: "step_1" }
+      const update = yield* Operation.parse({
+        operation: "update",
+        from,
+        data: { doc: { d: 1 }, amount: { $multiply: 3 }, n: { $increment: 2 }, tags: { $push: "w" } },
+        where: { id: 1 }
+      })
+      const updated = yield* store.execute(update, change)
+      assert.deepStrictEqual(yield* store.execute(update, change), updated)
+      yield* store.undo(throughJson(updated.undo))
+      assert.deepStrictEqual(yield* exact(sql), before)
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_recorded WHERE id = 1`, [{ n: 0 }])
+    }))
+
+  it.effect("an upsert of several records is one transaction with its barrier row; retried, it answers the same", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const before = yield* exact(sql)
+      const step = { sagaId: `pg-upsert-${crypto.randomUUID()}`, stepId: "step_0" }
+      const upsert = yield* Operation.parse({
+        operation: "upsert",
+        from,
+        data: [{ id: 1, n: 5, tags: ["u"] }, { id: 3, n: 7 }, { id: 3, n: 8 }]
+      })
+      const first = yield* store.execute(upsert, step)
+      assert.deepStrictEqual(first.undo.actions.map((a) => a._tag), ["Revert", "DeleteCreated", "Revert"])
+      assert.deepStrictEqual(yield* sql`SELECT id, n FROM postgres_recorded ORDER BY id`, [
+        { id: 1, n: 5 },
+        { id: 2, n: 0 },
+        { id: 3, n: 8 }
+      ])
+      assert.deepStrictEqual(yield* store.execute(upsert, step), first)
+      yield* store.undo(throughJson(first.undo))
+      assert.deepStrictEqual(yield* exact(sql), before)
+    }))
+
+  it.effect("the same step from two stores at once (two processes, no shared lock) applies once", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const other = yield* Postgres.make({ url })
+      const bump = yield* Operation.parse({
+        operation: "update",
+        from,
+        data: { n: { $increment: 1 } },
+        where: { id: 2 }
+      })
+      for (let i = 0; i < 5; i++) {
+        const step = { sagaId: `pg-race-${crypto.randomUUID()}`, stepId: "step_0" }
+        const [a, b] = yield* Effect.all([store.execute(bump, step), other.execute(bump, step)], {
+          concurrency: 2
+        })
+        assert.strictEqual(a.undo.id, b.undo.id)
+      }
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_recorded WHERE id = 2`, [{ n: 5 }])
+    }).pipe(Effect.scoped))
+
+  it.effect("an insert of 1,000 records in runs of different columns: one statement, in order, answered once", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const store = yield* Postgres.fromClient(sql, { maxRecordsPerOperation: 1000 })
+      const columns = Array.from({ length: 40 }, (_, i) => `c${i}`)
+      yield* sql`DROP TABLE IF EXISTS postgres_wide`
+      yield* sql`CREATE TABLE postgres_wide (id integer PRIMARY KEY, ${
+        sql.csv(columns.map((c) => sql`${sql(c)} integer`))
+      })`
+      // records naming other columns in between (a run each); the columns they leave out take their defaults
+      const records = Array.from(
+        { length: 1000 },
+        (_, id) =>
+          Object.fromEntries([["id", id], ...columns.slice(0, id % 100 === 0 ? 1 : 40).map((c, i) => [c, id + i])])
+      )
+      const step = { sagaId: `pg-wide-${crypto.randomUUID()}`, stepId: "step_0" }
+      const insert = yield* Operation.parse({
+        operation: "insert",
+        from: { ...from, entity: "postgres_wide" },
+        data: records
+      })
+      const first = yield* store.execute(insert, step)
+      assert.strictEqual(first.affected, 1000)
+      assert.deepStrictEqual(first.records.map((r) => r.id), records.map((r) => r.id))
+      assert.deepStrictEqual(first.records[100], {
+        id: 100,
+        c0: 100,
+        ...Object.fromEntries(columns.slice(1).map((c) => [c, null]))
+      })
+      assert.strictEqual((yield* store.execute(insert, step)).undo.id, first.undo.id)
+      assert.deepStrictEqual(yield* sql`SELECT count(*)::int AS n FROM postgres_wide`, [{ n: 1000 }])
+      yield* store.undo(first.undo)
+      assert.deepStrictEqual(yield* sql`SELECT count(*)::int AS n FROM postgres_wide`, [{ n: 0 }])
+    }))
+
+  it.effect("a barrier row an earlier version wrote (a RecordedOutcome) is still answered", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const step = { sagaId: `pg-old-${crypto.randomUUID()}`, stepId: "step_0" }
+      const insert = yield* Operation.parse({ operation: "insert", from, data: { id: 9 } })
+      const recorded = {
+        records: [{ id: 9, n: 0 }],
+        affected: 1,
+        undo: Undo.make("postgres", "postgres_recorded", [{ _tag: "DeleteCreated", key: { id: "9" } }])
+      }
+      yield* sql`INSERT INTO polysaga_barrier (saga_id, step_id, kind, fingerprint, outcome)
+        VALUES (${step.sagaId}, ${step.stepId}, 'action', ${Operation.fingerprint(insert)}, ${
+        JSON.stringify(recorded)
+      }::jsonb)`
+      assert.deepStrictEqual(yield* store.execute(insert, step), recorded)
+      assert.deepStrictEqual(yield* sql`SELECT count(*)::int AS n FROM postgres_recorded WHERE id = 9`, [{ n: 0 }])
     }))
 })
 

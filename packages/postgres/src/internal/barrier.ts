@@ -1,6 +1,6 @@
 /**
- * The step barrier and the bookkeeping tables: one `polysaga_barrier` row per (saga, step), claimed with its outcome
- * by one statement after the write, in the step's own transaction; `polysaga_undo_log` rows for applied undo ids. Retention prunes both.
+ * The step barrier and the bookkeeping tables: one `polysaga_barrier` row per (saga, step), inserted with the recorded
+ * write by the step's own statement (`Execute`); `polysaga_undo_log` rows for applied undo ids. Retention prunes both.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import {
@@ -9,18 +9,23 @@ import {
   type Outcome,
   RecordedOutcome,
   type StepContext,
-  type StoreError
+  type StoreError,
+  Undo
 } from "@polysaga/store"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { fromSql, isolated } from "./connection.js"
+import type * as Catalog from "./catalog.js"
+import * as Compile from "./compile.js"
+import { engine, fromSql, isolated } from "./connection.js"
+import type { Unit } from "./execute.js"
+import * as Recorded from "./recorded.js"
 
 /** The table where applied undo ids are recorded, in the same transaction as the undo. */
 export const undoLogTable = "polysaga_undo_log"
 
-/** The step barrier: one row per (saga, step), written in the step's own transaction. */
+/** The step barrier: one row per (saga, step), written by the step's own statement (or transaction). */
 export const barrierTable = "polysaga_barrier"
 
 /**
@@ -53,34 +58,92 @@ interface Row {
   readonly fingerprint: string | null
 }
 
-export const make = (sql: SqlClient.SqlClient, schema: string): Barrier<void> => {
+/**
+ * A barrier row as a `Mark`. A recorded write's records are read back from their text images by PostgreSQL itself
+ * (`jsonb_populate_recordset` over the table's row type), so they come as the driver reads the table's rows; when
+ * the table no longer takes them (dropped, changed), the records are the images. An outcome recorded by an earlier
+ * version (`RecordedOutcome`) is decoded as it was written.
+ */
+export const marks = (
+  sql: SqlClient.SqlClient,
+  tableOf: (entity: string) => Effect.Effect<Catalog.Table, StoreError>
+) => {
+  const records = (entity: string, images: ReadonlyArray<Recorded.Image>) =>
+    Effect.gen(function*() {
+      if (images.length === 0) return []
+      const table = yield* tableOf(entity)
+      // json columns take JSON values; every other column's text goes through its type's input function
+      const json = images.map((image) =>
+        Object.fromEntries(
+          Object.entries(image).map((
+            [c, v]
+          ) => [c, v !== null && table.columns.get(c)?.json === true ? JSON.parse(v) as unknown : v])
+        )
+      )
+      return yield* sql<Record<string, unknown>>`
+        SELECT * FROM jsonb_populate_recordset(NULL::${Compile.qualified(sql, table)}, ${JSON.stringify(json)}::jsonb)`
+    }).pipe(Effect.orElseSucceed(() => images))
+
+  const outcome = (recorded: unknown): Effect.Effect<Outcome, unknown> =>
+    Recorded.isRecordedWrite(recorded)
+      ? Effect.gen(function*() {
+        const write = yield* Schema.decodeUnknown(Recorded.RecordedWrite)(recorded)
+        const rows = write.rows.map((r): Recorded.Row => ({
+          before: r.before,
+          after: r.after,
+          changes: r.changes === undefined ? undefined : Recorded.decodeChanges(r.changes)
+        }))
+        return {
+          records: yield* records(write.entity, rows.map(Recorded.recordImage)),
+          affected: rows.length,
+          undo: Undo.make(
+            engine,
+            write.entity,
+            Recorded.actions(write.key, Recorded.decodeChanges(write.changes), rows),
+            write.undo
+          )
+        }
+      })
+      : Schema.decodeUnknown(RecordedOutcome)(recorded)
+
+  return (row: unknown): Effect.Effect<Mark, StoreError> =>
+    Effect.gen(function*() {
+      const { fingerprint, kind, outcome: recorded } = row as Row
+      return {
+        kind,
+        fingerprint,
+        outcome: recorded === null ? Option.none<Outcome>() : Option.some(yield* outcome(recorded))
+      }
+    }).pipe(Effect.mapError(fromSql(undefined)))
+}
+
+export const make = (
+  sql: SqlClient.SqlClient,
+  schema: string,
+  toMark: (row: unknown) => Effect.Effect<Mark, StoreError>
+): Barrier<Unit> => {
   const table = sql`${sql(schema)}.${sql(barrierTable)}`
   const mark = (step: StepContext) =>
     Effect.gen(function*() {
       const [row] = yield* sql<Row>`
         SELECT kind, outcome, fingerprint FROM ${table}
         WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId}`
-      if (row === undefined) return Option.none<Mark>()
-      const outcome = row.outcome === null
-        ? Option.none<Outcome>()
-        : Option.some<Outcome>(yield* Schema.decodeUnknown(RecordedOutcome)(row.outcome))
-      return Option.some<Mark>({ kind: row.kind, fingerprint: row.fingerprint, outcome })
-    })
-  /** The row inserted when the step has none; else what it holds (the conflicting claim has committed by then). */
-  const claim = (step: StepContext, kind: Mark["kind"], fingerprint: string | null, outcome: Outcome | null) =>
-    Effect.gen(function*() {
-      const claimed = yield* sql`
-        INSERT INTO ${table} (saga_id, step_id, kind, fingerprint, outcome)
-        VALUES (${step.sagaId}, ${step.stepId}, ${kind}, ${fingerprint},
-          ${outcome === null ? null : JSON.stringify(Schema.encodeSync(RecordedOutcome)(outcome))})
-        ON CONFLICT DO NOTHING RETURNING kind`
-      return claimed.length > 0 ? Option.none<Mark>() : yield* mark(step)
+      return row === undefined ? Option.none<Mark>() : Option.some(yield* toMark(row))
     }).pipe(Effect.mapError(fromSql(undefined)))
   return {
-    claim: (_, step, kind, fingerprint) => claim(step, kind, fingerprint, null),
-    // one statement after the write, in its transaction: the claim and the outcome
-    claimWithOutcome: (_, step, outcome) => claim(step, "action", step.fingerprint, outcome),
-    read: (step) => isolated(mark(step)).pipe(Effect.mapError(fromSql(undefined))),
+    // a fence (from `resolve`): the row inserted when the step has none; else what it holds (the conflicting row has
+    // committed by then)
+    claim: (_, step, kind, fingerprint) =>
+      Effect.gen(function*() {
+        const claimed = yield* sql`
+          INSERT INTO ${table} (saga_id, step_id, kind, fingerprint)
+          VALUES (${step.sagaId}, ${step.stepId}, ${kind}, ${fingerprint})
+          ON CONFLICT DO NOTHING RETURNING kind`
+        return claimed.length > 0 ? Option.none<Mark>() : yield* mark(step)
+      }).pipe(Effect.mapError(fromSql(undefined))),
+    // the step's own statement claimed it with the recorded write, or found the row an earlier attempt left
+    claimWithOutcome: (unit) => Effect.succeed(unit.prior),
+    read: (step) => isolated(mark(step)),
     used: (_, sagaId) =>
       sql`SELECT 1 FROM ${table} WHERE saga_id = ${sagaId} LIMIT 1`.pipe(
         Effect.map((rows) => rows.length > 0),

@@ -12,6 +12,8 @@ export interface Column {
 }
 
 export interface Table {
+  /** The table's oid: a statement checks the kept columns are still the table's (see `Execute.fresh`). */
+  readonly oid: number
   readonly schema: string
   readonly name: string
   readonly columns: ReadonlyMap<string, Column>
@@ -25,6 +27,7 @@ interface Row {
   readonly typname: string
   readonly category: string
   readonly pk: boolean
+  readonly oid: string
 }
 
 /** Reads a table's columns and keys from the catalog; `EntityNotFound` when there is no such table. */
@@ -32,7 +35,7 @@ export const table = (sql: SqlClient.SqlClient, schema: string, name: string): E
   Effect.gen(function*() {
     // one round trip: columns, primary key, and (on every row) the column sets of the unique indexes
     const rows = yield* sql<Row & { readonly unique_keys: ReadonlyArray<ReadonlyArray<string>> }>`
-      SELECT a.attname AS name, t.typname AS typname, t.typcategory AS category,
+      SELECT c.oid::int8::text AS oid, a.attname AS name, t.typname AS typname, t.typcategory AS category,
              COALESCE(a.attnum = ANY (p.indkey::int2[]), false) AS pk,
              (SELECT COALESCE(jsonb_agg(k.columns), '[]'::jsonb) FROM (
                 SELECT array_agg(ua.attname::text ORDER BY u.ord) AS columns
@@ -52,6 +55,7 @@ export const table = (sql: SqlClient.SqlClient, schema: string, name: string): E
       return yield* Store.fail(engine, "EntityNotFound", `no table ${schema}.${name}`, { entity: name })
     }
     return {
+      oid: Number(rows[0]!.oid),
       schema,
       name,
       columns: new Map(rows.map((r) => [r.name, {
@@ -133,11 +137,14 @@ export const checkFields = (table: Table, operation: Operation.Operation, path: 
     for (const [field, fieldPath] of Operation.clauseFields(operation)) {
       if (!table.columns.has(field)) return yield* fieldNotFound(table, field, at(fieldPath))
     }
-    if ((operation.kind === "update" || operation.kind === "delete") && table.primaryKey.length === 0) {
+    const keyed = operation.kind === "update" || operation.kind === "delete" || operation.kind === "upsert"
+    if (keyed && table.primaryKey.length === 0) {
       return yield* Store.fail(
         engine,
         "Validation",
-        `table ${table.name} has no primary key, so a ${operation.kind} could not be undone`,
+        `table ${table.name} has no primary key, so ${
+          operation.kind === "upsert" ? "an" : "a"
+        } ${operation.kind} could not be undone`,
         { entity: table.name, path: at("from.entity") }
       )
     }

@@ -131,26 +131,13 @@ export const byKeys = (
     keys.map((key) => sql.join(" AND ", true, "TRUE")(table.primaryKey.map((c) => sql`${sql(c)} = ${key[c]}`)))
   )
 
-const imagePrefix = "__polysaga_img_"
-
-/** Every column rendered as text, aliased so it can sit beside `*`: an exact, JSON-safe image of a row. */
-export const imageColumns = (sql: SqlClient.SqlClient, table: Table): Fragment =>
-  sql.csv([...table.columns.keys()].map((c, i) => sql`${sql(c)}::text AS ${sql(`${imagePrefix}${i}`)}`))
-
-/** Splits a row selected with `*, imageColumns` into the record and its text image. */
-export const split = (
-  table: Table,
-  row: Readonly<Record<string, unknown>>
-): { readonly record: Record<string, unknown>; readonly image: Record<string, string | null> } => {
-  const record: Record<string, unknown> = {}
-  const image: Record<string, string | null> = {}
+/**
+ * A row's exact image as one `jsonb` object: every column the kept catalog lists, rendered as PostgreSQL's own text
+ * (`col::text`, `null` for SQL NULL). `alias` names the row (`t`, the written table).
+ */
+export const image = (sql: SqlClient.SqlClient, table: Table, alias: string): Fragment => {
   const names = [...table.columns.keys()]
-  for (const [k, v] of Object.entries(row)) {
-    if (k.startsWith(imagePrefix)) image[names[Number(k.slice(imagePrefix.length))]!] = v as string | null
-    else record[k] = v
-  }
-  return { record, image }
+  return sql`jsonb_object(${names}::text[], ARRAY[${
+    sql.csv(names.map((c) => sql`${sql(alias)}.${sql(c)}::text`))
+  }]::text[])`
 }
-
-export const keyOf = (table: Table, image: Readonly<Record<string, string | null>>): Record<string, string | null> =>
-  Object.fromEntries(table.primaryKey.map((c) => [c, image[c] ?? null]))

@@ -3,15 +3,44 @@
  * which makes it atomic and idempotent (an undo of deletes only — an insert's — is one statement doing both). A restore applies only over this step's after-image (else `Conflict`).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { type ErrorOptions, Filter, type StoreError, type StoreErrorReason, type Undo } from "@polysaga/store"
+import { type ErrorOptions, Filter, Store, type StoreError, type StoreErrorReason, type Undo } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import { undoLogTable } from "./barrier.js"
 import type * as Catalog from "./catalog.js"
 import * as Compile from "./compile.js"
-import { fromSql, isolated, transaction } from "./connection.js"
-import { lock } from "./execute.js"
+import { engine, fromSql, isolated, transaction } from "./connection.js"
+import { keyOf } from "./recorded.js"
 
 type Image = Record<string, string | null>
+
+const imageColumn = "__polysaga_image"
+
+/**
+ * Locks and reads the row `where` matches, with its image. A row with a column the kept catalog does not list means
+ * the table changed since it was read: its image would miss that column, so the undo fails (`FieldNotFound`, and the
+ * store reads the catalog again and retries; the undo's transaction rolled back).
+ */
+const lock = (sql: SqlClient.SqlClient, table: Catalog.Table, where: Filter.Filter) =>
+  Effect.flatMap(
+    sql<Record<string, unknown>>`
+      SELECT t.*, ${Compile.image(sql, table, "t")} AS ${sql(imageColumn)} FROM ${Compile.qualified(sql, table)} AS t
+      WHERE ${Compile.where(sql, table, where)} LIMIT 1 FOR UPDATE`,
+    (rows) => {
+      const unknown = rows.flatMap((row) => Object.keys(row).filter((k) => k !== imageColumn && !table.columns.has(k)))
+      return unknown.length === 0
+        ? Effect.succeed(rows.map((row) => ({ image: row[imageColumn] as Image })))
+        : Effect.fail(
+          Store.fail(
+            engine,
+            "FieldNotFound",
+            `table ${table.name} has a column its kept catalog lacks: ${unknown[0]}`,
+            {
+              entity: table.name
+            }
+          )
+        )
+    }
+  )
 
 const same = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
   Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k])
@@ -37,7 +66,7 @@ export const apply = (
             yield* sql`DELETE FROM ${t} WHERE ${Compile.byKeys(sql, table, [action.key])}`
             return
           case "Reinsert": {
-            const current = yield* lock(sql, table, Filter.byKey(Compile.keyOf(table, action.image as Image)), 1)
+            const current = yield* lock(sql, table, Filter.byKey(keyOf(table.primaryKey, action.image as Image)))
             if (current.length > 0) {
               if (same(current[0]!.image, action.image)) return
               return yield* conflict(`a different record now holds key ${JSON.stringify(action.image)}`)
@@ -48,7 +77,7 @@ export const apply = (
             return
           }
           case "Revert": {
-            const [current] = yield* lock(sql, table, Filter.byKey(action.key), 1)
+            const [current] = yield* lock(sql, table, Filter.byKey(action.key))
             if (current === undefined) return yield* conflict(`record ${JSON.stringify(action.key)} no longer exists`)
             // a column always exists: a field absent before the step was NULL
             const fields = Object.entries(action.restore).map(([f, r]) =>

@@ -95,20 +95,32 @@ layer(Env, { timeout: "120 seconds", excludeTestServices: true })("the server pr
       first.process.kill("SIGKILL")
       yield* Effect.promise(() => first.exited)
       yield* Fiber.interrupt(request)
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(lock)
 
+      // step_1 is one statement, still waiting for the lock on the server though its process is gone: the recovery
+      // runner resolves the step (not applied: fenced) and compensates the saga while it waits …
       const second = yield* start(file)
       const record = yield* waitFor(second.url, id, (r) => r.status !== "running")
+      // … and when the lock is let go, the dead server's statement finds the fence and rolls back whole
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(lock)
+      const sql = yield* Sql
+      // the statement queued first for the row: locking it again waits until that statement has ended
+      yield* sql.withTransaction(
+        sql`SELECT quantity FROM ${sql(schema)}.inventory WHERE "productId" = 'prod_1' FOR UPDATE`
+      )
       assert.strictEqual(record.status, "compensated", JSON.stringify(record))
       assert.deepStrictEqual(record.compensatedSteps, ["step_0"])
       assert.deepStrictEqual(record.pendingCompensations, [])
       assert.deepStrictEqual(record.inDoubt, [])
       assert.strictEqual(record.steps[0].status, "compensated")
       assert.strictEqual(record.events.at(-1).type, "SagaEnded")
-      // the stores: the insert is undone, the update never happened
+      // the stores: the insert is undone, the update never happened (its late statement refused by the fence)
       assert.deepStrictEqual(yield* row(501), [])
       assert.deepStrictEqual(yield* stock, before)
+      assert.deepStrictEqual(
+        yield* sql`SELECT kind FROM ${sql(schema)}.polysaga_barrier WHERE saga_id = ${id} ORDER BY step_id`,
+        [{ kind: "action" }, { kind: "fence" }]
+      )
     }))
 
   it.scoped("SIGTERM during a saga: intake stops, the saga finishes and answers, the process exits 0", () =>

@@ -31,9 +31,26 @@ export const barrierTable = "polysaga_barrier"
 /**
  * Creates the bookkeeping tables. Several stores (or processes) may start on a fresh database at once, and
  * concurrent `CREATE TABLE IF NOT EXISTS` can still collide in PostgreSQL's catalog: a transaction-level advisory
- * lock is taken around the DDL.
+ * lock is taken around the DDL. When they are there already no DDL runs: `ALTER TABLE` would wait for every statement
+ * using the barrier table — a step's statement uses it from its start, even while it waits for a row lock (of a
+ * process that died, say) — and every later step would queue behind it.
  */
 export const ensure = (sql: SqlClient.SqlClient, schema: string): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const [present] = yield* sql<{ readonly ready: boolean }>`
+      SELECT EXISTS (
+          SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ${schema} AND c.relname = ${barrierTable} AND a.attname = 'fingerprint'
+            AND NOT a.attisdropped)
+        AND EXISTS (
+          SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ${schema} AND c.relname = ${undoLogTable}) AS ready`
+    if (present?.ready === true) return
+    yield* create(sql, schema)
+  }).pipe(isolated, Effect.mapError(fromSql(undefined)))
+
+const create = (sql: SqlClient.SqlClient, schema: string) =>
   sql.withTransaction(Effect.gen(function*() {
     yield* sql`SELECT pg_advisory_xact_lock(hashtext('polysaga/postgres/bookkeeping'))`
     yield* sql`CREATE TABLE IF NOT EXISTS ${sql(schema)}.${sql(barrierTable)} (
@@ -50,7 +67,7 @@ export const ensure = (sql: SqlClient.SqlClient, schema: string): Effect.Effect<
         undo_id text PRIMARY KEY,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`
-  })).pipe(isolated, Effect.mapError(fromSql(undefined)))
+  }))
 
 interface Row {
   readonly kind: "action" | "fence"

@@ -60,6 +60,9 @@ const crashRun = (label: string, journal: Journal, instances: number, kills: num
     const fiber = yield* Effect.fork(traffic.run)
     const lines: Array<string> = []
     let chromaRestarts = 0
+    const unwedge = Effect.map(unwedgeChroma([`faults_${run}`]), (restarted) => {
+      if (restarted) chromaRestarts++
+    })
     let inDoubtResolved = 0
     for (let k = 0; k < kills; k++) {
       yield* Effect.sleep(1000 + Math.floor(Math.random() * 3000))
@@ -71,7 +74,7 @@ const crashRun = (label: string, journal: Journal, instances: number, kills: num
       // what the dead process had in hand: the requests it had not answered
       const cut = [...traffic.inFlight].filter((s) => s.target === victim).map((s) => s.id)
       yield* killService(service)
-      if (yield* unwedgeChroma) chromaRestarts++
+      yield* unwedge
       let startMs: number
       let recoveryMs: number
       if (instances === 1) {
@@ -79,11 +82,11 @@ const crashRun = (label: string, journal: Journal, instances: number, kills: num
         services[victim] = restarted
         targets[victim] = restarted.url
         startMs = restarted.startMs
-        yield* untilEnded(anyUp, run, cut)
+        yield* untilEnded(anyUp, run, cut, 180, unwedge)
         recoveryMs = Date.now() - killedAt
       } else {
         // the others finish its sagas (its leases expire) while it is down; then it comes back
-        yield* untilEnded(anyUp, run, cut)
+        yield* untilEnded(anyUp, run, cut, 180, unwedge)
         recoveryMs = Date.now() - killedAt
         const restarted = yield* startService(file)
         services[victim] = restarted
@@ -101,7 +104,7 @@ const crashRun = (label: string, journal: Journal, instances: number, kills: num
     yield* Effect.sleep("200 millis").pipe(Effect.repeat({ until: () => traffic.sent.length >= transactions }))
     stop = true
     yield* Fiber.join(fiber)
-    const settleMs = yield* untilEnded(anyUp, run)
+    const settleMs = yield* untilEnded(anyUp, run, undefined, 180, unwedge)
     const statuses = yield* journaled(anyUp()!, run)
     const counts = yield* storeCounts(run)
     const result = verdict(traffic.sent, statuses, counts)

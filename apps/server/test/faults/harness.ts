@@ -9,6 +9,7 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -166,6 +167,8 @@ export interface Sent {
   answer?: string
   /** The error body of an answer other than 200 (its `code` and `message`). */
   detail?: string
+  /** Milliseconds from sending to the answer (or to the error). */
+  ms?: number
 }
 
 /**
@@ -239,10 +242,14 @@ export const load = (options: {
       const item: Sent = { id, doomed, target }
       sent.push(item)
       inFlight.add(item)
+      const began = Date.now()
       return makeClient(options.targets[target]!, undefined).request("POST", "/v1/transactions", { body }).pipe(
         Effect.timeout("120 seconds"),
         Effect.exit,
-        Effect.ensuring(Effect.sync(() => inFlight.delete(item))),
+        Effect.ensuring(Effect.sync(() => {
+          inFlight.delete(item)
+          item.ms = Date.now() - began
+        })),
         Effect.flatMap((exit) => {
           if (Exit.isSuccess(exit)) {
             item.answer = exit.value.status === 200 ? String(exit.value.body.status) : `http ${exit.value.status}`
@@ -290,6 +297,29 @@ export const journaled = (url: string, run: string) =>
   })
 
 /**
+ * The answers, grouped by status and error code: how many, their median time, and one message of each (what a
+ * reader needs to tell a quick 503 of a store that is down from one that waited for the timeout).
+ */
+export const answerSummary = (sent: ReadonlyArray<Sent>, samples = true): string => {
+  const groups = new Map<string, Array<Sent>>()
+  for (const s of sent) {
+    // the code and the engine the message starts with (`postgres: …`)
+    const code = s.detail === undefined
+      ? ""
+      : ` ${(/"code":"([A-Z_]+)"/.exec(s.detail) ?? [])[1] ?? ""} ${(/"message":"(\w+)/.exec(s.detail) ?? [])[1] ?? ""}`
+    const key = `${(s.answer ?? "none").replace(/^lost: .*/, "lost")}${code}`
+    groups.set(key, [...(groups.get(key) ?? []), s])
+  }
+  return [...groups].map(([key, items]) => {
+    const times = items.map((s) => s.ms ?? 0).sort((a, b) => a - b)
+    const sample = samples ? items.find((s) => s.detail !== undefined)?.detail : undefined
+    return `${key}: ${items.length}, median ${times[Math.floor(times.length / 2)]} ms${
+      sample === undefined ? "" : `, e.g. ${sample.slice(0, 300)}`
+    }`
+  }).join("\n")
+}
+
+/**
  * What a failure shows: the first sagas of the run still `running`, each in full (`GET /v1/transactions/:id`: its
  * steps and their errors), and the end of the service's output.
  */
@@ -311,30 +341,48 @@ export const running = (url: string, run: string) =>
     (page) => (page.body.transactions as Array<{ id: string }>).map((saga) => saga.id)
   )
 
-/** Waits (polling every 250 ms, at most `seconds`) until no saga of the run is running; the time it took. */
-export const untilEnded = (url: () => string | undefined, run: string, ids?: ReadonlyArray<string>, seconds = 180) =>
+/**
+ * Waits (polling every 250 ms, at most `seconds`) until no saga of the run (or none of `ids`) is running, running
+ * `whileWaiting` every 5 s meanwhile; the time it took.
+ */
+export const untilEnded = (
+  url: () => string | undefined,
+  run: string,
+  ids?: ReadonlyArray<string>,
+  seconds = 180,
+  whileWaiting?: Effect.Effect<unknown, unknown>
+) =>
   Effect.gen(function*() {
     const began = Date.now()
-    yield* Effect.suspend(() => {
-      const target = url()
-      return target === undefined ? Effect.succeed(false) : Effect.map(
-        ids === undefined
-          ? running(target, run)
-          : Effect.forEach(ids, (id) =>
-            Effect.map(
-              makeClient(target, undefined).request("GET", `/v1/transactions/${id}`),
-              (r) => r.status === 200 && r.body.status === "running" ? [id] : []
-            )).pipe(Effect.map((lists) => lists.flat())),
-        (left) => left.length === 0
-      )
-    }).pipe(
-      Effect.catchAllDefect(() => Effect.succeed(false)),
-      Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (done) => done }),
-      Effect.timeoutFail({
-        duration: Duration.seconds(seconds),
-        onTimeout: () => new Error(`sagas of the run still running after ${seconds} s`)
-      })
-    )
+    // e.g. an operator's check for a wedged Chroma, every 5 s while the sagas finish
+    const watcher = whileWaiting === undefined
+      ? Effect.succeed(undefined)
+      // forked in the acquisition, which is uninterruptible: the watcher must be interruptible, or its release hangs
+      : Effect.fork(Effect.interruptible(Effect.forever(Effect.delay(
+        Effect.catchAllCause(whileWaiting, (cause) => Effect.sync(() => console.log(Cause.pretty(cause)))),
+        "5 seconds"
+      ))))
+    yield* Effect.acquireUseRelease(watcher, () =>
+      Effect.suspend(() => {
+        const target = url()
+        return target === undefined ? Effect.succeed(false) : Effect.map(
+          ids === undefined
+            ? running(target, run)
+            : Effect.forEach(ids, (id) =>
+              Effect.map(
+                makeClient(target, undefined).request("GET", `/v1/transactions/${id}`),
+                (r) => r.status === 200 && r.body.status === "running" ? [id] : []
+              )).pipe(Effect.map((lists) => lists.flat())),
+          (left) => left.length === 0
+        )
+      }).pipe(
+        Effect.catchAllDefect(() => Effect.succeed(false)),
+        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (done) => done }),
+        Effect.timeoutFail({
+          duration: Duration.seconds(seconds),
+          onTimeout: () => new Error(`sagas of the run still running after ${seconds} s`)
+        })
+      ), (fiber) => fiber === undefined ? Effect.void : Fiber.interrupt(fiber))
     return Date.now() - began
   })
 
@@ -553,23 +601,34 @@ export const stopped = <A, E, R>(store: StackStore, body: Effect.Effect<A, E, R>
  * Chroma 1.0's compactor can panic when a client is killed in the middle of a write ("message reply channel was
  * unexpectedly dropped by caller"): from then on every write answers HTTP 500 "Error sending message to compactor"
  * until Chroma restarts. The sagas wait (a store error that is not theirs leaves them for a later recovery pass);
- * this restarts Chroma as an operator would, and says whether it had to.
+ * this restarts Chroma as an operator would, and says whether it had to. It probes with a write of its own to
+ * `faults_probe` and to each of `collections` that exists (the run's own, where the sagas write; the probe record is
+ * deleted again), never aborting a request (an aborted write is what wedges it); a Chroma that is down or does not
+ * answer within 10 s is not wedged, it is down.
  */
-export const unwedgeChroma = Effect.gen(function*() {
-  const base = `${env.chroma}/api/v2/tenants/default_tenant/databases/default_database/collections`
-  const wedged = yield* Effect.promise(async () => {
-    const created = await fetch(base, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "faults_probe", get_or_create: true })
-    }).then((r) => r.json() as Promise<{ id: string }>)
-    const added = await fetch(`${base}/${created.id}/upsert`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ids: ["probe"], embeddings: [[0]] })
-    })
-    return !added.ok && (await added.text()).includes("compactor")
+export const unwedgeChroma = (collections: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const base = `${env.chroma}/api/v2/tenants/default_tenant/databases/default_database/collections`
+    const post = (url: string, body: unknown) =>
+      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+    const probe = async (name: string) => {
+      const found = name === "faults_probe"
+        ? await post(base, { name, get_or_create: true })
+        : await fetch(`${base}/${name}`)
+      if (!found.ok) return false
+      const { dimension, id } = await found.json() as { id: string; dimension: number | null }
+      const ids = ["polysaga-probe"]
+      const added = await post(`${base}/${id}/upsert`, { ids, embeddings: [Array(dimension ?? 1).fill(0)] })
+      if (added.ok) {
+        await post(`${base}/${id}/delete`, { ids })
+        return false
+      }
+      return (await added.text()).includes("compactor")
+    }
+    const wedged = yield* Effect.tryPromise(async () => {
+      for (const name of ["faults_probe", ...collections]) if (await probe(name)) return true
+      return false
+    }).pipe(Effect.timeout("10 seconds"), Effect.orElseSucceed(() => false))
+    if (wedged) yield* stopped("chroma", Effect.void)
+    return wedged
   })
-  if (wedged) yield* stopped("chroma", Effect.void)
-  return wedged
-})

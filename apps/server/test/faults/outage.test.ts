@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { makeClient, run as testRun, SqlLive, StoresLive, tmpDir } from "../support.js"
 import {
+  answerSummary,
   configFile,
   createTables,
   diagnose,
@@ -42,13 +43,8 @@ const CLIENTS = 4
 
 const Env = Layer.effectDiscard(createTables).pipe(Layer.provideMerge(Layer.mergeAll(SqlLive, StoresLive)))
 
-// Only in `scripts/faults.sh` (POLYSAGA_OUTAGE=1) for now: in the clean-clone CI run of 04fc6c9 it left sagas
-// running past its 180 s wait (the phases after PostgreSQL's stop sent 3–4 transactions each, against 19–23 in the
-// passing runs); it passed twice before that (147 s). Until that stall is understood it does not gate CI.
-const enabled = process.env["POLYSAGA_OUTAGE"] === "1"
-
 layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages under load", (it) => {
-  ;(enabled ? it.scoped : it.scoped.skip)(
+  it.scoped(
     `each store frozen and stopped for ${PHASE_MS} ms, ${
       LONG.join(", ")
     } frozen for longer than the ${TIMEOUT_MS} ms ` +
@@ -63,6 +59,9 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
         const fiber = yield* Effect.fork(traffic.run)
         const phases: Array<string> = []
         let chromaRestarts = 0
+        const unwedge = Effect.map(unwedgeChroma([`faults_${run}`]), (restarted) => {
+          if (restarted) chromaRestarts++
+        })
         const phase = <E, R>(name: string, outage: Effect.Effect<void, E, R>) =>
           Effect.gen(function*() {
             const before = traffic.sent.length
@@ -70,8 +69,10 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
             yield* outage
             // a steady stretch after it: the load goes on against the healthy stores
             yield* Effect.sleep("2 seconds")
-            if (yield* unwedgeChroma) chromaRestarts++
-            const line = `${name}: ${traffic.sent.length - before} transactions sent in ${Date.now() - t} ms`
+            yield* unwedge
+            const line = `${name}: ${traffic.sent.length - before} transactions sent in ${Date.now() - t} ms (${
+              answerSummary(traffic.sent.slice(before), false).replaceAll("\n", "; ")
+            })`
             phases.push(line)
             console.log(`outage: ${line}`)
           })
@@ -85,7 +86,9 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
         }
         stop = true
         yield* Fiber.join(fiber)
-        const settleMs = yield* untilEnded(() => service.url, run).pipe(Effect.tapError(() => diagnose(service, run)))
+        const settleMs = yield* untilEnded(() => service.url, run, undefined, 180, unwedge).pipe(
+          Effect.tapError(() => diagnose(service, run))
+        )
         const statuses = yield* journaled(service.url, run)
         const counts = yield* storeCounts(run)
         const result = verdict(traffic.sent, statuses, counts)
@@ -109,23 +112,27 @@ layer(Env, { timeout: "60 seconds", excludeTestServices: true })("store outages 
             `${chromaRestarts} times; last sagas ended ${settleMs} ms after the clients stopped`
         )
         for (const id of result.failed) console.log(`outage: failed ${id}`)
+        console.log(`outage: answers by code\n${answerSummary(traffic.sent)}`)
         // every request is valid: an outage answers 503 (or the saga's own status), never a client error
         const refused = traffic.sent.filter((s) => /^http 4/.test(s.answer ?? ""))
         for (const s of refused) console.log(`outage: ${s.id} answered ${s.answer}: ${s.detail}`)
-        assert.deepStrictEqual(result.torn, [], "torn transactions")
-        assert.deepStrictEqual(result.duplicated, [], "records applied twice")
-        assert.deepStrictEqual(result.unfinished, [], "unfinished sagas")
-        assert.deepStrictEqual(result.misanswered, [], "answers that disagree with the journal")
-        assert.deepStrictEqual(result.strays, [], "records of no transaction")
-        assert.deepStrictEqual(refused.map((s) => `${s.id} ${s.answer} ${s.detail}`), [], "valid requests refused")
-        // a failed saga waits for a person (its compensation met a conflict): listed; every other one is exact
-        assert.deepStrictEqual(result.failed.filter((id) => !waiting.has(id)), [], "failed sagas not listed")
-        assert.deepStrictEqual(
-          result.disagreeing.filter((line) => !result.failed.some((id) => line.startsWith(`${id} `))),
-          [],
-          "stores that disagree with the journal"
-        )
-        assert.isAbove(result.byStatus["completed"] ?? 0, 0)
+        // what a failure shows: the service's output (the end of it)
+        yield* Effect.sync(() => {
+          assert.deepStrictEqual(result.torn, [], "torn transactions")
+          assert.deepStrictEqual(result.duplicated, [], "records applied twice")
+          assert.deepStrictEqual(result.unfinished, [], "unfinished sagas")
+          assert.deepStrictEqual(result.misanswered, [], "answers that disagree with the journal")
+          assert.deepStrictEqual(result.strays, [], "records of no transaction")
+          assert.deepStrictEqual(refused.map((s) => `${s.id} ${s.answer} ${s.detail}`), [], "valid requests refused")
+          // a failed saga waits for a person (its compensation met a conflict): listed; every other one is exact
+          assert.deepStrictEqual(result.failed.filter((id) => !waiting.has(id)), [], "failed sagas not listed")
+          assert.deepStrictEqual(
+            result.disagreeing.filter((line) => !result.failed.some((id) => line.startsWith(`${id} `))),
+            [],
+            "stores that disagree with the journal"
+          )
+          assert.isAbove(result.byStatus["completed"] ?? 0, 0)
+        }).pipe(Effect.tapDefect(() => diagnose(service, run)))
       }),
     900_000
   )

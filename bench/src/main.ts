@@ -19,6 +19,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as InMemory from "./inmemory.js"
 import * as RoundTrips from "./roundtrips.js"
 import * as Variants from "./variants.js"
 import * as W4 from "./w4.js"
@@ -39,7 +40,8 @@ const settings = quick
     scalingIterations: 3,
     levels: [1, 8],
     perLevel: 0,
-    memory: 10
+    memory: 10,
+    inMemory: 30
   }
   : {
     reps: Number(process.env.REPS ?? 3),
@@ -49,7 +51,8 @@ const settings = quick
     scalingIterations: 8,
     levels: [1, 8, 32],
     perLevel: 160,
-    memory: Number(process.env.MEMORY_SAGAS ?? 2000)
+    memory: Number(process.env.MEMORY_SAGAS ?? 2000),
+    inMemory: 300
   }
 
 /** Sagas per throughput run: `perLevel`, or in the quick run one wave (at least 8). */
@@ -304,6 +307,54 @@ const memory = async () => {
   json.memory = rows
 }
 
+/** Steps per in-memory saga. */
+const inMemorySteps = 8
+
+/**
+ * The engine's CPU with no store in the way (`inmemory.ts`): sagas of 8 steps, the variants interleaved; CPU and wall
+ * time per step, p50, and their ratios to the bare Saga.
+ */
+const inMemory = async () => {
+  const { close, variants } = await InMemory.variants()
+  const cpu = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
+  const wall = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
+  try {
+    for (let i = -10; i < settings.inMemory; i++) {
+      for (const [k, variant] of rotate(variants, Math.abs(i)).entries()) {
+        const usage = process.cpuUsage()
+        const t = performance.now()
+        await variant.run(`${run}-mem-${i}-${k}`, inMemorySteps)
+        const spent = process.cpuUsage(usage)
+        if (i < 0) continue
+        cpu.get(variant.name)!.push((spent.user + spent.system) / 1000 / inMemorySteps)
+        wall.get(variant.name)!.push((performance.now() - t) / inMemorySteps)
+      }
+    }
+  } finally {
+    await close()
+  }
+  const floor = variants[0]!.name
+  const c0 = quantile(cpu.get(floor)!, 0.5)
+  const w0 = quantile(wall.get(floor)!, 0.5)
+  print(`### In memory: sagas of ${inMemorySteps} steps, no store in the way (CPU of all threads, p50 per step)`)
+  print()
+  print(`| variant | CPU ms/step | wall ms/step | CPU ÷ ${floor} | wall ÷ ${floor} | sagas |`)
+  print("| --- | ---: | ---: | ---: | ---: | ---: |")
+  const rows: Array<Record<string, unknown>> = []
+  for (const { name } of variants) {
+    const c = quantile(cpu.get(name)!, 0.5)
+    const w = quantile(wall.get(name)!, 0.5)
+    rows.push({ variant: name, cpuPerStep: c, wallPerStep: w, cpuRatio: c / c0, wallRatio: w / w0 })
+    print(
+      `| ${name} | ${c.toFixed(3)} | ${w.toFixed(3)} | ${(c / c0).toFixed(2)} | ${(w / w0).toFixed(2)} | ${
+        cpu.get(name)!.length
+      } |`
+    )
+  }
+  print()
+  json.inMemory = rows
+}
+
 const roundTrips = async () => {
   const counts = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const raw = yield* RoundTrips.rawPerWrite()
@@ -414,7 +465,22 @@ const main = async () => {
     `Variants interleaved in one process; ${settings.reps} repetition(s) × ${settings.iterations} sagas per variant. Ratios are to RAW measured in the same run.`
   )
   print()
-  const raw = await W4.openRaw()
+  if (enabled("inmemory")) await inMemory()
+  const onStores = ["w4", "failing", "scaling", "throughput", "chroma"].some(enabled)
+  const raw = onStores ? await W4.openRaw() : undefined
+  if (raw !== undefined) await stores(raw)
+  if (enabled("roundtrips")) await roundTrips()
+  if (enabled("memory")) await memory()
+  goals()
+  const dir = path.join(path.dirname(self), "..", "results")
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, "latest.json"), JSON.stringify(json, null, 2))
+  fs.writeFileSync(path.join(dir, "latest.md"), out.join("\n") + "\n")
+  console.log(`written: ${path.join(dir, "latest.json")}, latest.md`)
+}
+
+/** The scenarios on the four stores: latency, step scaling, throughput, Chroma throughput. */
+const stores = async (raw: W4.Raw) => {
   await W4.setup(raw)
   const variants: Array<Variants.Variant> = [Variants.raw(raw), Variants.tryCatch(raw)]
   try {
@@ -436,14 +502,6 @@ const main = async () => {
     for (const variant of variants) await variant.close()
     await raw.close()
   }
-  if (enabled("roundtrips")) await roundTrips()
-  if (enabled("memory")) await memory()
-  goals()
-  const dir = path.join(path.dirname(self), "..", "results")
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, "latest.json"), JSON.stringify(json, null, 2))
-  fs.writeFileSync(path.join(dir, "latest.md"), out.join("\n") + "\n")
-  console.log(`written: ${path.join(dir, "latest.json")}, latest.md`)
 }
 
 if (args[0] === "memory-child") {

@@ -1,4 +1,4 @@
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Effect from "effect/Effect"
 import * as ChromaStore from "../src/index.js"
 import { config, fieldOf, fromRow, rawClient, reset, snapshot, toRow } from "./harness.js"

@@ -1,4 +1,4 @@
-import type { Conformance } from "@polysaga/testing"
+import type { Conformance } from "@polysaga/testing/conformance"
 import { ChromaClient } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"

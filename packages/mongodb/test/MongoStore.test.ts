@@ -1,6 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Capabilities, Operation, type Store, type StoreError, Undo } from "@polysaga/store"
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"

@@ -1,4 +1,4 @@
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import { harness } from "./harness.js"
 
 Conformance.run(harness)

@@ -2,7 +2,7 @@
  * The conformance harness of the MongoDB store: the store on the FerretDB of `pnpm stack:up` (or any MongoDB,
  * `POLYSAGA_MONGO_URL`), database `polysaga_test`, and a raw client of its own for `reset` / `snapshot`.
  */
-import type { Conformance } from "@polysaga/testing"
+import type { Conformance } from "@polysaga/testing/conformance"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { BSON, MongoClient } from "mongodb"

@@ -1,4 +1,4 @@
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Effect from "effect/Effect"
 import * as Neo4j from "../src/index.js"
 import { config, fromRow, nodes, rawDriver, reset } from "./utils.js"

@@ -1,5 +1,5 @@
 import { Identifier } from "@polysaga/store"
-import type { Conformance } from "@polysaga/testing"
+import type { Conformance } from "@polysaga/testing/conformance"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -5,7 +5,7 @@
 // #region readme
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Postgres from "@polysaga/postgres"
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

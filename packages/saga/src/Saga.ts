@@ -47,6 +47,24 @@ export const SagaContext: typeof engine.SagaContext = engine.SagaContext
 export type SagaContext = engine.SagaContext
 
 /**
+ * The level of the line a saga logs when it ends `completed` or `compensated` (`saga completed`): `Debug` by
+ * default, below Effect's default minimum, so a library prints nothing per saga. Raise it to print one, e.g.
+ * `Effect.provideService(Saga.EndLogLevel, LogLevel.Info)` or `Layer.succeed(Saga.EndLogLevel, LogLevel.Info)`
+ * (the service does). A saga that ends `failed` (something is left for a person) is logged at `Error` whatever it
+ * is.
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const EndLogLevel: typeof engine.EndLogLevel = engine.EndLogLevel
+
+/**
+ * @since 0.1.0
+ * @category logging
+ */
+export type EndLogLevel = engine.EndLogLevel
+
+/**
  * A named saga: a body that runs steps with `Saga.step`. Run it with `run` / `execute`, or as a step of another
  * saga with `Saga.step(saga)`.
  *

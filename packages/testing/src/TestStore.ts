@@ -3,9 +3,9 @@
  * it) and a store for unit tests of your own sagas. It passes the conformance suite, barrier included. It never
  * stands in for a real store in an adapter or integration test.
  *
- * Records are JSON objects keyed by their `id` field (an insert without one gets a random UUID). Every step and
- * every undo runs on a copy of the state that replaces it when it succeeds, one at a time: a failed step leaves
- * nothing behind.
+ * Records are JSON objects keyed by their `id` field (an insert without one gets a random UUID). Steps and undos
+ * run one at a time; each one's changes are logged and rolled back when it fails: a failed step leaves nothing
+ * behind. A step costs what it touches, not the size of the store.
  *
  * @since 0.1.0
  */
@@ -28,6 +28,7 @@ import {
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
@@ -42,11 +43,35 @@ interface State {
   readonly undone: Map<string, number>
 }
 
-const copy = (state: State): State => ({
-  entities: new Map([...state.entities].map(([entity, rows]) => [entity, new Map(rows)])),
-  marks: new Map(state.marks),
-  undone: new Map(state.undone)
-})
+/** The open unit's rollback: the inverse of each change, in the order they were made. */
+interface Changes {
+  current: Array<() => void> | undefined
+}
+
+/** A map whose changes are logged while a unit is open, so that a unit that fails is rolled back. */
+class Logged<K, V> extends Map<K, V> {
+  constructor(private readonly changes: Changes) {
+    super()
+  }
+  override set(key: K, value: V): this {
+    const log = this.changes.current
+    if (log !== undefined) {
+      if (super.has(key)) {
+        const before = super.get(key)!
+        log.push(() => void super.set(key, before))
+      } else {
+        log.push(() => void super.delete(key))
+      }
+    }
+    return super.set(key, value)
+  }
+  override delete(key: K): boolean {
+    if (!super.has(key)) return false
+    const before = super.get(key)!
+    this.changes.current?.push(() => void super.set(key, before))
+    return super.delete(key)
+  }
+}
 
 /**
  * @since 0.1.0
@@ -82,18 +107,27 @@ const allTypes = Operation.SourceType.literals
  */
 export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =>
   Effect.gen(function*() {
-    let state: State = { entities: new Map(), marks: new Map(), undone: new Map() }
+    const changes: Changes = { current: undefined }
+    const state: State = { entities: new Logged(changes), marks: new Logged(changes), undone: new Logged(changes) }
     const lock = yield* Effect.makeSemaphore(1)
 
-    /** One local unit: a copy of the state, put in place when `use` succeeds. */
+    /** One local unit: `use` changes the state in place, its changes are rolled back when it fails. */
     const transaction = <A>(_entity: string | undefined, use: (unit: State) => Effect.Effect<A, StoreError>) =>
       lock.withPermits(1)(Effect.suspend(() => {
-        const draft = copy(state)
-        return Effect.tap(use(draft), () => Effect.sync(() => state = draft))
+        const log: Array<() => void> = []
+        changes.current = log
+        return use(state).pipe(Effect.onExit((exit) =>
+          Effect.sync(() => {
+            changes.current = undefined
+            if (Exit.isFailure(exit)) { for (let i = log.length - 1; i >= 0; i--) log[i]!() }
+          })
+        ))
       }))
 
     const rowsOf = (unit: State, entity: string) => {
-      const rows = unit.entities.get(entity) ?? new Map<string, Row>()
+      const found = unit.entities.get(entity)
+      if (found !== undefined) return found
+      const rows: Map<string, Row> = new Logged(changes)
       unit.entities.set(entity, rows)
       return rows
     }
@@ -316,11 +350,12 @@ export const make = (options: TestStoreOptions = {}): Effect.Effect<TestStore> =
 
     return {
       ...store,
-      reset: (entity) => lock.withPermits(1)(Effect.sync(() => void state.entities.set(entity, new Map()))),
+      reset: (entity) => lock.withPermits(1)(Effect.sync(() => void state.entities.set(entity, new Logged(changes)))),
+      // between units: never a unit's changes half made
       snapshot: (entity) =>
-        Effect.sync(() =>
+        lock.withPermits(1)(Effect.sync(() =>
           [...(state.entities.get(entity)?.values() ?? [])].sort((a, b) => String(a.id) < String(b.id) ? -1 : 1)
-        )
+        ))
     }
   })
 

@@ -1,11 +1,4 @@
 /**
- * The adapter conformance suite: `Conformance.run(harness)` in an adapter's test file.
- *
- * @since 0.1.0
- */
-export * as Conformance from "./conformance/index.js"
-
-/**
  * A loopback TCP proxy that loses one reply or one request on demand: writes in doubt, for tests.
  *
  * @since 0.1.0

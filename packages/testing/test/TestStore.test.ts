@@ -1,4 +1,5 @@
-import { Conformance, TestStore } from "@polysaga/testing"
+import { TestStore } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Effect from "effect/Effect"
 
 // The proof that the kernel is complete: an in-memory store built only from `Store.make` primitives passes the

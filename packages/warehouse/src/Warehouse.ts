@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { SagaJournal, type Step } from "@polysaga/saga"
+import { Saga, SagaJournal, type Step } from "@polysaga/saga"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -126,7 +126,8 @@ export interface CreateWarehouseOptions {
   readonly journal?: Layer.Layer<SagaJournal.SagaJournal, unknown> | undefined
   /**
    * The least severe log line printed (Effect's logger, to the console): default `"warning"` — a library stays
-   * quiet until something goes wrong; `"info"` adds a line per saga, `"none"` prints nothing.
+   * quiet until something goes wrong; `"info"` adds a line per saga (`Saga.EndLogLevel` raised to `Info`),
+   * `"none"` prints nothing.
    */
   readonly logLevel?: "debug" | "info" | "warning" | "error" | "none" | undefined
   /**
@@ -169,8 +170,11 @@ export const createWarehouse = async (
   readonly close: () => Promise<void>
 }> => {
   const journal = config.journal ?? Layer.empty
-  const observability = Layer.merge(
-    Logger.minimumLogLevel(logLevels[config.logLevel ?? "warning"]),
+  const level = logLevels[config.logLevel ?? "warning"]
+  const observability = Layer.mergeAll(
+    Logger.minimumLogLevel(level),
+    // a saga's end is logged at Debug by default: asked for info lines, one per saga
+    LogLevel.lessThanEqual(level, LogLevel.Info) ? Layer.succeed(Saga.EndLogLevel, LogLevel.Info) : Layer.empty,
     config.tracing === false ? Layer.empty : await tracing.globalTracer("@polysaga/warehouse")
   )
   const runtime = ManagedRuntime.make(

@@ -6,7 +6,7 @@
  * one before) run with a random `concurrency`: compensation walks it backwards, independent undos at once.
  */
 import { assert, layer } from "@effect/vitest"
-import { Conformance } from "@polysaga/testing"
+import { Conformance } from "@polysaga/testing/conformance"
 import * as Effect from "effect/Effect"
 import * as FC from "effect/FastCheck"
 import * as Layer from "effect/Layer"

@@ -2,7 +2,7 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { SagaMetrics } from "@polysaga/saga"
+import { Saga, SagaMetrics } from "@polysaga/saga"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -73,8 +73,11 @@ const logLevels = {
  * level, timestamp, annotations such as `requestId`, spans) in place of the pretty logger.
  */
 export const logging = (config: Pick<ServerConfig, "logLevel" | "logFormat">): Layer.Layer<never> =>
-  Layer.merge(
+  Layer.mergeAll(
     Logger.minimumLogLevel(logLevels[config.logLevel]),
+    // the service logs a line per transaction at info (`saga completed`, with its request id); the library's
+    // default is Debug
+    Layer.succeed(Saga.EndLogLevel, LogLevel.Info),
     config.logFormat === "json"
       ? Layer.merge(
         Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(Logger.jsonLogger)),

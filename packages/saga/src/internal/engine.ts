@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -37,6 +38,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 export interface Ledger {
   readonly sagaId: string
   readonly journal: Journal.SagaJournal.Service
+  /**
+   * Is there a journal (not `SagaJournal.noop`)? Without one, no entry is built nor encoded: nothing would hold it.
+   */
+  readonly journaling: boolean
   readonly compensateOnTimeout: boolean
   /** In start order. */
   readonly records: Map<string, Mutable<StepRecord>>
@@ -74,6 +79,7 @@ export const makeLedger = (
 ): Ledger => ({
   sagaId,
   journal,
+  journaling: journal !== Journal.noop,
   compensateOnTimeout,
   records: new Map(),
   completed: [],
@@ -105,17 +111,40 @@ export interface Runtime {
   readonly scope: Scope.Scope
 }
 
+/**
+ * The level of the line a saga logs when it ends `completed` or `compensated`.
+ * @internal
+ */
+export class EndLogLevel extends Context.Reference<EndLogLevel>()("@polysaga/saga/EndLogLevel", {
+  defaultValue: (): LogLevel.LogLevel => LogLevel.Debug
+}) {}
+
 /** @internal */
 export class SagaContext extends Context.Tag("@polysaga/saga/SagaContext")<SagaContext, Runtime>() {}
+
+/**
+ * The engine's spans carry no stack trace: the call site of an internal span is always the same line of this file,
+ * and capturing it costs an `Error` per span (three per step).
+ * @internal
+ */
+export const captureStackTrace = false
 
 /**
  * Append to the journal where a failure to do so cannot change the outcome any more: log it loudly.
  * @internal
  */
-const appendOrLog = (ledger: Ledger, entry: Journal.JournalEntry) =>
-  ledger.journal.append(entry).pipe(
-    Effect.catchAll((error) => Effect.logError("saga journal append failed", error.message))
-  )
+const appendOrLog = (ledger: Ledger, entry: () => Journal.JournalEntry) =>
+  ledger.journaling
+    ? Effect.suspend(() => ledger.journal.append(entry())).pipe(
+      Effect.catchAll((error) => Effect.logError("saga journal append failed", error.message))
+    )
+    : Effect.void
+
+/** Appends the entry `entry` builds at the current time, when the saga has a journal. */
+const append = (ledger: Ledger, entry: (at: number) => Journal.JournalEntry) =>
+  ledger.journaling
+    ? Effect.flatMap(Clock.currentTimeMillis, (at) => ledger.journal.append(entry(at)))
+    : Effect.void
 
 const setStatus = (ledger: Ledger, stepId: string, status: StepStatus, error?: string) => {
   const record = ledger.records.get(stepId)
@@ -176,20 +205,19 @@ export const undo = <R>(
       return
     }
     const sagaId = ledger.sagaId
-    const exit = yield* Clock.currentTimeMillis.pipe(
-      Effect.flatMap((at) => ledger.journal.append(Journal.CompensationIntent.make({ sagaId, stepId, at }))),
+    const exit = yield* append(ledger, (at) => Journal.CompensationIntent.make({ sagaId, stepId, at })).pipe(
       Effect.zipRight(
         bounded(sagaId, stepId, Effect.retry(compensation, { schedule: policy.retry, while: policy.isTransient }))
       ),
       Effect.exit,
-      Effect.withSpan("Saga.compensate", { attributes: { "saga.id": sagaId, "step.id": stepId } })
+      Effect.withSpan("Saga.compensate", { attributes: { "saga.id": sagaId, "step.id": stepId }, captureStackTrace })
     )
     const at = yield* Clock.currentTimeMillis
     if (Exit.isSuccess(exit)) {
       ledger.compensated.push(stepId)
       setStatus(ledger, stepId, "compensated")
       yield* Effect.logDebug("step compensated")
-      yield* appendOrLog(ledger, Journal.CompensationSucceeded.make({ sagaId, stepId, at }))
+      yield* appendOrLog(ledger, () => Journal.CompensationSucceeded.make({ sagaId, stepId, at }))
     } else {
       const error = causeMessage(exit.cause)
       const transient = Option.exists(Cause.failureOption(exit.cause), (e) => policy.isTransient(e) || isTransient(e))
@@ -202,7 +230,7 @@ export const undo = <R>(
           error
         )
         : Effect.logError("compensation failed: the saga stops undoing and is left for a person", error))
-      yield* appendOrLog(ledger, Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
+      yield* appendOrLog(ledger, () => Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
     }
   }).pipe(Effect.annotateLogs({ "saga.id": ledger.sagaId, "step.id": stepId }))
 
@@ -235,7 +263,7 @@ export const runStep = <A, E, R>(
   step: Step<A, E, R>
 ): Effect.Effect<A, E | StepError, R | SagaContext> =>
   Effect.flatMap(SagaContext, ({ ledger, prefix, scope }) => {
-    const { journal, sagaId } = ledger
+    const { sagaId } = ledger
     const stepId = prefix + step.id
     const name = step.name
     return Effect.gen(function*() {
@@ -250,7 +278,7 @@ export const runStep = <A, E, R>(
       }
       const startedAt = yield* Clock.currentTimeMillis
       const record: Mutable<StepRecord> = { id: stepId, name, status: "running", attempts: 0, startedAt }
-      const input = step.input === undefined ? {} : {
+      const input = step.input === undefined || !ledger.journaling ? {} : {
         input: yield* Schema.encodeUnknown(step.input.schema)(step.input.value).pipe(
           Effect.mapError((error) =>
             new SagaDefinitionError({
@@ -277,10 +305,8 @@ export const runStep = <A, E, R>(
       const attempt = Effect.suspend(() => {
         const n = ++record.attempts
         const entry = { sagaId, stepId, name, attempt: n }
-        return Clock.currentTimeMillis.pipe(
-          Effect.flatMap((at) =>
-            Effect.tapError(journal.append(Journal.StepIntent.make({ ...entry, at, ...input })), noteIdTaken(ledger))
-          ),
+        return append(ledger, (at) => Journal.StepIntent.make({ ...entry, at, ...input })).pipe(
+          Effect.tapError(noteIdTaken(ledger)),
           Effect.zipRight(timed),
           Effect.onExit((exit) =>
             // an in-doubt attempt keeps its intent open until it is resolved (recovery resolves it after a crash); a
@@ -289,12 +315,13 @@ export const runStep = <A, E, R>(
               Effect.void :
               Clock.currentTimeMillis.pipe(
                 Effect.flatMap((at) =>
-                  appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
+                  appendOrLog(ledger, () => Journal.StepFailed.make({ ...entry, at, error: causeMessage(exit.cause) }))
                 )
               )
           ),
           Effect.withSpan("Saga.step.attempt", {
-            attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name, "step.attempt": n }
+            attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name, "step.attempt": n },
+            captureStackTrace
           })
         )
       })
@@ -322,6 +349,7 @@ export const runStep = <A, E, R>(
           record.duration = at - startedAt
           yield* Effect.annotateCurrentSpan({ "step.outcome": "completed", "step.attempts": record.attempts })
           yield* Effect.logDebug("step completed")
+          if (!ledger.journaling) return
           const encoded = step.result === undefined ? {} : {
             result: yield* Schema.encodeUnknown(step.result)(value).pipe(
               Effect.mapError((error) =>
@@ -333,7 +361,7 @@ export const runStep = <A, E, R>(
               )
             )
           }
-          yield* journal.append(
+          yield* ledger.journal.append(
             Journal.StepSucceeded.make({ sagaId, stepId, name, attempt: record.attempts, at, ...encoded })
           )
         }).pipe(Effect.tapError((error) => Effect.sync(() => void (record.error = error.message))))
@@ -353,7 +381,7 @@ export const runStep = <A, E, R>(
             while: (error) => retriesResolution(error, step.isTransient)
           }).pipe(
             Effect.exit,
-            Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId } })
+            Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId }, captureStackTrace })
           )
           yield* onFailure(cause)
           const at = yield* Clock.currentTimeMillis
@@ -364,18 +392,20 @@ export const runStep = <A, E, R>(
           }
           if (Option.isNone(resolved.value)) {
             yield* Effect.logInfo("an in-doubt step did not apply")
-            return yield* appendOrLog(ledger, Journal.StepFailed.make({ ...entry, at, error: record.error! }))
+            return yield* appendOrLog(ledger, () => Journal.StepFailed.make({ ...entry, at, error: record.error! }))
           }
           const value = resolved.value.value
           const keep = ledger.timedOut && !ledger.compensateOnTimeout
           yield* Effect.logInfo(
             `an in-doubt step applied: ${keep ? "kept (compensateOnTimeout: false)" : "undoing it"}`
           )
-          const encoded = step.result === undefined ? {} : Option.match(
-            Option.getRight(Schema.encodeUnknownEither(step.result)(value)),
-            { onNone: () => ({}), onSome: (result) => ({ result }) }
-          )
-          yield* appendOrLog(ledger, Journal.StepSucceeded.make({ ...entry, at, ...encoded }))
+          yield* appendOrLog(ledger, () => {
+            const encoded = step.result === undefined ? {} : Option.match(
+              Option.getRight(Schema.encodeUnknownEither(step.result)(value)),
+              { onNone: () => ({}), onSome: (result) => ({ result }) }
+            )
+            return Journal.StepSucceeded.make({ ...entry, at, ...encoded })
+          })
           if (keep) {
             record.status = "completed"
             record.result = value
@@ -412,7 +442,10 @@ export const runStep = <A, E, R>(
       )
     }).pipe(
       Effect.annotateLogs({ "saga.id": sagaId, "step.id": stepId }),
-      Effect.withSpan("Saga.step", { attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name } })
+      Effect.withSpan("Saga.step", {
+        attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name },
+        captureStackTrace
+      })
     )
   })
 
@@ -439,7 +472,10 @@ export const runNested = <A, E, R>(
         }
         return yield* exit
       })
-    ).pipe(Effect.withSpan("Saga.nested", { attributes: { "saga.id": parent.ledger.sagaId, "saga.name": name } })))
+    ).pipe(Effect.withSpan("Saga.nested", {
+      attributes: { "saga.id": parent.ledger.sagaId, "saga.name": name },
+      captureStackTrace
+    })))
 
 /** @internal */
 export interface Outcome<A> {
@@ -494,7 +530,7 @@ export const execute = <A, E, R>(
     const sagaId = options.id ?? randomUUID()
     return executeWithId(sagaId, name, body, options).pipe(
       Effect.annotateLogs({ "saga.id": sagaId, "saga.name": name }),
-      Effect.withSpan("Saga.execute", { attributes: { "saga.id": sagaId, "saga.name": name } })
+      Effect.withSpan("Saga.execute", { attributes: { "saga.id": sagaId, "saga.name": name }, captureStackTrace })
     )
   })
 
@@ -513,9 +549,11 @@ const executeWithId = <A, E, R>(
       yield* Effect.logDebug("saga started")
 
       const declared = options.steps === undefined ? {} : { steps: options.steps }
-      const started = journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared })).pipe(
-        Effect.zipRight(body)
-      )
+      const started = ledger.journaling
+        ? journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared })).pipe(
+          Effect.zipRight(body)
+        )
+        : body
       const timed = timeout === undefined ? started : Effect.raceFirst(
         started,
         Effect.sleep(timeout).pipe(
@@ -546,8 +584,8 @@ const executeWithId = <A, E, R>(
       // the saga unfinished in a real journal: recovery settles it (resolves the step, undoes what is left) once the
       // store answers again
       const leftToRecovery = (ledger.unresolved.length > 0 || ledger.halted?.transient === true) &&
-        journal !== Journal.noop
-      const ended = leftToRecovery || ledger.idTaken
+        ledger.journaling
+      const ended = leftToRecovery || ledger.idTaken || !ledger.journaling
         ? Exit.void
         : yield* journal.append(
           Journal.SagaEnded.make({ sagaId, at: end, status, ...(error === undefined ? {} : { error }) })
@@ -586,7 +624,11 @@ const executeWithId = <A, E, R>(
       if (ledger.idTaken) {
         yield* Effect.logWarning("the journal already holds a saga with this id: this run did nothing")
       } else if (Exit.isFailure(ended)) yield* Effect.logError("saga journal could not record the end", ended.cause)
-      yield* (status === "failed" ? Effect.logError : Effect.logInfo)(`saga ${status}`, ...(error ? [error] : []))
+      yield* Effect.logWithLevel(
+        status === "failed" ? LogLevel.Error : yield* EndLogLevel,
+        `saga ${status}`,
+        ...(error ? [error] : [])
+      )
       return {
         result,
         error: Exit.isSuccess(exit) ? Option.none() : sagaError(ledger, exit.cause, timeout),

@@ -63,6 +63,9 @@ export const connectionLost = (error: unknown): boolean => {
   return false
 }
 
+/** The kernel's spans carry no stack trace: their call site is always a line of this file, and each costs an `Error`. */
+const captureStackTrace = false
+
 const stepOf = (step: StepContext) => `step ${step.stepId} of saga ${step.sagaId}`
 
 /** The cause of the error a unit fails with when a late claim found the step claimed before. */
@@ -246,7 +249,8 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
         "store.entity": operation.entity,
         "store.operation": operation.kind,
         ...(context === undefined ? {} : { "saga.id": context.sagaId, "step.id": context.stepId })
-      }
+      },
+      captureStackTrace
     }))
 
   const undo = (record: Undo.UndoRecord): Effect.Effect<void, StoreError> =>
@@ -264,7 +268,8 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
           ...options
         })).pipe(Effect.mapError(located(record.entity)))
     }).pipe(Effect.withSpan("Store.undo", {
-      attributes: { "store.engine": name, "store.entity": record.entity, "store.affected": record.actions.length }
+      attributes: { "store.engine": name, "store.entity": record.entity, "store.affected": record.actions.length },
+      captureStackTrace
     }))
 
   /**
@@ -287,14 +292,15 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
               : barrier.settle(unit, context)
           }))
       ).pipe(Effect.withSpan("Store.resolve", {
-        attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId }
+        attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId },
+        captureStackTrace
       }))
 
   const used = barrier?.used === undefined ?
     undefined :
     (sagaId: string) =>
       engine.transaction(undefined, (unit) => barrier.used!(unit, sagaId)).pipe(
-        Effect.withSpan("Store.used", { attributes: { "store.engine": name, "saga.id": sagaId } })
+        Effect.withSpan("Store.used", { attributes: { "store.engine": name, "saga.id": sagaId }, captureStackTrace })
       )
 
   return {

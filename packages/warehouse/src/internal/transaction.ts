@@ -184,21 +184,43 @@ const resolved = (planned: Planned, deps: Readonly<Record<string, StepOutcome>>)
     return { operation: yield* Operation.parse(raw, planned.node.path), raw }
   })
 
-/** Records each attempt's duration in `SagaMetrics.stepDuration`, by engine and outcome. */
-const timed = (engine: string) => <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(
-    Clock.currentTimeNanos,
-    (start) =>
-      Effect.onExit(attempt, (exit) =>
-        Effect.flatMap(Clock.currentTimeNanos, (end) =>
-          Metric.update(
-            SagaMetrics.stepDuration.pipe(
-              Metric.tagged("engine", engine),
-              Metric.tagged("outcome", Exit.isSuccess(exit) ? "success" : "failure")
-            ),
-            Number(end - start) / 1e9
-          )))
-  )
+const stepDuration = (engine: string, outcome: "success" | "failure") =>
+  SagaMetrics.stepDuration.pipe(Metric.tagged("engine", engine), Metric.tagged("outcome", outcome))
+
+/**
+ * Records each attempt's duration in `SagaMetrics.stepDuration`, by engine and outcome (the tagged metrics made once
+ * per store: tagging builds and hashes a new metric key).
+ */
+const timer = (engine: string) => {
+  const success = stepDuration(engine, "success")
+  const failure = stepDuration(engine, "failure")
+  return <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(
+      Clock.currentTimeNanos,
+      (start) =>
+        Effect.onExit(attempt, (exit) =>
+          Effect.flatMap(
+            Clock.currentTimeNanos,
+            (end) => Metric.update(Exit.isSuccess(exit) ? success : failure, Number(end - start) / 1e9)
+          ))
+    )
+}
+
+const timers = new Map<string, ReturnType<typeof timer>>()
+const timed = (engine: string) => {
+  const found = timers.get(engine)
+  if (found !== undefined) return found
+  const made = timer(engine)
+  timers.set(engine, made)
+  return made
+}
+
+/** `SagaMetrics.sagas` tagged by status, once per status. */
+const sagasBy = {
+  completed: Metric.tagged(SagaMetrics.sagas, "status", "completed"),
+  compensated: Metric.tagged(SagaMetrics.sagas, "status", "compensated"),
+  failed: Metric.tagged(SagaMetrics.sagas, "status", "failed")
+} as const
 
 /**
  * The transactions of one warehouse. A client-chosen id is held while its transaction runs: a second transaction
@@ -226,7 +248,7 @@ export const transaction = (
         () => run(operations, options),
         () => Effect.sync(() => void running.delete(id))
       )
-    }).pipe(Effect.withSpan("Warehouse.transaction"))
+    }).pipe(Effect.withSpan("Warehouse.transaction", { captureStackTrace: false }))
 }
 
 const runTransaction = (
@@ -326,7 +348,7 @@ const runTransaction = (
           () => execute,
           () => Metric.incrementBy(SagaMetrics.inFlight, -1)
         ),
-      Effect.tap((result) => Metric.increment(Metric.tagged(SagaMetrics.sagas, "status", result.status)))
+      Effect.tap((result) => Metric.increment(sagasBy[result.status]))
     )
     // another instance (on the same journal) started a transaction with this id at the same moment: none of this one
     // ran, and the other is not answered for

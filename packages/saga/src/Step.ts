@@ -32,6 +32,7 @@ export type TypeId = typeof TypeId
  *   journal, and a restarted process can rebuild the compensation from a `StepDefinition` of the same `name`.
  * - `input`: the step's input and its Schema; encoded into every `StepIntent`, so that recovery can ask the
  *   definition's `resolve` whether a step cut short by a crash applied.
+ *   (Both are encoded when the saga has a journal; without one nothing is journaled, so nothing is encoded.)
  *
  * @since 0.1.0
  */

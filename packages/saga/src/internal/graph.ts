@@ -120,7 +120,7 @@ const run = (nodes: ReadonlyArray<Node>, concurrency: number) =>
     yield* Effect.forEach(nodes, runNode, { concurrency: concurrency === 1 ? 1 : "unbounded", discard: true })
     if (failure !== undefined) return yield* Effect.failCause(failure)
     return results
-  }).pipe(Effect.withSpan("Saga.graph"))
+  }).pipe(Effect.withSpan("Saga.graph", { captureStackTrace: false }))
 
 /** @internal */
 export const make = (nodes: ReadonlyArray<Node> = []): Graph => ({

@@ -116,6 +116,15 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", errorFields) {}
 
 /**
+ * 500: a store failed before the transaction's first write in a way polysaga cannot classify (`UNKNOWN`: e.g. the
+ * source's role may not read its step barrier). Nothing the client sent is wrong, and nothing was written; the
+ * message is the store's own.
+ *
+ * @since 0.2.0
+ */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", errorFields) {}
+
+/**
  * @since 0.1.0
  */
 export const BadRequestResponse = wire(BadRequest, 400, "BadRequest")
@@ -139,6 +148,10 @@ export const PayloadTooLargeResponse = wire(PayloadTooLarge, 413, "PayloadTooLar
  * @since 0.1.0
  */
 export const UnavailableResponse = wire(Unavailable, 503, "Unavailable")
+/**
+ * @since 0.2.0
+ */
+export const InternalErrorResponse = wire(InternalError, 500, "InternalError")
 
 /**
  * Checks `Authorization: Bearer <key>` against the configured API keys (constant time).
@@ -444,12 +457,15 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
       .addError(BadRequestResponse)
       .addError(PayloadTooLargeResponse)
       .addError(UnavailableResponse)
+      .addError(InternalErrorResponse)
       .annotate(OpenApi.Summary, "Run a transaction")
       .annotate(OpenApi.Transform, requestExample({ method: "POST", path: "/v1/transactions", body: seedExample }))
       .annotate(
         OpenApi.Description,
         "Runs the operations as one saga across the configured sources. 200 with the result for every outcome " +
-          "(`completed`, `compensated`, `failed`); 400 when the transaction is rejected before its first write."
+          "(`completed`, `compensated`, `failed`); 400 when the transaction is rejected before its first write; 503 " +
+          "when a store or the journal is unreachable, 500 (`UNKNOWN`) when a store fails before the first write in " +
+          "a way that is not the request's fault. Nothing is written in those cases."
       )
   )
   .add(

@@ -17,6 +17,7 @@ import {
   BadRequest,
   type CompensationResult,
   Conflict,
+  InternalError,
   type ListQuery,
   NotFound,
   type TransactionRecord,
@@ -48,9 +49,14 @@ const badEnvelope = (error: ParseResult.ParseError) => {
 
 const unavailableCodes = new Set(["SOURCE_UNAVAILABLE", "JOURNAL_UNAVAILABLE"])
 
-const fromWarehouse = (error: WarehouseError): BadRequest | Unavailable => {
+/** A store's unclassified fault is the server's problem (500), an unreachable one 503, the rest the request's (400). */
+const fromWarehouse = (error: WarehouseError): BadRequest | Unavailable | InternalError => {
   const fields = { code: error.code, message: error.message, ...(error.path === undefined ? {} : { path: error.path }) }
-  return unavailableCodes.has(error.code) ? new Unavailable(fields) : new BadRequest(fields)
+  return unavailableCodes.has(error.code)
+    ? new Unavailable(fields)
+    : error.code === "UNKNOWN"
+    ? new InternalError(fields)
+    : new BadRequest(fields)
 }
 
 const journalDown = (error: SagaError.JournalError) =>

@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as http from "node:http"
 import {
   apiKey,
@@ -7,10 +8,13 @@ import {
   Client,
   count,
   cypher,
+  env,
   mongoDatabase,
   run,
   serverEnvWithStores,
+  serverLayer,
   Sql,
+  SqlLive,
   Stores
 } from "./support.js"
 
@@ -456,5 +460,66 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
       assert.strictEqual(again.status, 400)
       assert.strictEqual(again.body.error.code, "DUPLICATE_ID")
       assert.strictEqual(yield* count("table2"), 0)
+    }))
+})
+
+/**
+ * A store fault polysaga cannot classify, before the first write: the PostgreSQL role of a source loses the
+ * privilege to read its step barrier (SQLSTATE 42501), read before anything runs for a client-chosen id. Nothing the
+ * client sent is wrong, so it is not a 400: the server answers 500 with the code `UNKNOWN` and the store's own
+ * message, and nothing is written.
+ */
+const locked = { role: `polysaga_locked_${run}`, schema: `server_locked_${run}` }
+const lockedUrl = () => {
+  const url = new URL(env.pg)
+  url.username = locked.role
+  url.password = ""
+  return url.toString()
+}
+const Locked = serverLayer({
+  sources: [{ tag: "locked", type: "database", engine: "postgres", url: lockedUrl(), schema: locked.schema }]
+}).pipe(
+  Layer.provideMerge(Layer.scopedDiscard(Effect.acquireRelease(
+    Effect.flatMap(Sql, (sql) =>
+      Effect.all([
+        sql.unsafe(`CREATE ROLE ${locked.role} LOGIN`),
+        sql.unsafe(`CREATE SCHEMA ${locked.schema}`),
+        sql.unsafe(`CREATE TABLE ${locked.schema}.items (id integer PRIMARY KEY)`),
+        sql.unsafe(`GRANT ALL ON SCHEMA ${locked.schema} TO ${locked.role}`),
+        sql.unsafe(`GRANT ALL ON ${locked.schema}.items TO ${locked.role}`)
+      ], { discard: true })),
+    () =>
+      Effect.flatMap(Sql, (sql) =>
+        Effect.all([
+          sql.unsafe(`DROP SCHEMA IF EXISTS ${locked.schema} CASCADE`),
+          sql.unsafe(`DROP OWNED BY ${locked.role}`),
+          sql.unsafe(`DROP ROLE IF EXISTS ${locked.role}`)
+        ], { discard: true })).pipe(Effect.orDie)
+  ))),
+  Layer.provideMerge(SqlLive)
+)
+
+layer(Locked, { timeout: "60 seconds" })("a store fault before the first write", (it) => {
+  it.effect("is a 500 UNKNOWN naming the store's error, not a client error, and nothing is written", () =>
+    Effect.gen(function*() {
+      const sql = yield* Sql
+      const client = yield* Client
+      // the service created its step barrier as the source's role when it started; take it away
+      yield* sql.unsafe(`ALTER TABLE ${locked.schema}.polysaga_barrier OWNER TO CURRENT_USER`)
+      const answer = yield* client.request("POST", "/v1/transactions", {
+        body: {
+          operations: [{
+            operation: "insert",
+            from: { type: "database", tag: "locked", entity: "items" },
+            data: { id: 1 }
+          }],
+          options: { id: `locked-${run}` }
+        }
+      })
+      assert.strictEqual(answer.status, 500, JSON.stringify(answer.body))
+      assert.strictEqual(answer.body.error.code, "UNKNOWN")
+      assert.match(answer.body.error.message, /permission denied/)
+      const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(locked.schema)}.items`
+      assert.strictEqual(rows[0]!.n, 0)
     }))
 })

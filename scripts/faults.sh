@@ -4,11 +4,8 @@
 # longer outages than `./scripts/test.sh` runs (apps/server/test/faults; the sizes below can be overridden).
 # Prints per-kill recovery times and torn / failed / in-doubt counts; fails on any torn transaction, a record applied
 # twice, an answer or a store that disagrees with the journal, or a saga left unfinished.
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-bash scripts/setup.sh
-pnpm stack:up
+# shellcheck source=stack-ready.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-ready.sh"
 export POLYSAGA_FAULTS_TRANSACTIONS="${POLYSAGA_FAULTS_TRANSACTIONS:-600}"
 export POLYSAGA_FAULTS_KILLS="${POLYSAGA_FAULTS_KILLS:-30}"
 export POLYSAGA_FAULTS_INSTANCE_KILLS="${POLYSAGA_FAULTS_INSTANCE_KILLS:-12}"

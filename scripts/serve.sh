@@ -3,11 +3,8 @@
 # demo tables and runs the warehouse service on http://127.0.0.1:8080 (config: apps/server/config/local.json,
 # journal embedded under .stack/server-journal). Prints a curl line that runs the seed's first example.
 # Ctrl-C / SIGTERM stops the server gracefully; the stores keep running (`pnpm stack:down` stops them).
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-bash scripts/setup.sh
-pnpm stack:up
+# shellcheck source=stack-ready.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-ready.sh"
 set -a
 # shellcheck disable=SC1091
 . .stack/env

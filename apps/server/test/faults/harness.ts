@@ -606,7 +606,7 @@ export const stopped = <A, E, R>(store: StackStore, body: Effect.Effect<A, E, R>
  * deleted again), never aborting a request (an aborted write is what wedges it); a Chroma that is down or does not
  * answer within 10 s is not wedged, it is down.
  */
-export const unwedgeChroma = (collections: ReadonlyArray<string> = []) =>
+const unwedgeOnce = (collections: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const base = `${env.chroma}/api/v2/tenants/default_tenant/databases/default_database/collections`
     const post = (url: string, body: unknown) =>
@@ -632,3 +632,17 @@ export const unwedgeChroma = (collections: ReadonlyArray<string> = []) =>
     if (wedged) yield* stopped("chroma", Effect.void)
     return wedged
   })
+
+/**
+ * {@link unwedgeOnce} for the fault run `run` (its sagas write to the collection `faults_<run>`), counting the times it
+ * had to restart Chroma: `unwedge` probes (and restarts Chroma if it is wedged), `restarts()` says how often it did.
+ */
+export const unwedgeChroma = (run: string) => {
+  let restarts = 0
+  return {
+    unwedge: Effect.map(unwedgeOnce([`faults_${run}`]), (restarted) => {
+      if (restarted) restarts++
+    }),
+    restarts: () => restarts
+  }
+}

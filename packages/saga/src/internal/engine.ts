@@ -177,9 +177,12 @@ export const bounded = <A, E, R>(
   Effect.gen(function*() {
     const done = yield* Deferred.make<A, E | StepTimeout>()
     const work = yield* Effect.forkDaemon(Effect.intoDeferred(effect, done))
+    // interruptible even when forked from a finalizer (a fiber inherits its parent's uninterruptible region): else
+    // interrupting it waits out the whole bound, and a process holds a live timer for 10 s after every compensation
     const timer = yield* Effect.forkDaemon(
       Effect.sleep(cleanupBound).pipe(
-        Effect.zipRight(Deferred.fail(done, new StepTimeout({ sagaId, stepId, timeout: cleanupBound })))
+        Effect.zipRight(Deferred.fail(done, new StepTimeout({ sagaId, stepId, timeout: cleanupBound }))),
+        Effect.interruptible
       )
     )
     return yield* Deferred.await(done).pipe(

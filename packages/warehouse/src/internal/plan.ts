@@ -2,15 +2,14 @@
  * The graph of a transaction: step ids, `dependsOn`, `$ref`s (found, checked, replaced by placeholders for the
  * checks that run before the first write, resolved at run time), and the order the steps are added to the saga.
  */
-import { Identifier, Limits, StoreError } from "@polysaga/store"
+import { Identifier, Limits, Operation, StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StepOptions } from "../Transaction.js"
 import { Code, WarehouseError } from "../WarehouseError.js"
 
-const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u) && !(u instanceof Date)
+const isPlainObject = Operation.isPlainObject
 
 const isCode = Schema.is(Code)
 

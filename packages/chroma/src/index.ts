@@ -109,7 +109,12 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
     const locks = KeyedLock.make()
     const catalog = Catalog.make(conn, options)
     const undoLog = UndoLog.make({ conn, catalog, markerCollection: options.markerCollection })
-    const barrier = Barrier.make({ conn, catalog, steps: options.barrierCollection })
+    const barrier = Barrier.make({
+      conn,
+      catalog,
+      steps: options.barrierCollection,
+      companions: [options.barrierCollection, options.markerCollection]
+    })
     const execute = Execute.make({ conn, catalog, max, undoLog, barrier, locks })
 
     const undo = (record: Parameters<typeof undoLog.apply>[0]) =>
@@ -136,7 +141,14 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
       write: execute.write,
       undo,
       ping,
-      barrier,
+      barrier: {
+        ...barrier,
+        // an insert or an upsert by id claims no entry: its records carry its proof (see `barrier.ts`)
+        keyed: {
+          undoId: (context, operation) => Barrier.isKeyed(operation) ? Barrier.keyedUndoId(context) : undefined,
+          resolve: (_unit, step, operation) => execute.resolveKeyed(step, operation)
+        }
+      },
       prune
     })
   })

@@ -64,7 +64,7 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       assert.deepStrictEqual(retried.records.map((r) => r["id"]).sort(), ["c1", "c2"], "answered from the markers")
       assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [5, 5], "not applied twice")
 
-      const resolved = yield* store.resolve!(context)
+      const resolved = yield* store.resolve!(context, update)
       assert.strictEqual(resolved._tag, "Some")
       if (resolved._tag !== "Some") return
       assert.deepStrictEqual(resolved.value.records.map((r) => r["id"]).sort(), ["c1", "c2"])
@@ -92,7 +92,7 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       const error = yield* Effect.flip(store.execute(remove, context))
       assert.strictEqual(proxy.lost() - before, 1, "the delete never reached Chroma")
       assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
-      assert.strictEqual((yield* store.resolve!(context))._tag, "None", "nothing applied")
+      assert.strictEqual((yield* store.resolve!(context, remove))._tag, "None", "nothing applied")
       const fenced = yield* held
       assert.deepStrictEqual(fenced.map((r) => r.id), ["c1", "c2"])
       assert.isTrue(fenced.every((r) => Object.values(r.metadata).includes("fence")), "both records fenced")
@@ -105,5 +105,131 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"], "the late delete deleted nothing")
       assert.isAtLeast(yield* store.prune!(0), 1)
       assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "fences pruned")
+    }))
+
+  // keyed steps (an insert, an upsert by id) claim no entry: the step's proof is the marker its records carry
+
+  it.effect("a keyed upsert whose reply was lost: a retry answers from its marker, resolve answers applied, undo removes it", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* Env
+      yield* setup
+      const upsert = yield* Operation.parse({
+        operation: "upsert",
+        from,
+        data: { id: "k1", vector: [0, 0, 1], metadata: { qty: 1 } }
+      })
+      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
+      const before = proxy.lost()
+      // the record's add (the get before it names the id with no embeddings)
+      proxy.loseReply(`"ids":["k1"],"embeddings"`)
+      const error = yield* Effect.flip(store.execute(upsert, context))
+      assert.strictEqual(proxy.lost() - before, 1, "the reply of the add was lost")
+      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2", "k1"], "Chroma applied the add")
+      // without the step's operation the store cannot tell which records to read: it refuses, it never guesses
+      assert.strictEqual((yield* Effect.flip(store.resolve!(context))).reason, "Validation")
+      const retried = yield* store.execute(upsert, context)
+      assert.deepStrictEqual(retried.records.map((r) => r["id"]), ["k1"], "answered from the record's marker")
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2", "k1"], "not applied twice")
+      const resolved = yield* store.resolve!(context, upsert)
+      assert.strictEqual(resolved._tag, "Some")
+      if (resolved._tag !== "Some") return
+      assert.deepStrictEqual(resolved.value.records.map((r) => r["id"]), ["k1"])
+      assert.strictEqual(resolved.value.undo.id, retried.undo.id, "the retry's answer is the resolution's")
+      assert.isTrue(yield* store.used!(context.sagaId), "a keyed step's saga is known from its records")
+      yield* store.undo(resolved.value.undo)
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"], "undone")
+      yield* store.undo(resolved.value.undo)
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"], "a second undo is a no-op")
+    }))
+
+  it.effect("a keyed insert whose request never arrived: resolve fences the generated ids, the late add and a retry apply nothing", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* Env
+      yield* setup
+      // no ids: a keyed step's ids are derived from its saga, step and index, so resolve knows them
+      const insert = yield* Operation.parse({
+        operation: "insert",
+        from,
+        data: [{ vector: [0, 0, 1], metadata: { qty: 7 } }, { vector: [0, 1, 1], metadata: { qty: 8 } }]
+      })
+      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_1" }
+      const before = proxy.lost()
+      proxy.loseRequest(`{"qty":7,`)
+      const error = yield* Effect.flip(store.execute(insert, context))
+      assert.strictEqual(proxy.lost() - before, 1, "the add never reached Chroma")
+      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"])
+      assert.strictEqual((yield* store.resolve!(context, insert))._tag, "None", "nothing applied")
+      const fenced = (yield* held).filter((r) => r.metadata["polysaga:fence"] === true)
+      assert.strictEqual(fenced.length, 2, "a tombstone on each id the step would have generated")
+      // the same add arriving late (as Chroma would run it): the tombstones hold the ids, Chroma drops it
+      yield* Effect.promise(async () => {
+        const collection = await rawClient().getCollection({ name: entity })
+        await collection.add({
+          ids: fenced.map((r) => r.id),
+          embeddings: [[0, 0, 1], [0, 1, 1]],
+          metadatas: [{ qty: 7 }, { qty: 8 }]
+        })
+      })
+      assert.deepStrictEqual(
+        (yield* held).filter((r) => r.metadata["qty"] !== undefined).map((r) => r.id),
+        ["c1", "c2"],
+        "the late add added nothing"
+      )
+      // the step again: refused (its ids hold its fence), nothing written
+      const again = yield* Effect.flip(store.execute(insert, context))
+      assert.strictEqual(again.reason, "Conflict", again.message)
+      assert.notStrictEqual(again.inDoubt, true, "refused, not in doubt")
+      assert.strictEqual((yield* store.resolve!(context, insert))._tag, "None", "the same answer")
+      const visible = yield* store.execute(yield* Operation.parse({ operation: "select", from }))
+      assert.deepStrictEqual(visible.records.map((r) => r["id"]).sort(), ["c1", "c2"], "tombstones are never read")
+      assert.isAtLeast(yield* store.prune!(0), 2)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "tombstones pruned")
+    }))
+
+  it.effect("a keyed step back with another operation on its records is refused; with its own, answered", () =>
+    Effect.gen(function*() {
+      const { store } = yield* Env
+      yield* setup
+      const upsert = (qty: number) =>
+        Operation.parse({ operation: "upsert", from, data: { id: "k2", vector: [1, 1, 0], metadata: { qty } } })
+      const context = { sagaId: `twice-${crypto.randomUUID()}`, stepId: "step_0" }
+      const first = yield* store.execute(yield* upsert(1), context)
+      const other = yield* Effect.flip(store.execute(yield* upsert(2), context))
+      assert.strictEqual(other.reason, "Conflict", other.message)
+      assert.include(other.message, "another operation")
+      const again = yield* store.execute(yield* upsert(1), context)
+      assert.strictEqual(again.undo.id, first.undo.id, "the recorded outcome")
+      const k2 = (yield* held).find((r) => r.id === "k2")
+      assert.strictEqual(k2?.metadata["qty"], 1, "written once, by the first operation")
+    }))
+
+  it.effect("a keyed upsert replacing a record, reply lost: resolve answers applied, undo restores, prune clears", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* Env
+      yield* setup
+      const upsert = yield* Operation.parse({
+        operation: "upsert",
+        from,
+        data: { id: "c1", vector: [1, 0, 0], metadata: { qty: 3 } }
+      })
+      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
+      const before = proxy.lost()
+      proxy.loseReply(`"ids":["c1"],"metadatas"`)
+      const error = yield* Effect.flip(store.execute(upsert, context))
+      assert.strictEqual(proxy.lost() - before, 1, "the reply of the update was lost")
+      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      const resolved = yield* store.resolve!(context, upsert)
+      assert.strictEqual(resolved._tag, "Some", "applied: c1 carries the step's marker")
+      if (resolved._tag !== "Some") return
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [3, 10])
+      yield* store.undo(resolved.value.undo)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [10, 10], "restored")
+      assert.isTrue(yield* store.used!(context.sagaId))
+      assert.isFalse(yield* store.used!(`cut-${crypto.randomUUID()}`))
+      assert.isAtLeast(yield* store.prune!(0), 1)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "markers pruned")
+      assert.isFalse(yield* store.used!(context.sagaId), "pruned with its markers")
     }))
 })

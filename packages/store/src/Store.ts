@@ -72,13 +72,19 @@ export interface Store {
    *   fails with `Conflict` and `inDoubt: true`: it is resolved, never applied a second time;
    * - failing with a lost connection or a timeout after the request was sent, fails `inDoubt: true`.
    *
-   * `resolve(context)` answers, after a crash, whether a step whose outcome the journal does not know applied:
-   * `Some(outcome)` when it did (its undo record is then applied as usual); `None` when it did not — and then
-   * it fences the step in the same transaction, so a late `execute` of it is refused. On a marker store a step cut
-   * off mid-write is answered from its markers (what applied), the rest fenced ({@link Barrier.settle}). Absent on stores without a
-   * barrier (their undo is idempotent instead; see each adapter's guarantees).
+   * `resolve(context, operation)` answers, after a crash, whether a step whose outcome the journal does not know
+   * applied: `Some(outcome)` when it did (its undo record is then applied as usual); `None` when it did not — and
+   * then it fences the step in the same transaction, so a late `execute` of it is refused. On a marker store a step
+   * cut off mid-write is answered from its markers (what applied), the rest fenced ({@link Barrier.settle}).
+   * `operation` is the step's operation as it was executed (the warehouse passes the journaled one): a store whose
+   * keyed writes carry their whole proof in the records they write ({@link Barrier.keyed}: Chroma) reads those
+   * records to answer such a step, and fails without the operation (it cannot tell: never "not applied" by guess).
+   * Stores that keep a barrier row per step ignore it. Absent on stores without a barrier (their undo is idempotent
+   * instead; see each adapter's guarantees).
    */
-  readonly resolve?: ((context: StepContext) => Effect.Effect<Option.Option<Outcome>, StoreError>) | undefined
+  readonly resolve?:
+    | ((context: StepContext, operation?: Operation) => Effect.Effect<Option.Option<Outcome>, StoreError>)
+    | undefined
   /**
    * Whether the step barrier holds a record of any step of saga `sagaId` (a step that ran, or a fence): the saga
    * id was used before, even when the journal no longer knows it. A client-chosen id found here is refused before
@@ -154,6 +160,12 @@ export interface WriteContext {
   readonly matched: (count: number) => Effect.Effect<void, StoreError>
   /** The kernel's error constructor, with the engine and the operation's entity filled in. */
   readonly fail: (reason: StoreErrorReason, message: string, options?: ErrorOptions) => StoreError
+  /**
+   * The error a write fails with when its own reads find the step's proof already there (a keyed write's markers,
+   * {@link Barrier.keyed}): nothing is written, and the kernel answers from `mark` as from a claim that found it (a
+   * recorded outcome, a fence refused, another operation refused, a mark without outcome in doubt).
+   */
+  readonly recorded: (mark: Mark) => StoreError
 }
 
 /**
@@ -231,6 +243,26 @@ export interface Barrier<Unit> {
   readonly read?: ((step: Step) => Effect.Effect<Option.Option<Mark>, StoreError>) | undefined
   /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
   readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
+  /**
+   * A marker store whose writes of known ids (an insert, an upsert by id) carry the step's whole proof in the records
+   * they write, with no entry claimed before: such a step costs its reads and its writes, nothing more.
+   * - `undoId(context, operation)`: for such an operation, the undo id of the step, derived from the step (and the
+   *   ids it generates, the same way), so that `resolve` can name the step's markers and the ids it writes from the
+   *   step and its operation alone; `undefined` for other operations (the kernel draws an id per attempt). The
+   *   write reads its records first and fails with {@link WriteContext.recorded} when they hold the step's proof.
+   * - `resolve(unit, step, operation)`: `Store.resolve` of such a step: reads the records the operation writes;
+   *   those carrying the step's marker applied (`Some`, the outcome read from them), every other id is fenced (an
+   *   add's id occupied, a record to change marked) so a late write applies nothing there; `None` when nothing
+   *   applied.
+   */
+  readonly keyed?: {
+    readonly undoId: (context: StepContext, operation: Operation) => string | undefined
+    readonly resolve: (
+      unit: Unit,
+      step: Step,
+      operation: Operation
+    ) => Effect.Effect<Option.Option<Outcome>, StoreError>
+  } | undefined
   /**
    * A marker store's answer for a step whose claim holds no outcome (its write was cut off: a lost reply, a killed
    * process). Reads the step's markers: what applied is the outcome (`Some`, recorded with the claim so later calls

@@ -21,6 +21,8 @@
  */
 import {
   type Barrier,
+  type Mark,
+  type Operation,
   type Outcome,
   type Step,
   StepBarrier,
@@ -33,15 +35,117 @@ import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Hash from "node:crypto"
 import type { Catalog } from "./catalog.js"
 import { RecordImage, toImage, userPart } from "./compile.js"
-import { type Connection, engine, fenceKey, stepKey, type Stored } from "./connection.js"
+import {
+  atKey,
+  type Connection,
+  engine,
+  fenceKey,
+  operationKey,
+  sagaKey,
+  type Scalar,
+  stepKey,
+  stepPrefix,
+  type Stored
+} from "./connection.js"
+
+/** A UUID-shaped name derived from `parts` (SHA-256), the same on every attempt and in `resolve`. */
+const derived = (...parts: ReadonlyArray<string | number>): string => {
+  const hex = Hash.createHash("sha256").update(JSON.stringify(parts)).digest("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
+}
+
+/**
+ * Whether an operation is **keyed**: every id it writes is known from the operation and the step (an insert; an
+ * upsert found by its records' ids, with no `where` and no other `key`). Such a step claims no entry: its proof is
+ * the marker its records carry, and `resolve` reads those records (see the module's doc).
+ */
+export const isKeyed = (operation: Operation.Operation): boolean =>
+  operation.kind === "insert" ||
+  (operation.kind === "upsert" && operation.where === undefined &&
+    (operation.options.key === undefined || (operation.options.key.length === 1 && operation.options.key[0] === "id")))
+
+/** The undo id of a keyed step: derived from the step, so its markers are found from the step alone. */
+export const keyedUndoId = (context: StepContext): string => derived("polysaga:undo", context.sagaId, context.stepId)
+
+/** The id a keyed step gives the `index`-th record it writes without one (a random one without a step). */
+export const generatedId = (context: StepContext | undefined, index: number): string =>
+  context === undefined ? crypto.randomUUID() : derived("polysaga:id", context.sagaId, context.stepId, index)
+
+/**
+ * The bookkeeping a step writes on a record in the same request: its marker (`value`: `1` added, the `Revert` JSON
+ * updated, `"fence"` fenced), the fingerprint of a keyed step's operation, the saga's key (for `used`) and the time
+ * (for `prune`).
+ */
+export const markers = (
+  step: { readonly sagaId: string; readonly undoId: string; readonly fingerprint?: string | undefined },
+  value: Scalar
+): Readonly<Record<string, Scalar>> => ({
+  [stepKey(step.undoId)]: value,
+  ...(step.fingerprint === undefined ? {} : { [operationKey(step.undoId)]: step.fingerprint }),
+  [sagaKey(sagaHash(step.sagaId))]: 1,
+  [atKey]: Date.now()
+})
+
+const sagaHash = (sagaId: string) =>
+  Hash.createHash("sha256").update(JSON.stringify([sagaId])).digest("hex").slice(0, 24)
+
+/** The undo action a record's marker holds (none for a fence). */
+const actionOf = (stored: Stored, key: string): Option.Option<Undo.UndoAction> => {
+  const value = stored.own[key]
+  if (value === 1) return Option.some({ _tag: "DeleteCreated", key: { id: stored.record.id } })
+  if (typeof value !== "string" || value === "fence") return Option.none()
+  try {
+    return Option.some(JSON.parse(value) as Undo.UndoAction)
+  } catch {
+    return Option.none()
+  }
+}
+
+/**
+ * What a keyed write's own read of its records (`rows`, of the ids `ids` it writes, in order) says about its step:
+ * `None` when no record carries the step's marker (it has not applied: write); else its mark — a fence, or the
+ * step's run with the fingerprint its records carry and, when every id carries its marker, the outcome read from
+ * them (a retry then answers it; a step applied in part stays in doubt, for `resolve`).
+ */
+export const proof = (
+  step: Step,
+  entity: string,
+  ids: ReadonlyArray<string>,
+  rows: ReadonlyArray<Stored>
+): Option.Option<Mark> => {
+  const key = stepKey(step.undoId)
+  const marked = rows.filter((r) => r.own[key] !== undefined)
+  if (marked.length === 0) return Option.none()
+  if (marked.some((r) => r.own[key] === "fence")) {
+    return Option.some({ kind: "fence", fingerprint: null, outcome: Option.none() })
+  }
+  const stored = marked[0]!.own[operationKey(step.undoId)]
+  const fingerprint = typeof stored === "string" ? stored : null
+  const byId = new Map(marked.map((r) => [r.record.id, r]))
+  const actions = ids.map((id) => byId.has(id) ? actionOf(byId.get(id)!, key) : Option.none())
+  if (!actions.every(Option.isSome)) return Option.some({ kind: "action", fingerprint, outcome: Option.none() })
+  const records = ids.map((id) => toImage(byId.get(id)!.record))
+  return Option.some({
+    kind: "action",
+    fingerprint,
+    outcome: Option.some({
+      records,
+      affected: records.length,
+      undo: Undo.make(engine, entity, actions.map((a) => Option.getOrThrow(a)), step.undoId)
+    })
+  })
+}
 
 export interface Env {
   readonly conn: Connection
   readonly catalog: Catalog
   /** The companion collection of entries. */
   readonly steps: string
+  /** Every companion collection of the store (never searched for markers). */
+  readonly companions: ReadonlyArray<string>
 }
 
 const Payload = Schema.Struct({
@@ -86,6 +190,14 @@ export interface StepBarrierOf extends Barrier<Unit> {
    * entry was there before (another attempt, or a fence): the kernel then answers from the entry (`read`).
    */
   readonly claimFor: (unit: Unit, step: Step, touched: Announce) => Effect.Effect<void, StoreError>
+  /** `resolve` of a keyed step: the ids its operation writes, in order (see `isKeyed`). */
+  readonly resolveKeyed: (
+    step: Step,
+    entity: string,
+    operation: string,
+    ids: ReadonlyArray<string>,
+    dimension?: number
+  ) => Effect.Effect<Option.Option<Outcome>, StoreError>
   readonly prune: (cutoff: number) => Effect.Effect<number, StoreError>
 }
 
@@ -180,7 +292,7 @@ export const make = (env: Env): StepBarrierOf => {
    * (it matched no record) claims the step here, with its outcome.
    */
   const claimWithOutcome: NonNullable<Barrier<Unit>["claimWithOutcome"]> = (unit, step, outcome) =>
-    unit.claimed !== undefined ?
+    unit.claimed !== undefined || step.undoId === keyedUndoId(step) ?
       Effect.succeed(Option.none()) :
       fresh(Effect.flatMap(steps, (collection) =>
         add(collection, step, {
@@ -196,42 +308,91 @@ export const make = (env: Env): StepBarrierOf => {
    * the step fails in doubt and is resolved. This attempt's own claim answers `None`: the write's own error stands.
    */
   const readMark: NonNullable<Barrier<Unit>["read"]> = (step) =>
-    catalog.refreshing(fresh(Effect.gen(function*() {
-      const found = yield* read(yield* steps, step)
-      if (Option.isNone(found)) return Option.none()
-      const payload = found.value.payload
-      // this attempt's own claim: the write's own error stands (a lost reply stays in doubt)
-      if (payload.undo !== undefined && payload.undo === step.undoId) return Option.none()
-      const mark = yield* StepBarrier.markOf(payload, where(payload.entity))
-      if (payload.kind !== "action" || Option.isSome(mark.outcome)) return Option.some(mark)
-      const inspected = yield* inspect(payload)
-      const complete = Option.isSome(inspected) && inspected.value.missing.length === 0 &&
-        inspected.value.unwritten.length === 0 && inspected.value.applied() > 0
-      return Option.some(complete ? { ...mark, outcome: Option.some(inspected.value.outcome()) } : mark)
-    })))
+    // a keyed step has no entry: its write's own error stands (its reads answered a retry already)
+    step.undoId === keyedUndoId(step) ?
+      Effect.succeed(Option.none()) :
+      catalog.refreshing(fresh(Effect.gen(function*() {
+        const found = yield* read(yield* steps, step)
+        if (Option.isNone(found)) return Option.none()
+        const payload = found.value.payload
+        // this attempt's own claim: the write's own error stands (a lost reply stays in doubt)
+        if (payload.undo !== undefined && payload.undo === step.undoId) return Option.none()
+        const mark = yield* StepBarrier.markOf(payload, where(payload.entity))
+        if (payload.kind !== "action" || Option.isSome(mark.outcome)) return Option.some(mark)
+        const inspected = yield* inspect(payload)
+        const complete = Option.isSome(inspected) && inspected.value.missing.length === 0 &&
+          inspected.value.unwritten.length === 0 && inspected.value.applied() > 0
+        return Option.some(complete ? { ...mark, outcome: Option.some(inspected.value.outcome()) } : mark)
+      })))
 
+  /** The user collections (not the companion ones): where keyed steps leave their markers. */
+  const userCollections = Effect.gen(function*() {
+    const all: Array<Collection> = []
+    for (let offset = 0;; offset += 100) {
+      const page = yield* conn.call(
+        "list collections",
+        undefined,
+        () => conn.client.listCollections({ limit: 100, offset })
+      )
+      all.push(...page.filter((c) => !env.companions.includes(c.name)))
+      if (page.length < 100) return all
+    }
+  })
+
+  /**
+   * Whether saga `sagaId` left a mark: an entry in the companion collection (a step that claimed one, a fence), or
+   * a record carrying its saga key in any collection (keyed steps claim no entry; their tombstones carry it too).
+   */
   const used: Barrier<Unit>["used"] = (_, sagaId) =>
-    fresh(Effect.flatMap(steps, (collection) =>
-      Effect.map(
+    Effect.gen(function*() {
+      const entry = yield* fresh(Effect.flatMap(steps, (collection) =>
         conn.call(
           "get (step barrier)",
           env.steps,
           () => collection.get({ where: { saga: sagaId }, limit: 1, include: [] })
-        ),
-        (got) => got.ids.length > 0
-      )))
+        )))
+      if (entry.ids.length > 0) return true
+      const key = sagaKey(sagaHash(sagaId))
+      const found = yield* Effect.forEach(
+        yield* userCollections,
+        (collection) =>
+          conn.call("get", collection.name, () => collection.get({ where: { [key]: 1 }, limit: 1, include: [] })),
+        { concurrency: 4 }
+      )
+      return found.some((got) => got.ids.length > 0)
+    })
 
-  /** The undo action a record's marker holds (none for a fence). */
-  const actionOf = (stored: Stored, key: string): Option.Option<Undo.UndoAction> => {
-    const value = stored.own[key]
-    if (value === 1) return Option.some({ _tag: "DeleteCreated", key: { id: stored.record.id } })
-    if (typeof value !== "string" || value === "fence") return Option.none()
-    try {
-      return Option.some(JSON.parse(value) as Undo.UndoAction)
-    } catch {
-      return Option.none()
-    }
-  }
+  /**
+   * Retention of the markers in user collections: every record whose last marking step is older than `cutoff` loses
+   * its step bookkeeping (markers, fingerprints, saga keys, the time); a fence tombstone among them is deleted.
+   * Returns how many records it cleaned.
+   */
+  const pruneMarkers = (cutoff: number) =>
+    Effect.gen(function*() {
+      let cleaned = 0
+      for (const collection of yield* userCollections) {
+        const entity = collection.name
+        for (;;) {
+          const old = yield* conn.read(entity, collection, { ids: undefined, where: { [atKey]: { $lt: cutoff } } }, {
+            limit: 500
+          })
+          if (old.length === 0) break
+          const tombstones = old.filter((s) => s.own[fenceKey] === true).map((s) => s.record.id)
+          const marked = old.filter((s) => s.own[fenceKey] !== true)
+          if (tombstones.length > 0) yield* conn.remove(entity, collection, tombstones)
+          if (marked.length > 0) {
+            yield* conn.post("remove step markers", entity, collection.id, "update", {
+              ids: marked.map((s) => s.record.id),
+              metadatas: marked.map((s) =>
+                Object.fromEntries(s.markers.filter((k) => k.startsWith(stepPrefix)).map((k) => [k, null]))
+              )
+            })
+          }
+          cleaned += old.length
+        }
+      }
+      return cleaned
+    })
 
   /**
    * What the write of a claim without an outcome applied, read from the records it announced: those carrying the
@@ -317,34 +478,75 @@ export const make = (env: Env): StepBarrierOf => {
       const inspected = yield* inspect(payload)
       // never announced: the write had not started: nothing applied
       if (Option.isNone(inspected)) return yield* fence()
-      const { entity, key, missing, take, taken, target, unwritten } = inspected.value
-      if (Option.isSome(target)) {
-        // adds that never arrived: a tombstone takes their id, and Chroma drops the late add
-        if (missing.length > 0) {
-          const dimension = payload.dimension ?? (yield* catalog.dimensionOf(entity, target)) ?? 1
-          yield* conn.post("fence", entity, target.value.id, "add", {
-            ids: missing,
-            embeddings: missing.map(() => Array.from({ length: dimension }, () => 0)),
-            metadatas: missing.map(() => ({ [fenceKey]: true, [key]: "fence" }))
-          })
-          // an add that arrived meanwhile was kept instead of the tombstone
-          for (const stored of yield* conn.read(entity, target.value, { ids: missing, where: undefined })) {
-            if (take(stored)) taken.add(stored.record.id)
-          }
-        }
-        // records to update or delete the step did not write: fenced (a late delete's `where` excludes them)
-        if (unwritten.length > 0) {
-          yield* conn.post("fence", entity, target.value.id, "update", {
-            ids: unwritten,
-            metadatas: unwritten.map(() => ({ [key]: "fence" }))
-          })
-        }
-      }
+      yield* fenceRest(context, payload, inspected.value)
       if (inspected.value.applied() === 0) return yield* fence()
       const outcome = inspected.value.outcome()
       yield* write(collection, context, { ...payload, outcome: StepBarrier.encodeOutcome(outcome) })
       return Option.some(outcome)
     })))
+
+  /**
+   * Fences what an inspected write did not apply: a tombstone takes each id it was to add that is not there (Chroma
+   * then drops the late add; an add that arrived meanwhile is kept instead, and taken), a record it was to change
+   * and did not gets the marker `"fence"` (a late delete's `where` spares it, a retry is refused).
+   */
+  const fenceRest = (
+    context: StepContext,
+    payload: Payload,
+    inspected: Option.Option.Value<Effect.Effect.Success<ReturnType<typeof inspect>>>
+  ) =>
+    Effect.gen(function*() {
+      const { entity, missing, take, taken, target, unwritten } = inspected
+      if (Option.isNone(target)) return
+      const fenced = markers({ sagaId: context.sagaId, undoId: payload.undo! }, "fence")
+      if (missing.length > 0) {
+        const dimension = payload.dimension ?? (yield* catalog.dimensionOf(entity, target)) ?? 1
+        yield* conn.post("fence", entity, target.value.id, "add", {
+          ids: missing,
+          embeddings: missing.map(() => Array.from({ length: dimension }, () => 0)),
+          metadatas: missing.map(() => ({ [fenceKey]: true, ...fenced }))
+        })
+        for (const stored of yield* conn.read(entity, target.value, { ids: missing, where: undefined })) {
+          if (take(stored)) taken.add(stored.record.id)
+        }
+      }
+      const rest = unwritten.filter((id) => !taken.has(id))
+      if (rest.length > 0) {
+        yield* conn.post("fence", entity, target.value.id, "update", {
+          ids: rest,
+          metadatas: rest.map(() => fenced)
+        })
+      }
+    })
+
+  /**
+   * `resolve` of a keyed step (no entry: its proof is in its records): reads the ids its operation writes, in order;
+   * those carrying its marker applied, every other id is fenced (a tombstone on an absent one, the marker `"fence"`
+   * on a present one). `Some` with what applied, `None` when nothing did. Asked again, it answers the same.
+   */
+  const resolveKeyed = (
+    step: Step,
+    entity: string,
+    operation: string,
+    ids: ReadonlyArray<string>,
+    dimension?: number
+  ) =>
+    catalog.refreshing(Effect.gen(function*() {
+      const payload: Payload = {
+        kind: "action",
+        fingerprint: step.fingerprint,
+        entity,
+        operation,
+        undo: step.undoId,
+        keys: ids,
+        ids,
+        ...(dimension === undefined ? {} : { dimension })
+      }
+      const inspected = yield* inspect(payload)
+      if (Option.isNone(inspected)) return Option.none<Outcome>()
+      yield* fenceRest(step, payload, inspected.value)
+      return inspected.value.applied() === 0 ? Option.none<Outcome>() : Option.some(inspected.value.outcome())
+    }))
 
   /**
    * Retention: entries older than `cutoff`, with the markers and tombstones they left in user collections. Returns
@@ -388,7 +590,7 @@ export const make = (env: Env): StepBarrierOf => {
       if (old.ids.length > 0) {
         yield* conn.call("delete (step barrier)", env.steps, () => collection.delete({ ids: old.ids }))
       }
-      return old.ids.length
+      return old.ids.length + (yield* pruneMarkers(cutoff))
     })
 
   return {
@@ -398,6 +600,7 @@ export const make = (env: Env): StepBarrierOf => {
     used,
     settle: (_, step) => settle(step),
     claimFor,
+    resolveKeyed,
     prune
   }
 }

@@ -35,8 +35,17 @@ export const markerKey = (undoId: string): string => `${markerPrefix}undo:${undo
  */
 export const stepKey = (undoId: string): string => `${stepPrefix}${undoId}`
 
-/** The prefix of every step marker key. */
+/** The prefix of every step marker key (and of the step bookkeeping below, all removed by `prune`). */
 export const stepPrefix = `${markerPrefix}step:`
+
+/** The fingerprint of the operation of a keyed step (its proof is in its records alone), beside its marker. */
+export const operationKey = (undoId: string): string => `${stepPrefix}op:${undoId}`
+
+/** A key naming the saga of a step that marked the record (`1`), so `used` finds the saga from the records. */
+export const sagaKey = (hash: string): string => `${stepPrefix}saga:${hash}`
+
+/** When a step last marked the record (ms), for `prune`. */
+export const atKey = `${stepPrefix}at`
 
 /** A `where` sparing the records a resolution fenced against the step whose marker key is `key`. */
 export const spare = (key: string): Where => ({ [key]: { $ne: "fence" } })

@@ -4,13 +4,13 @@
  * kind of change. With a step, every record is written with the step's marker in the same request, after its ids
  * were announced on the step's barrier entry (see `barrier.ts`).
  */
-import type { StoreError, WriteContext, Written } from "@polysaga/store"
+import type { Outcome, Step, StoreError, WriteContext, Written } from "@polysaga/store"
 import { Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { Announce, StepBarrierOf, Unit } from "./barrier.js"
+import { type Announce, generatedId, isKeyed, markers, proof, type StepBarrierOf, type Unit } from "./barrier.js"
 import { type Catalog, checkDimensions, checkEntity } from "./catalog.js"
 import {
   applyChanges,
@@ -173,12 +173,35 @@ export const make = (env: Env) => {
   interface Mark {
     readonly key: string
     readonly undoId: string
+    readonly step: Step
+    /**
+     * A keyed step (`isKeyed`): it claims nothing, its records carry its proof; its write reads them first and fails
+     * with `recorded` when they hold it already (see `barrier.ts`).
+     */
+    readonly keyed: boolean
     readonly claim: (touched: Omit<Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
+    /** The failure of a write that found the step's proof in its reads (the kernel answers from the mark). */
+    readonly recorded: WriteContext["recorded"]
   }
 
-  /** The step's marker for a record it writes (none without a step). */
+  /** The step's bookkeeping on a record it writes (none without a step): its marker `value`, saga key and time. */
   const marker = (mark: Mark | undefined, value: Scalar): Readonly<Record<string, Scalar>> =>
-    mark === undefined ? {} : { [mark.key]: value }
+    mark === undefined ? {} : markers({
+      sagaId: mark.step.sagaId,
+      undoId: mark.undoId,
+      fingerprint: mark.keyed ? mark.step.fingerprint : undefined
+    }, value)
+
+  /** A keyed write's check of its own reads: fails with the step's mark when its records hold it (see `proof`). */
+  const unproven = (mark: Mark | undefined, entity: string, ids: ReadonlyArray<string>, rows: ReadonlyArray<Stored>) =>
+    mark === undefined || !mark.keyed ? Effect.void : Option.match(proof(mark.step, entity, ids, rows), {
+      onNone: () => Effect.void,
+      onSome: (found) => Effect.fail(mark.recorded(found))
+    })
+
+  /** The ids a step's inserted (or upserted) records get: their own, else generated (derived from a keyed step). */
+  const idsOf = (drafts: ReadonlyArray<Draft>, mark: Mark | undefined) =>
+    drafts.map((d, i) => d.id ?? generatedId(mark?.keyed === true ? mark.step : undefined, i))
 
   /**
    * Runs `effect` holding the lock of each record id (in this `Store`): writes to one record, and undos, run one
@@ -210,14 +233,16 @@ export const make = (env: Env) => {
       )
 
   const insert = (entity: string, drafts: ReadonlyArray<Draft>, mark?: Mark) => {
-    const records = drafts.map((d): ChromaRecord => ({ ...d, id: d.id ?? crypto.randomUUID() }))
+    const ids = idsOf(drafts, mark)
+    const records = drafts.map((d, i): ChromaRecord => ({ ...d, id: ids[i]! }))
     return locked(
       entity,
-      records.map((r) => r.id),
+      ids,
       Effect.gen(function*() {
         const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
-        // Chroma's add silently skips ids that exist: check first
-        const existing = yield* read(entity, collection, { ids: records.map((r) => r.id), where: undefined })
+        // Chroma's add silently skips ids that exist: check first (a keyed step's proof is in the same read)
+        const existing = yield* read(entity, collection, { ids, where: undefined })
+        yield* unproven(mark, entity, ids, existing)
         if (existing.length > 0) {
           const id = existing[0]!.record.id
           const at = drafts[records.findIndex((r) => r.id === id)]!.path
@@ -226,9 +251,7 @@ export const make = (env: Env) => {
             path: Operation.joinPath(at, "id")
           })
         }
-        if (mark !== undefined) {
-          yield* mark.claim({ keys: records.map((r) => r.id), dimension: records[0]?.vector.length })
-        }
+        if (mark !== undefined) yield* mark.claim({ keys: ids, dimension: records[0]?.vector.length })
         yield* add(entity, collection, records, marker(mark, 1))
         return outcome(records, records.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
       })
@@ -362,7 +385,8 @@ export const make = (env: Env) => {
       const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
       const key = operation.options.key
       // how each record is found, and the id it is created with (decided before the write)
-      const plans = yield* Effect.forEach(drafts, (draft) =>
+      const fresh = idsOf(drafts, mark)
+      const plans = yield* Effect.forEach(drafts, (draft, index) =>
         Effect.gen(function*() {
           const filter = operation.where ?? (key !== undefined
             ? Filter.byKey(Object.fromEntries(key.map((k) => [k, k === "id" ? draft.id : draft.metadata[k]])))
@@ -371,15 +395,33 @@ export const make = (env: Env) => {
             : undefined)
           const compiled = filter === undefined ? undefined : yield* compile(filter, entity)
           const pinned = compiled?.ids?.length === 1 ? compiled.ids[0] : undefined
-          const id = draft.id ?? pinned ?? crypto.randomUUID()
+          const id = draft.id ?? pinned ?? fresh[index]!
           // found by its id alone: one read gives the record and whether its id is taken (by a fence tombstone)
           const byId = compiled !== undefined && compiled.where === undefined && !compiled.residual &&
             compiled.ids?.length === 1 && compiled.ids[0] === id
-          // a random id is nobody's: no read to tell whether it is taken
+          // a random id is nobody's: no read to tell whether it is taken (a keyed step's is read for its proof)
           const generated = draft.id === undefined && pinned === undefined
           return { draft, compiled, id, byId, generated }
         }))
       type Plan = (typeof plans)[number]
+      const keyed = mark?.keyed === true
+
+      /**
+       * Every plan found by its id (a keyed step's): one read of them all, which also holds the step's proof; a
+       * record is found unless it is a fence tombstone (whose id is taken).
+       */
+      const findAll = Effect.gen(function*() {
+        const ids = plans.filter((p) => p.byId || keyed).map((p) => p.id)
+        const rows = ids.length === 0 ? [] : yield* read(entity, collection, { ids, where: undefined })
+        yield* unproven(mark, entity, plans.map((p) => p.id), rows)
+        const byId = new Map(rows.map((r) => [r.record.id, r]))
+        return plans.map((plan) => {
+          const row = byId.get(plan.id)
+          return { found: row === undefined || row.own[fenceKey] === true ? [] : [row], taken: row !== undefined }
+        })
+      })
+      // found by their ids, or (without an id, key or where) created with a generated one
+      const batched = plans.every((p) => p.byId || p.compiled === undefined)
 
       /** The record a plan finds (at most one), and whether its creation id is taken. */
       const find = (plan: Plan) =>
@@ -400,7 +442,7 @@ export const make = (env: Env) => {
           entity,
           ids,
           Effect.gen(function*() {
-            const found = yield* Effect.forEach(plans, find)
+            const found = batched ? yield* findAll : yield* Effect.forEach(plans, find)
             const unlocked = found.flatMap((f) => f.found.map((r) => r.record.id)).filter((id) => !ids.includes(id))
             if (unlocked.length > 0) return Either.left(unlocked)
             const creations: Array<ChromaRecord> = []
@@ -526,10 +568,15 @@ export const make = (env: Env) => {
     const path = ""
     const entity = operation.entity
     const step = context.step
+    const keyed = step !== undefined && isKeyed(operation)
     const mark: Mark | undefined = step === undefined ? undefined : {
       key: stepKey(step.undoId),
       undoId: step.undoId,
-      claim: (touched) => barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched })
+      step,
+      keyed,
+      claim: (touched) =>
+        keyed ? Effect.void : barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched }),
+      recorded: context.recorded
     }
     switch (operation.kind) {
       case "insert":
@@ -553,5 +600,23 @@ export const make = (env: Env) => {
     catalog.refreshing(run(unit, prepared, operation, context), () => unit.claimed === undefined)
       .pipe(Effect.withSpan("ChromaStore.write"))
 
-  return { prepare, validate, write, locked }
+  /**
+   * `resolve` of a keyed step (`isKeyed`): the ids its operation writes (its own, or derived from the step), read
+   * and fenced by the barrier under their locks.
+   */
+  const resolveKeyed = (
+    step: Step,
+    operation: Operation.Operation
+  ): Effect.Effect<Option.Option<Outcome>, StoreError> =>
+    Effect.gen(function*() {
+      const prepared = yield* prepare(operation, "")
+      const ids = prepared.drafts.map((d, i) => d.id ?? generatedId(step, i))
+      return yield* locked(
+        operation.entity,
+        ids,
+        barrier.resolveKeyed(step, operation.entity, operation.kind, ids, prepared.drafts[0]?.vector.length)
+      )
+    })
+
+  return { prepare, validate, write, locked, resolveKeyed }
 }

@@ -166,9 +166,17 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
           : count === 0 && !allowNoMatch && (operation.kind === "update" || operation.kind === "delete")
           ? Effect.fail(fail(name, "NoMatch", "no record matches the filter", { entity, path: "where" }))
           : Effect.void,
-      fail: (reason, message, options) => fail(name, reason, message, { entity, ...options })
+      fail: (reason, message, options) => fail(name, reason, message, { entity, ...options }),
+      recorded: claimedBefore
     }
   }
+
+  /** The answer of a step whose mark was found by its unit (a late claim, or a keyed write's own reads). */
+  const answerFrom = (entity: string, step: Step, mark: Mark, error: StoreError): Effect.Effect<Outcome, StoreError> =>
+    Effect.flatMap(
+      admit(name, entity, step, Option.some(mark)),
+      Option.match({ onNone: () => Effect.fail(error), onSome: Effect.succeed })
+    )
 
   /**
    * A store that claims after the write ({@link Barrier.claimWithOutcome}): a unit that found the step claimed
@@ -179,11 +187,7 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
   const lateClaim = barrier?.claimWithOutcome === undefined || barrier.read === undefined ? undefined : {
     claim: barrier.claimWithOutcome,
     answer: (entity: string, step: Step, error: StoreError): Effect.Effect<Outcome, StoreError> => {
-      const answer = (mark: Mark) =>
-        Effect.flatMap(
-          admit(name, entity, step, Option.some(mark)),
-          Option.match({ onNone: () => Effect.fail(error), onSome: Effect.succeed })
-        )
+      const answer = (mark: Mark) => answerFrom(entity, step, mark, error)
       if (error.cause instanceof ClaimedBefore) return answer(error.cause.mark)
       return barrier.read!(step).pipe(
         Effect.option,
@@ -202,7 +206,7 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
           sagaId: context.sagaId,
           stepId: context.stepId,
           fingerprint: Operation.fingerprint(operation),
-          undoId: crypto.randomUUID()
+          undoId: barrier.keyed?.undoId(context, operation) ?? crypto.randomUUID()
         }
         : undefined
       const write = writeContext(operation, step)
@@ -235,7 +239,13 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
             return outcome
           })).pipe(
             Effect.catchAll((error) =>
-              step === undefined || late === undefined ? Effect.fail(error) : late.answer(operation.entity, step, error)
+              step === undefined
+                ? Effect.fail(error)
+                : late !== undefined
+                ? late.answer(operation.entity, step, error)
+                : error.cause instanceof ClaimedBefore
+                ? answerFrom(operation.entity, step, error.cause.mark, error)
+                : Effect.fail(error)
             ),
             // a write whose reply was lost (a dropped connection, a timeout after sending) may have applied: in doubt
             Effect.mapError((error) => step !== undefined ? inDoubtOnWrite(error) : error)
@@ -277,20 +287,38 @@ export const make = <Prepared, Unit>(engine: Engine<Prepared, Unit>): Store => {
    * outcome → applied. A claim without an outcome (a marker store's write in doubt) → the engine's `settle` reads the
    * markers and answers what applied, fencing the rest; a store without `settle` fails (never "not applied" by guess).
    */
+  const claimToResolve = (barrier: NonNullable<Engine<Prepared, Unit>["barrier"]>, context: StepContext) =>
+    engine.transaction(undefined, (unit) =>
+      Effect.flatMap(barrier.claim(unit, context, "fence", null), (earlier) => {
+        if (Option.isNone(earlier) || earlier.value.kind === "fence") return Effect.succeed(Option.none())
+        const mark = earlier.value
+        if (Option.isSome(mark.outcome)) return Effect.succeed(mark.outcome)
+        return barrier.settle === undefined
+          ? Effect.fail(fail(name, "Unknown", `${stepOf(context)} holds a claim without an outcome; cannot tell`))
+          : barrier.settle(unit, context)
+      }))
+
+  /**
+   * `Store.resolve`: a keyed step (see `Barrier.keyed`) is answered from the records its operation writes, any other
+   * by the claim.
+   */
   const resolve = barrier === undefined ?
     undefined :
-    (context: StepContext) =>
+    (context: StepContext, operation?: Operation.Operation) =>
       oneAtATime(
         context,
-        engine.transaction(undefined, (unit) =>
-          Effect.flatMap(barrier.claim(unit, context, "fence", null), (earlier) => {
-            if (Option.isNone(earlier) || earlier.value.kind === "fence") return Effect.succeed(Option.none())
-            const mark = earlier.value
-            if (Option.isSome(mark.outcome)) return Effect.succeed(mark.outcome)
-            return barrier.settle === undefined
-              ? Effect.fail(fail(name, "Unknown", `${stepOf(context)} holds a claim without an outcome; cannot tell`))
-              : barrier.settle(unit, context)
-          }))
+        barrier.keyed === undefined ? claimToResolve(barrier, context) : Effect.suspend(() => {
+          const keyed = barrier.keyed!
+          if (operation === undefined) {
+            return Effect.fail(
+              fail(name, "Validation", `resolving ${stepOf(context)} needs the step's operation on ${name}`)
+            )
+          }
+          const undoId = keyed.undoId(context, operation)
+          if (undoId === undefined) return claimToResolve(barrier, context)
+          const step: Step = { ...context, fingerprint: Operation.fingerprint(operation), undoId }
+          return engine.transaction(operation.entity, (unit) => keyed.resolve(unit, step, operation))
+        })
       ).pipe(Effect.withSpan("Store.resolve", {
         attributes: { "store.engine": name, "saga.id": context.sagaId, "step.id": context.stepId },
         captureStackTrace

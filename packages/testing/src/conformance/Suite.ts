@@ -629,7 +629,7 @@ export const run = (harness: Harness): void => {
               )
               assert.deepStrictEqual(yield* qty, [9])
               assert.isTrue(outcomes.every((o) => o.undo.id === outcomes[0]!.undo.id), "one recorded outcome")
-              const resolved = yield* h.store.resolve!(context)
+              const resolved = yield* h.store.resolve!(context, op)
               assert.isTrue(resolved._tag === "Some" && resolved.value.undo.id === outcomes[0]!.undo.id)
               if (resolved._tag === "Some") yield* h.store.undo(resolved.value.undo)
               assert.deepStrictEqual(yield* qty, [10])
@@ -641,14 +641,11 @@ export const run = (harness: Harness): void => {
             Effect.gen(function*() {
               yield* seedBarrier
               const context = freshStep()
-              assert.strictEqual((yield* h.store.resolve!(context))._tag, "None")
-              yield* expectReason(
-                Effect.flatMap(decrement(1), (op) => h.store.execute(op, context)),
-                ["Conflict"],
-                "late"
-              )
+              const op = yield* decrement(1)
+              assert.strictEqual((yield* h.store.resolve!(context, op))._tag, "None")
+              yield* expectReason(h.store.execute(op, context), ["Conflict"], "late")
               assert.deepStrictEqual(yield* qty, [10])
-              assert.strictEqual((yield* h.store.resolve!(context))._tag, "None")
+              assert.strictEqual((yield* h.store.resolve!(context, op))._tag, "None")
             })
           )(ctx))
 
@@ -679,7 +676,7 @@ export const run = (harness: Harness): void => {
               const fenced = freshStep()
               assert.isFalse(yield* h.store.used(ran.sagaId))
               yield* h.store.execute(yield* decrement(1), ran)
-              yield* h.store.resolve!(fenced)
+              yield* h.store.resolve!(fenced, yield* decrement(1))
               assert.isTrue(yield* h.store.used(ran.sagaId))
               assert.isTrue(yield* h.store.used(fenced.sagaId))
               // an id that is a prefix of a used one is new
@@ -695,12 +692,13 @@ export const run = (harness: Harness): void => {
           assert.isDefined(h.store.prune, "the store offers retention of its undo markers")
           yield* seedBarrier
           const context = freshStep()
-          const outcome = yield* h.store.execute(yield* decrement(1), context)
+          const op = yield* decrement(1)
+          const outcome = yield* h.store.execute(op, context)
           yield* h.store.undo(outcome.undo)
           yield* h.store.prune!("1 hour")
           const barrier = h.store.resolve !== undefined
           if (barrier) {
-            assert.strictEqual((yield* h.store.resolve!(context))._tag, "Some", "a fresh record stays")
+            assert.strictEqual((yield* h.store.resolve!(context, op))._tag, "Some", "a fresh record stays")
           }
           assert.isAtLeast(yield* h.store.prune!("0 millis"), barrier ? 2 : 1, "the step's records are old now")
           assert.strictEqual(yield* h.store.prune!("0 millis"), 0, "nothing left to prune")

@@ -36,7 +36,9 @@ export const operationStep: Step.StepDefinition<
     Effect.flatMap(Sources, (sources) => sources.get(outcome.tag)).pipe(
       Effect.flatMap((source) => source.store.undo(outcome.undo))
     ),
-  resolve: ({ tag }, context) =>
+  // the store is given the step's operation as it ran (journaled with the intent): a store whose keyed writes carry
+  // their proof in their records (Chroma) finds the step's records from it
+  resolve: ({ operation, tag }, context) =>
     Effect.flatMap(Sources, (sources) => sources.get(tag)).pipe(
       Effect.flatMap((
         { store }
@@ -49,7 +51,11 @@ export const operationStep: Step.StepDefinition<
           // bounded like a compensation (10 s) even where the saga cannot be interrupted: a frozen store's call is
           // left to finish in the background and the step to recovery. Its StepTimeout is not retried (one bounded
           // attempt) and stays transient: recovery leaves the saga for a later pass instead of ending it `failed`
-          : Saga.bounded(context.sagaId, context.stepId, store.resolve(context))
+          : Saga.bounded(
+            context.sagaId,
+            context.stepId,
+            Effect.flatMap(Operation.parse(operation), (parsed) => store.resolve!(context, parsed))
+          )
       ),
       Effect.map(Option.map((outcome): StepOutcome => ({
         tag,

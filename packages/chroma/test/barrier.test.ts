@@ -45,19 +45,34 @@ const setup = Effect.gen(function*() {
   yield* store.execute(yield* Operation.parse({ operation: "insert", from, data: seed }))
 })
 
+/**
+ * Runs `input` as a fresh step (after `setup`) with the proxy armed to lose the next message matching `pattern` (the
+ * request's reply, or the request itself): the step fails in doubt.
+ */
+const cutOff = (input: unknown, lose: "reply" | "request", pattern: string) =>
+  Effect.gen(function*() {
+    const { proxy, store } = yield* Env
+    yield* setup
+    const operation = yield* Operation.parse(input)
+    const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
+    const before = proxy.lost()
+    if (lose === "reply") proxy.loseReply(pattern)
+    else proxy.loseRequest(pattern)
+    const error = yield* Effect.flip(store.execute(operation, context))
+    assert.strictEqual(proxy.lost() - before, 1, `the ${lose} was lost`)
+    assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+    return { operation, context, store }
+  })
+
 layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
   it.effect("an update whose reply was lost is answered applied from its markers, and its undo restores both", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* Env
-      yield* setup
-      const update = yield* Operation.parse({ operation: "update", from, where: { qty: 10 }, data: { qty: 5 } })
-      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
-      const before = proxy.lost()
       // the update request (the reads before it name the same ids, with a where instead of metadatas)
-      proxy.loseReply(`"ids":["c1","c2"],"metadatas"`)
-      const error = yield* Effect.flip(store.execute(update, context))
-      assert.strictEqual(proxy.lost() - before, 1, "the reply of the update was lost")
-      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      const { context, operation: update, store } = yield* cutOff(
+        { operation: "update", from, where: { qty: 10 }, data: { qty: 5 } },
+        "reply",
+        `"ids":["c1","c2"],"metadatas"`
+      )
       assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [5, 5], "Chroma applied the update")
       // a retry finds the claim of the attempt whose reply was lost, and both records carrying its marker
       const retried = yield* store.execute(update, context)
@@ -82,16 +97,12 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
 
   it.effect("a delete whose request was lost is answered not applied; the late delete spares the fenced records", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* Env
-      yield* setup
-      const remove = yield* Operation.parse({ operation: "delete", from, where: { qty: 10 } })
-      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
-      const before = proxy.lost()
       // the delete request: the only one that spares fenced records
-      proxy.loseRequest(`"$ne":"fence"`)
-      const error = yield* Effect.flip(store.execute(remove, context))
-      assert.strictEqual(proxy.lost() - before, 1, "the delete never reached Chroma")
-      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      const { context, operation: remove, store } = yield* cutOff(
+        { operation: "delete", from, where: { qty: 10 } },
+        "request",
+        `"$ne":"fence"`
+      )
       assert.strictEqual((yield* store.resolve!(context, remove))._tag, "None", "nothing applied")
       const fenced = yield* held
       assert.deepStrictEqual(fenced.map((r) => r.id), ["c1", "c2"])
@@ -111,20 +122,12 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
 
   it.effect("a keyed upsert whose reply was lost: a retry answers from its marker, resolve answers applied, undo removes it", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* Env
-      yield* setup
-      const upsert = yield* Operation.parse({
-        operation: "upsert",
-        from,
-        data: { id: "k1", vector: [0, 0, 1], metadata: { qty: 1 } }
-      })
-      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
-      const before = proxy.lost()
       // the record's add (the get before it names the id with no embeddings)
-      proxy.loseReply(`"ids":["k1"],"embeddings"`)
-      const error = yield* Effect.flip(store.execute(upsert, context))
-      assert.strictEqual(proxy.lost() - before, 1, "the reply of the add was lost")
-      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      const { context, operation: upsert, store } = yield* cutOff(
+        { operation: "upsert", from, data: { id: "k1", vector: [0, 0, 1], metadata: { qty: 1 } } },
+        "reply",
+        `"ids":["k1"],"embeddings"`
+      )
       assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2", "k1"], "Chroma applied the add")
       // without the step's operation the store cannot tell which records to read: it refuses, it never guesses
       assert.strictEqual((yield* Effect.flip(store.resolve!(context))).reason, "Validation")
@@ -145,20 +148,16 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
 
   it.effect("a keyed insert whose request never arrived: resolve fences the generated ids, the late add and a retry apply nothing", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* Env
-      yield* setup
       // no ids: a keyed step's ids are derived from its saga, step and index, so resolve knows them
-      const insert = yield* Operation.parse({
-        operation: "insert",
-        from,
-        data: [{ vector: [0, 0, 1], metadata: { qty: 7 } }, { vector: [0, 1, 1], metadata: { qty: 8 } }]
-      })
-      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_1" }
-      const before = proxy.lost()
-      proxy.loseRequest(`{"qty":7,`)
-      const error = yield* Effect.flip(store.execute(insert, context))
-      assert.strictEqual(proxy.lost() - before, 1, "the add never reached Chroma")
-      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      const { context, operation: insert, store } = yield* cutOff(
+        {
+          operation: "insert",
+          from,
+          data: [{ vector: [0, 0, 1], metadata: { qty: 7 } }, { vector: [0, 1, 1], metadata: { qty: 8 } }]
+        },
+        "request",
+        `{"qty":7,`
+      )
       assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"])
       assert.strictEqual((yield* store.resolve!(context, insert))._tag, "None", "nothing applied")
       const fenced = (yield* held).filter((r) => r.metadata["polysaga:fence"] === true)
@@ -207,19 +206,12 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
 
   it.effect("a keyed upsert replacing a record, reply lost: resolve answers applied, undo restores, prune clears", () =>
     Effect.gen(function*() {
-      const { proxy, store } = yield* Env
-      yield* setup
-      const upsert = yield* Operation.parse({
-        operation: "upsert",
-        from,
-        data: { id: "c1", vector: [1, 0, 0], metadata: { qty: 3 } }
-      })
-      const context = { sagaId: `cut-${crypto.randomUUID()}`, stepId: "step_0" }
-      const before = proxy.lost()
-      proxy.loseReply(`"ids":["c1"],"metadatas"`)
-      const error = yield* Effect.flip(store.execute(upsert, context))
-      assert.strictEqual(proxy.lost() - before, 1, "the reply of the update was lost")
-      assert.isTrue(error.inDoubt === true, `in doubt: ${error.message}`)
+      // the record's update (its vector unchanged: no embeddings sent)
+      const { context, operation: upsert, store } = yield* cutOff(
+        { operation: "upsert", from, data: { id: "c1", vector: [1, 0, 0], metadata: { qty: 3 } } },
+        "reply",
+        `"ids":["c1"],"metadatas"`
+      )
       const resolved = yield* store.resolve!(context, upsert)
       assert.strictEqual(resolved._tag, "Some", "applied: c1 carries the step's marker")
       if (resolved._tag !== "Some") return

@@ -10,6 +10,9 @@
  *   the step can be read back (`Barrier.settle`), and a write that finds the marker already there is not applied
  *   again.
  *
+ * A keyed write (`Barrier.keyed`: the ids it writes known from its operation) keeps no entry: the markers on its
+ * records are its whole proof, read by its own write and by `resolve`.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"

@@ -4,7 +4,11 @@
  *
  * Chroma has no transactions and no conditional writes, but its `add` keeps the first record of an id and silently
  * drops later ones (insert-if-absent), and a `delete` can carry a `where`. On those:
- * - the entry: one record per (saga, step) in the companion collection (`polysaga_steps`, id = the step's marker),
+ * - a **keyed** step (`isKeyed`: an insert, an upsert by id — every id it writes is known from its operation, the ids
+ *   it generates and its undo id derived from the step) keeps no entry: its records carry its marker and its
+ *   operation's fingerprint, the `get` its write makes anyway is its barrier read (`proof`: a retry finds its marker,
+ *   a resolution's fence), and `resolve` is given its operation and reads those ids (`resolveKeyed`);
+ * - for any other step, the entry: one record per (saga, step) in the companion collection (`polysaga_steps`, id = the step's marker),
  *   added with a random token and read back (the first add wins, so reading our token back is the claim). A write
  *   claims its step itself, once it has read what it will touch and before its first record write, and the claim
  *   announces in the same `add` the ids it adds (decided before the write), the ids it updates or deletes (images
@@ -13,8 +17,9 @@
  *   is sent after the write (`claimWithOutcome` records nothing): an entry without an outcome is answered from the
  *   markers (`settle`), which say exactly what applied;
  * - the marker: a metadata key `polysaga:step:<undo id>` written in the same request as the record (`1` on an added
- *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), kept until the undo or `prune` (the undo
- *   of an added record deletes it only while it carries its step's marker);
+ *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), with the saga's key and the time
+ *   (`markers`), kept until the undo or `prune` (the undo of an added record deletes it only while it carries its
+ *   step's marker);
  * - fences: a tombstone (metadata `polysaga:fence: true`, never returned, never matched) occupies the id of an add
  *   that never arrived — Chroma then drops the late add; a fenced record is excluded from a late delete by its
  *   `where`. A late `update` cannot be refused (Chroma updates unconditionally): best effort, see the README.

@@ -1,8 +1,9 @@
 /**
  * Running an operation on Chroma: what can be checked without the server (`prepare`), the dimension check of
  * `validate`, and the writes — each a read of the records it matches (their before-images), then one request per
- * kind of change. With a step, every record is written with the step's marker in the same request, after its ids
- * were announced on the step's barrier entry (see `barrier.ts`).
+ * kind of change. With a step, every record is written with the step's marker in the same request: a keyed step's
+ * (an insert, an upsert by id) after its own read found no proof of it, any other's after its ids were announced on
+ * the step's barrier entry (see `barrier.ts`).
  */
 import type { Outcome, Step, StoreError, WriteContext, Written } from "@polysaga/store"
 import { Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"

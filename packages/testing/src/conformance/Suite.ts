@@ -664,6 +664,41 @@ export const run = (harness: Harness): void => {
             })
           )(ctx))
 
+        it.effect("barrier: an insert resolved before it ran is fenced and refused late; one that ran is answered", (ctx) =>
+          withBarrier((h) =>
+            Effect.gen(function*() {
+              yield* seedBarrier
+              const insert = (id: string) =>
+                Operation.parse({
+                  operation: "insert",
+                  from: from(barrierEntity),
+                  data: rowOf(h, { ...FC.sample(Arb.fixture(id), 1)[0]!, qty: 1 })
+                })
+              // what a user reads (a store's fences are never returned)
+              const ids = Effect.map(
+                Effect.flatMap(Operation.parse({ operation: "select", from: from(barrierEntity) }), h.store.execute),
+                (outcome) => outcome.records.map((r) => h.fromRow(r).id).sort()
+              )
+              const fenced = freshStep()
+              const late = yield* insert("b2")
+              assert.strictEqual((yield* h.store.resolve!(fenced, late))._tag, "None")
+              yield* expectReason(h.store.execute(late, fenced), ["Conflict"], "late insert")
+              assert.deepStrictEqual(yield* ids, ["b1"], "the late insert wrote nothing")
+              assert.strictEqual((yield* h.store.resolve!(fenced, late))._tag, "None", "the same answer")
+
+              const ran = freshStep()
+              const op = yield* insert("b3")
+              const first = yield* h.store.execute(op, ran)
+              const again = yield* h.store.execute(op, ran)
+              assert.strictEqual(again.undo.id, first.undo.id, "the recorded outcome")
+              assert.deepStrictEqual(yield* ids, ["b1", "b3"], "inserted once")
+              const resolved = yield* h.store.resolve!(ran, op)
+              assert.isTrue(resolved._tag === "Some" && resolved.value.undo.id === first.undo.id)
+              if (resolved._tag === "Some") yield* h.store.undo(resolved.value.undo)
+              assert.deepStrictEqual(yield* ids, ["b1"], "undone")
+            })
+          )(ctx))
+
         it.effect("barrier: a saga id with a step recorded (run or fenced) is known as used; a new one is not", (ctx) =>
           withBarrier((h) =>
             Effect.gen(function*() {

@@ -1,4 +1,5 @@
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StoreError } from "../StoreError.js"
@@ -14,15 +15,17 @@ export const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u) && !(u instanceof Date) &&
   (Object.getPrototypeOf(u) === Object.prototype || Object.getPrototypeOf(u) === null)
 
-/** Decodes `u` with `schema`, turning a parse error into a `Validation` error at `path`. */
+/**
+ * Decodes `u` with `schema`, turning a parse error into a `Validation` error at `path`. The decode is synchronous (an
+ * `Either`, itself an Effect): the schemas of the model have no effectful transformation, and the Effect form of a
+ * decode costs a few times the CPU of the decode itself.
+ */
 export const decodeAt = <A, I>(schema: Schema.Schema<A, I>, u: unknown, path: string): Effect.Effect<A, StoreError> =>
-  Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "first" })(u).pipe(
-    Effect.mapError((error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-      const at = (issue?.path ?? []).reduce<string>((p, k) => join(p, typeof k === "number" ? k : String(k)), path)
-      return validation(at, issue?.message ?? error.message)
-    })
-  )
+  Either.mapLeft(Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "first" })(u), (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const at = (issue?.path ?? []).reduce<string>((p, k) => join(p, typeof k === "number" ? k : String(k)), path)
+    return validation(at, issue?.message ?? error.message)
+  })
 
 /**
  * A value a record field may hold: JSON values plus `Date`. Nested object keys may not start with `$`

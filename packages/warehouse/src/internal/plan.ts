@@ -4,6 +4,7 @@
  */
 import { Identifier, Limits, Operation, StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StepOptions } from "../Transaction.js"
@@ -23,18 +24,32 @@ export const fromStore = (error: StoreError): WarehouseError =>
 const invalid = (path: string, message: string) =>
   new WarehouseError({ code: "VALIDATION_ERROR", path, message: `${path}: ${message}` })
 
-/** Decodes with `schema`; the first issue becomes a `VALIDATION_ERROR` naming its field under `path`. */
-export const decodeAt = <A, I>(schema: Schema.Schema<A, I>, u: unknown, path: string) =>
-  Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "first" })(u).pipe(
-    Effect.mapError((error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-      const at = (issue?.path ?? []).reduce<string>(
-        (p, k) => typeof k === "number" ? `${p}[${k}]` : `${p}.${String(k)}`,
-        path
-      )
-      return invalid(at, issue?.message ?? "is invalid")
-    })
-  )
+/** What each schema decodes `{}` to: options left out (most transactions and steps) are decoded once. */
+const decodedEmpty = new WeakMap<Schema.Schema.All, unknown>()
+
+/**
+ * Decodes with `schema`; the first issue becomes a `VALIDATION_ERROR` naming its field under `path`. Synchronous (an
+ * `Either`, itself an Effect): the options' schemas have no effectful transformation. An empty object (options left
+ * out) is decoded once per schema.
+ */
+export const decodeAt = <A, I>(
+  schema: Schema.Schema<A, I>,
+  u: unknown,
+  path: string
+): Effect.Effect<A, WarehouseError> => {
+  const empty = isPlainObject(u) && Object.getPrototypeOf(u) === Object.prototype && Object.keys(u).length === 0
+  if (empty && decodedEmpty.has(schema)) return Effect.succeed(decodedEmpty.get(schema) as A)
+  const decoded = Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "first" })(u)
+  if (empty && Either.isRight(decoded)) decodedEmpty.set(schema, decoded.right)
+  return Either.mapLeft(decoded, (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const at = (issue?.path ?? []).reduce<string>(
+      (p, k) => typeof k === "number" ? `${p}[${k}]` : `${p}.${String(k)}`,
+      path
+    )
+    return invalid(at, issue?.message ?? "is invalid")
+  })
+}
 
 /** One `{ "$ref": "step.path" }` in an operation. */
 export interface Ref {

@@ -4,6 +4,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -257,6 +258,35 @@ export const transaction = (
     }).pipe(Effect.withSpan("Warehouse.transaction", { captureStackTrace: false }))
 }
 
+/**
+ * The checks before the first write, awaited at most `timeout` ms. They run in a fiber of their own, so a store that
+ * hangs there is not waited for once the time is up (its call finishes in the background). Checks that wait on no
+ * store (the catalogs and barriers kept, no client id) have finished when that fiber first yields: they are answered
+ * without a timer — a timer and the race around it cost more CPU than the checks (#15).
+ */
+const withinTimeout = <A>(
+  checks: Effect.Effect<A, WarehouseError>,
+  timeout: number
+): Effect.Effect<A, WarehouseError> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkDaemon(restore(checks)), (fiber) =>
+      restore(Effect.zipRight(
+        Effect.yieldNow(),
+        Effect.suspend(() =>
+          fiber.unsafePoll() ?? Fiber.join(fiber).pipe(
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () =>
+                new WarehouseError({
+                  code: "SOURCE_UNAVAILABLE",
+                  message: `the sources did not answer the checks before the first write within ${timeout} ms`
+                })
+            })
+          )
+        )
+      )).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Fiber.interruptFork(fiber))))
+  )
+
 const runTransaction = (
   sources: Sources["Type"],
   journal: Option.Option<SagaJournal.SagaJournal.Service>,
@@ -268,20 +298,13 @@ const runTransaction = (
     // the checks before the first write ask the stores too (catalogs, barriers): they count against the timeout,
     // and a store that hangs there is unavailable, not a transaction that never answers
     const checksStarted = yield* Clock.currentTimeMillis
-    const planned = yield* Effect.gen(function*() {
-      const planned = yield* plan(sources, operations, maxOperations)
-      if (options.id !== undefined) yield* unused(options.id, journal, planned)
-      return planned
-    }).pipe(
-      Effect.disconnect,
-      Effect.timeoutFail({
-        duration: options.timeout,
-        onTimeout: () =>
-          new WarehouseError({
-            code: "SOURCE_UNAVAILABLE",
-            message: `the sources did not answer the checks before the first write within ${options.timeout} ms`
-          })
-      })
+    const planned = yield* withinTimeout(
+      Effect.gen(function*() {
+        const planned = yield* plan(sources, operations, maxOperations)
+        if (options.id !== undefined) yield* unused(options.id, journal, planned)
+        return planned
+      }),
+      options.timeout
     )
     const checked = (yield* Clock.currentTimeMillis) - checksStarted
     const id = options.id ?? crypto.randomUUID()

@@ -25,6 +25,7 @@ export default defineConfig({
     projects: ["packages/*", "apps/*", "tools/readme", "bench"],
     // The store-backed suites share four real servers (Neo4j Community has one database; the seed's examples
     // use fixed labels, collections and tables): one test file at a time keeps them from stepping on each other.
+    // One per pool: the projects that touch no store run in the threads pool, beside them (vitest.shared.ts).
     maxWorkers: 1,
     minWorkers: 1,
     sequence: { sequencer: FaultsLast }

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { defineConfig } from "vitest/config"
+import { defineConfig, mergeConfig } from "vitest/config"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
@@ -26,7 +26,7 @@ const stackEnv = (): Record<string, string> => {
  */
 const conditions = ["@polysaga/source", "module", "node", "development|production"]
 
-export default defineConfig({
+const config = defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
@@ -36,3 +36,12 @@ export default defineConfig({
     env: stackEnv()
   }
 })
+
+/**
+ * The projects that touch no store (the engine, the model, the test kit): their files run in the `threads` pool. Vitest
+ * runs each pool's queue at the same time, one file at a time in each (`maxWorkers: 1` in the root config), so these
+ * run beside the store-backed suites (the `forks` pool) instead of after them, and never two store-backed files at once.
+ */
+export const storeFree = mergeConfig(config, { test: { pool: "threads" } })
+
+export default config

@@ -7,45 +7,72 @@
 # the `polysaga-server` bin, each answering `/health` and the seed's first example, then stopping on SIGTERM with exit 0
 # (each run bounded: 60 s to listen, 30 s per request). `NODE_BINS="node /path/to/node24"` runs the consumer on each of these Node
 # binaries (default: `node`). `KEEP=1` keeps the temporary project, `SKIP_BUILD=1` uses the current dist/.
+# In two stages (`scripts/test.sh` prepares while the tests run): `CONSUMER_STAGE=prepare CONSUMER_WORK=<dir>` builds
+# (one package at a time), packs, installs and type-checks into <dir>, which needs no store; then
+# `CONSUMER_STAGE=run CONSUMER_WORK=<dir>` runs the rest on that project and deletes <dir> (unless `KEEP=1`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 read -r -a node_bins <<<"${NODE_BINS:-node}"
-work="$(mktemp -d "${TMPDIR:-/tmp}/polysaga-consumer.XXXXXX")"
-[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
-echo "consumer: pnpm build"
-[ "${SKIP_BUILD:-}" = 1 ] || pnpm --silent build --output-logs=errors-only
-echo "consumer: pnpm pack into $work/tarballs"
-mkdir -p "$work/tarballs" "$work/app"
-for dir in packages/*; do
-  if [ "$(node -p "require('./$dir/package.json').private === true")" = "false" ]; then
-    (cd "$dir" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
-  fi
-done
-ls "$work/tarballs"
-cp -r tools/consumer/src tools/consumer/tsconfig.json "$work/app/"
-cd "$work/app"
-# the effect line the packages declare as their peer, read from the packed manifests
-effect_range="$(node -p "require('$root/packages/saga/package.json').peerDependencies.effect")"
-sql_range="$(node -p "require('$root/packages/postgres/package.json').peerDependencies['@effect/sql']")"
-sql_pg_range="$(node -p "require('$root/packages/postgres/package.json').peerDependencies['@effect/sql-pg']")"
-cat >package.json <<JSON
+stage="${CONSUMER_STAGE:-all}"
+case "$stage" in
+  all | prepare | run) ;;
+  *) echo "consumer: CONSUMER_STAGE must be all, prepare or run, not \"$stage\"" >&2 && exit 2 ;;
+esac
+if [ "$stage" != all ] && [ -z "${CONSUMER_WORK:-}" ]; then
+  echo "consumer: CONSUMER_STAGE=$stage needs CONSUMER_WORK (the directory of the prepared project)" >&2
+  exit 2
+fi
+work="${CONSUMER_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/polysaga-consumer.XXXXXX")}"
+[ "${KEEP:-}" = 1 ] || [ "$stage" = prepare ] || trap 'rm -rf "$work"' EXIT
+# build, pack, install into a fresh project and type-check it: no store needed
+prepare() {
+  echo "consumer: pnpm build"
+  build_args=(--output-logs=errors-only)
+  [ "$stage" = prepare ] && build_args+=(--concurrency=1)
+  [ "${SKIP_BUILD:-}" = 1 ] || pnpm --silent build "${build_args[@]}"
+  echo "consumer: pnpm pack into $work/tarballs"
+  mkdir -p "$work/tarballs" "$work/app"
+  for dir in packages/*; do
+    if [ "$(node -p "require('./$dir/package.json').private === true")" = "false" ]; then
+      (cd "$dir" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
+    fi
+  done
+  ls "$work/tarballs"
+  cp -r tools/consumer/src tools/consumer/tsconfig.json "$work/app/"
+  cd "$work/app"
+  # the effect line the packages declare as their peer, read from the packed manifests
+  effect_range="$(node -p "require('$root/packages/saga/package.json').peerDependencies.effect")"
+  sql_range="$(node -p "require('$root/packages/postgres/package.json').peerDependencies['@effect/sql']")"
+  sql_pg_range="$(node -p "require('$root/packages/postgres/package.json').peerDependencies['@effect/sql-pg']")"
+  cat >package.json <<JSON
 { "name": "polysaga-consumer", "private": true, "type": "module" }
 JSON
-echo "consumer: npm install the tarballs, effect@$effect_range, @effect/sql@$sql_range, @effect/sql-pg@$sql_pg_range"
-npm install --no-audit --no-fund --prefer-offline --loglevel=error "$work"/tarballs/*.tgz \
-  "effect@$effect_range" "@effect/sql@$sql_range" "@effect/sql-pg@$sql_pg_range" \
-  "typescript@$(node -p "require('$root/package.json').devDependencies.typescript")" "@types/node@^20.19.0" "@types/pg@^8"
-copies="$(find node_modules -path '*node_modules/effect/package.json' | wc -l)"
-echo "consumer: $copies copy of effect ($(node -p "require('effect/package.json').version")), node_modules $(du -sh node_modules | cut -f1)"
-if [ "$copies" != 1 ]; then
-  find node_modules -path '*node_modules/effect/package.json' >&2
-  echo "consumer: expected exactly one copy of effect" >&2
-  exit 1
+  echo "consumer: npm install the tarballs, effect@$effect_range, @effect/sql@$sql_range, @effect/sql-pg@$sql_pg_range"
+  npm install --no-audit --no-fund --prefer-offline --loglevel=error "$work"/tarballs/*.tgz \
+    "effect@$effect_range" "@effect/sql@$sql_range" "@effect/sql-pg@$sql_pg_range" \
+    "typescript@$(node -p "require('$root/package.json').devDependencies.typescript")" "@types/node@^20.19.0" "@types/pg@^8"
+  copies="$(find node_modules -path '*node_modules/effect/package.json' | wc -l)"
+  echo "consumer: $copies copy of effect ($(node -p "require('effect/package.json').version")), node_modules $(du -sh node_modules | cut -f1)"
+  if [ "$copies" != 1 ]; then
+    find node_modules -path '*node_modules/effect/package.json' >&2
+    echo "consumer: expected exactly one copy of effect" >&2
+    exit 1
+  fi
+  # @types/pg: @effect/sql-pg's declarations import `pg`, which has no types of its own (skipLibCheck false needs it)
+  echo "consumer: tsc (strict, NodeNext, skipLibCheck false)"
+  npx --no-install tsc -p tsconfig.json
+}
+if [ "$stage" = run ]; then
+  [ -f "$work/app/dist/seed-postgres.js" ] || { echo "consumer: $work holds no prepared project" >&2 && exit 1; }
+else
+  prepare
 fi
-# @types/pg: @effect/sql-pg's declarations import `pg`, which has no types of its own (skipLibCheck false needs it)
-echo "consumer: tsc (strict, NodeNext, skipLibCheck false)"
-npx --no-install tsc -p tsconfig.json
+if [ "$stage" = prepare ]; then
+  echo "consumer: prepared in $work"
+  exit 0
+fi
+cd "$work/app"
 set -a
 # shellcheck disable=SC1091
 . "$root/.stack/env"

@@ -1,4 +1,4 @@
-import { mergeConfig } from "vitest/config"
-import shared from "../../vitest.shared.js"
+// no store: beside the store-backed suites (vitest.shared.ts)
+import { storeFree } from "../../vitest.shared.js"
 
-export default mergeConfig(shared, {})
+export default storeFree

@@ -326,7 +326,10 @@ export const TransactionRecord = Schema.Struct({
   compensatedSteps: Schema.Array(Schema.String),
   /** Step ids left to undo, in the order they should be undone (`failed`, or `running` after a crash). */
   pendingCompensations: Schema.Array(Schema.String),
-  /** Steps whose last attempt has an intent and no outcome. */
+  /**
+   * Steps whose last attempt has an intent and no outcome; in a running saga, also the steps journaled by its plan
+   * whose outcome the journal does not hold yet (recovery asks their stores' barriers).
+   */
   inDoubt: Schema.Array(Schema.String),
   events: Schema.Array(JournalEvent)
 }).annotations({ identifier: "TransactionRecord" })

@@ -67,8 +67,20 @@ const waitFor = (url: string, id: string, until: (record: any) => boolean) =>
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
   )
 
-const stepRunning = (stepId: string) => (record: any) =>
-  record.steps.some((s: any) => s.id === stepId && s.status === "running")
+/**
+ * Waits until the saga is in the journal (running) and its update statement waits for the held row lock: step_1
+ * writes no intent (the saga's plan journals it), so the store tells when it is under way.
+ */
+const updateWaiting = (url: string, id: string) =>
+  Effect.zipRight(
+    waitFor(url, id, (record) => record.status === "running"),
+    Effect.flatMap(Sql, (sql) =>
+      sql`SELECT pid FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND datname = current_database() AND strpos(query, 'inventory') > 0`).pipe(
+        Effect.flatMap((rows) => rows.length > 0 ? Effect.void : Effect.fail("no statement waits for the lock")),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
+      )
+  )
 
 const row = (id: number) => Effect.flatMap(Sql, (sql) => sql`SELECT id FROM ${sql(schema)}.table1 WHERE id = ${id}`)
 
@@ -90,7 +102,7 @@ layer(Env, { timeout: "120 seconds", excludeTestServices: true })("the server pr
       const request = yield* makeClient(first.url, undefined).request("POST", "/v1/transactions", {
         body: { operations: operations(501), options: { id } }
       }).pipe(Effect.fork)
-      yield* waitFor(first.url, id, stepRunning("step_1"))
+      yield* updateWaiting(first.url, id)
       assert.deepStrictEqual(yield* row(501), [{ id: 501 }])
       first.process.kill("SIGKILL")
       yield* Effect.promise(() => first.exited)
@@ -135,7 +147,7 @@ layer(Env, { timeout: "120 seconds", excludeTestServices: true })("the server pr
       const request = yield* client.request("POST", "/v1/transactions", {
         body: { operations: operations(502), options: { id } }
       }).pipe(Effect.fork)
-      yield* waitFor(server.url, id, stepRunning("step_1"))
+      yield* updateWaiting(server.url, id)
       server.process.kill("SIGTERM")
       yield* Effect.sleep("500 millis")
       // no new work: the listener is closed (or a kept-alive connection is answered 503)

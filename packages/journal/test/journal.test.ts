@@ -34,6 +34,8 @@ interface Engine {
   readonly make: typeof PostgresJournal.make
   /** SQL statements a 3-step saga sends. */
   readonly statements: number
+  /** SQL statements a 3-step saga sends when its steps are journaled by its plan. */
+  readonly planned: number
 }
 
 const suite = (name: string, engine: Engine) =>
@@ -82,6 +84,93 @@ const suite = (name: string, engine: Engine) =>
         assert.strictEqual(fromB.idTaken, true)
         assert.deepStrictEqual(fromB.completedSteps, [])
         assert.deepStrictEqual(yield* journal.entries(id), entries)
+      }))
+
+    it.effect("a saga with a plan: the plan before its first step acts, the outcomes with the end — two writes", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const values = ["a", "b", "c"]
+        const plan = values.map((value, i) => ({
+          id: `s${i}`,
+          name: item.name,
+          input: { schema: Schema.String, value }
+        }))
+        const id = randomUUID()
+        const saga = Saga.make("planned", Effect.forEach(values, (v, i) => Saga.step(stepOf(v, `s${i}`))))
+        const [result, statements] = yield* countStatements(Saga.execute(saga, { id, plan }))
+        assert.strictEqual(result.status, "completed")
+        assert.strictEqual(statements, engine.planned)
+        const entries = yield* journal.entries(id)
+        assert.deepStrictEqual(entries.map((e) => e._tag), [
+          "SagaStarted",
+          "StepSucceeded",
+          "StepSucceeded",
+          "StepSucceeded",
+          "SagaEnded"
+        ])
+        const started = entries[0]!
+        assert.deepStrictEqual(started._tag === "SagaStarted" && started.plan?.map((step) => step.input), values)
+        // the plan is in the journal when the first step acts; the first step's outcome is not yet
+        const early = randomUUID()
+        const seen: Array<ReadonlyArray<string>> = []
+        const peek = Effect.flatMap(
+          journal.entries(early),
+          (entries) => Effect.sync(() => seen.push(entries.map((e) => e._tag)))
+        )
+        const peeking = Saga.make(
+          "peek",
+          Effect.forEach(
+            values,
+            (v, i) => Saga.step(Step.fromDefinition(item, Effect.as(peek, v), { id: `s${i}`, input: v }))
+          )
+        )
+        const fresh = yield* other("reader")
+        yield* Saga.execute(peeking, { id: early, plan })
+        assert.deepStrictEqual(seen[0], ["SagaStarted"])
+        // read by another instance: the plan was written, the held outcomes were written with the end
+        assert.deepStrictEqual((yield* fresh.journal.entries(early)).map((e) => e._tag), [
+          "SagaStarted",
+          "StepSucceeded",
+          "StepSucceeded",
+          "StepSucceeded",
+          "SagaEnded"
+        ])
+      }).pipe(Effect.scoped))
+
+    it.effect("a saga with a plan cut short: recovery asks every planned step's barrier, undoes what applied in reverse plan order", () =>
+      Effect.gen(function*() {
+        const journal = yield* SagaJournal.SagaJournal
+        const leases = journal.leases!
+        const id = randomUUID()
+        // instance b journals the plan of three steps and dies before anything else is written
+        yield* Effect.scoped(Effect.gen(function*() {
+          const { journal: b } = yield* other("b")
+          yield* b.append(SagaJournal.SagaStarted.make({
+            sagaId: id,
+            name: "cut",
+            at: 0,
+            steps: ["s0", "s1", "s2"],
+            plan: [
+              { stepId: "s0", name: item.name, input: "applied-0" },
+              { stepId: "s1", name: item.name, input: "applied-1" },
+              { stepId: "s2", name: item.name, input: "never" }
+            ]
+          }))
+        }))
+        assert.include(yield* journal.unfinished, id)
+        yield* Effect.sleep("300 millis")
+        assert.include(yield* leases.claim(100), id)
+        undone.length = 0
+        const result = yield* Saga.recover(id, registry)
+        assert.strictEqual(result.status, "compensated", result.error)
+        assert.deepStrictEqual(result.resolvedSteps, [
+          { stepId: "s0", applied: true },
+          { stepId: "s1", applied: true },
+          { stepId: "s2", applied: false }
+        ])
+        assert.deepStrictEqual(result.compensatedSteps, ["s1", "s0"])
+        assert.deepStrictEqual(undone, ["applied-1", "applied-0"])
+        assert.notInclude(yield* journal.unfinished, id)
       }))
 
     it.effect("leases: claim only expired sagas, fence the old owner, renew, release", () =>
@@ -288,6 +377,7 @@ describe("durable journal", () => {
   suite("on PostgreSQL", {
     make: PostgresJournal.make,
     statements: 3 + 1,
+    planned: 2,
     env: Layer.unwrapEffect(
       Effect.map(
         freshDatabase("polysaga_journal_test"),
@@ -301,6 +391,7 @@ describe("durable journal", () => {
   suite("on embedded PGlite", {
     make: PostgresJournal.make,
     statements: 3 + 1,
+    planned: 2,
     env: Layer.suspend(() =>
       PostgresJournal.layerEmbedded({
         dir: fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-journal-")),
@@ -313,6 +404,8 @@ describe("durable journal", () => {
   suite("on embedded SQLite", {
     make: SqliteJournal.make,
     statements: 3 + 1 + 2,
+    // the saga's row apart at its start and its end
+    planned: 2 + 2,
     env: Layer.suspend(() =>
       SqliteJournal.layer({
         dir: fs.mkdtempSync(path.join(os.tmpdir(), "polysaga-journal-")),

@@ -180,6 +180,32 @@ export interface ExecuteOptions {
    * was recorded, is then recovered as `completed` instead of being undone.
    */
   readonly steps?: ReadonlyArray<string> | undefined
+  /**
+   * The saga's plan: every step it runs, in an order compensation may walk backwards (a dependency order), known
+   * before it starts; it declares the steps as `steps` does. A step given with its `input` (encoded with the input's
+   * Schema) is **journaled by the plan** when it runs with a `resolve` (a store barrier): the plan is written before
+   * the first step acts, and the step itself writes no intent — a durable journal keeps its outcome to write with the
+   * saga's next entry (normally its end). After a crash, recovery asks each such step's barrier whether it applied
+   * (`resolve`), which fences the steps that did not, then ends the saga `completed` or undoes what applied in
+   * reverse plan order. A step without `input` here (its input depends on an earlier step's result), or without
+   * `resolve`, journals its intent and outcome as it runs. With a journal, a plan-journaled saga costs the journal
+   * two writes (the plan and the end) plus one when it starts undoing after every planned step may have applied.
+   */
+  readonly plan?: ReadonlyArray<PlannedStep> | undefined
+}
+
+/**
+ * One step of a saga's plan (see `ExecuteOptions.plan`).
+ *
+ * @since 0.1.0
+ */
+export interface PlannedStep {
+  /** The step's id, as it runs (`Step.id`). */
+  readonly id: string
+  /** The step (definition) name: the key of its definition in a `StepRegistry`. */
+  readonly name: string
+  /** The step's input and its Schema, when it is known before the saga starts: the step is journaled by the plan. */
+  readonly input?: Step.StepInput | undefined
 }
 
 /**

@@ -37,8 +37,25 @@ export const SagaStarted = Schema.TaggedStruct("SagaStarted", {
    * warehouse transaction). With them, recovery can tell a saga that did all its steps and only lacked its end
    * record, and ends it `completed` instead of undoing it.
    */
-  steps: Schema.optional(Schema.Array(Schema.String))
+  steps: Schema.optional(Schema.Array(Schema.String)),
+  /**
+   * The saga's plan, when it was given one (`ExecuteOptions.plan`): its steps in order (an order compensation may walk
+   * backwards). A step with an `input` is journaled by the plan: it writes no intent, and recovery asks its store's
+   * barrier (the definition's `resolve`, with this input) whether it applied — and thereby fences it — unless the
+   * journal holds its outcome. A step without one journals its intent and outcome as it runs.
+   */
+  plan: Schema.optional(Schema.Array(Schema.Struct({
+    stepId: Schema.String,
+    name: Schema.String,
+    input: Schema.optional(Schema.Unknown)
+  })))
 })
+
+/**
+ * One step of a saga's plan, as journaled in `SagaStarted`.
+ * @since 0.1.0
+ */
+export type PlannedStep = NonNullable<typeof SagaStarted.Type["plan"]>[number]
 
 /**
  * Written before each attempt of a step's action.
@@ -69,7 +86,9 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
   attempt: Schema.Number,
   result: Schema.optional(Schema.Unknown),
   /** Written by recovery: the step was in doubt and its definition's `resolve` found it applied. */
-  resolved: Schema.optional(Schema.Literal(true))
+  resolved: Schema.optional(Schema.Literal(true)),
+  /** When the step's first attempt started, on a step journaled by the plan (it has no intent). */
+  startedAt: Schema.optional(Schema.Number)
 })
 
 /**
@@ -83,7 +102,9 @@ export const StepFailed = Schema.TaggedStruct("StepFailed", {
   attempt: Schema.Number,
   error: Schema.String,
   /** Written by recovery: the step was in doubt and its definition's `resolve` found it not applied. */
-  resolved: Schema.optional(Schema.Literal(true))
+  resolved: Schema.optional(Schema.Literal(true)),
+  /** When the step's first attempt started, on a step journaled by the plan (it has no intent). */
+  startedAt: Schema.optional(Schema.Number)
 })
 
 /**

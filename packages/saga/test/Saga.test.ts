@@ -737,6 +737,176 @@ describe("journal and recovery", () => {
         assert.isTrue(r2[1]?._tag === "StepFailed" && r2[1].resolved === true)
       }))
 
+    describe("a saga with a plan", () => {
+      const Sku = Schema.Struct({ sku: Schema.String })
+      const planOf = (...skus: ReadonlyArray<string>) =>
+        skus.map((sku, i) => ({ id: `r${i + 1}`, name: "reserve", input: { schema: Sku, value: { sku } } }))
+      /** A step of the barrier stock whose action applies at the store (the barrier learns it). */
+      const applying = (
+        stock: ReturnType<typeof makeBarrierStock>,
+        sagaId: string,
+        id: string,
+        sku: string
+      ) =>
+        Step.fromDefinition(
+          stock.reserve,
+          Effect.sync(() => {
+            stock.applied.set(`${sagaId}/${id}`, { sku, qty: 1 })
+            return { sku, qty: 1 }
+          }),
+          { id, input: { sku } }
+        )
+      const tagsOf = (entries: ReadonlyArray<SagaJournal.JournalEntry>) =>
+        entries.map((e) => `${e._tag}${"stepId" in e ? `:${e.stepId}` : ""}`)
+
+      it.effect("the plan and the end are journaled; a planned step writes no intent, its outcome says when it started", () =>
+        Effect.gen(function*() {
+          const stock = makeBarrierStock()
+          const journal = yield* SagaJournal.makeMemory()
+          const saga = sequence("p", applying(stock, "p1", "r1", "a"), applying(stock, "p1", "r2", "b"))
+          const result = yield* Saga.execute(saga, { id: "p1", plan: planOf("a", "b") }).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, journal)
+          )
+          assert.strictEqual(result.status, "completed")
+          const entries = yield* journal.entries("p1")
+          assert.deepStrictEqual(tagsOf(entries), ["SagaStarted", "StepSucceeded:r1", "StepSucceeded:r2", "SagaEnded"])
+          const started = entries[0]!
+          assert.deepStrictEqual(started._tag === "SagaStarted" && started.plan, [
+            { stepId: "r1", name: "reserve", input: { sku: "a" } },
+            { stepId: "r2", name: "reserve", input: { sku: "b" } }
+          ])
+          assert.deepStrictEqual(started._tag === "SagaStarted" && started.steps, ["r1", "r2"])
+          assert.isTrue(entries[1]?._tag === "StepSucceeded" && typeof entries[1].startedAt === "number")
+        }))
+
+      it.effect("a step planned without its input (it depends on an earlier result) journals its intent", () =>
+        Effect.gen(function*() {
+          const stock = makeBarrierStock()
+          const journal = yield* SagaJournal.makeMemory()
+          const saga = sequence("p", applying(stock, "p2", "r1", "a"), applying(stock, "p2", "r2", "b"))
+          const plan = [planOf("a")[0]!, { id: "r2", name: "reserve" }]
+          yield* Saga.execute(saga, { id: "p2", plan }).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+          assert.deepStrictEqual(tagsOf(yield* journal.entries("p2")), [
+            "SagaStarted",
+            "StepSucceeded:r1",
+            "StepIntent:r2",
+            "StepSucceeded:r2",
+            "SagaEnded"
+          ])
+        }))
+
+      it.effect("a planned step without `resolve` is refused before it acts", () =>
+        Effect.gen(function*() {
+          const journal = yield* SagaJournal.makeMemory()
+          let acted = false
+          const blind = Step.make({ name: "reserve", id: "r1", action: Effect.sync(() => void (acted = true)) })
+          const result = yield* Saga.execute(sequence("p", blind), { id: "p3", plan: planOf("a") }).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, journal)
+          )
+          assert.strictEqual(result.status, "compensated")
+          assert.include(result.error, "has no `resolve`")
+          assert.isFalse(acted)
+        }))
+
+      it.effect("a definite failure: the compensations journal no intent (recovery could never end it completed)", () =>
+        Effect.gen(function*() {
+          const stock = makeBarrierStock()
+          const journal = yield* SagaJournal.makeMemory()
+          const refused = Step.fromDefinition(stock.reserve, Effect.fail(new Declined({ reason: "no stock" })), {
+            id: "r3",
+            input: { sku: "c" }
+          })
+          const saga = sequence("p", applying(stock, "p4", "r1", "a"), applying(stock, "p4", "r2", "b"), refused)
+          const result = yield* Saga.execute(saga, { id: "p4", plan: planOf("a", "b", "c") }).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, journal)
+          )
+          assert.strictEqual(result.status, "compensated")
+          assert.deepStrictEqual(stock.released, ["b", "a"])
+          assert.deepStrictEqual(tagsOf(yield* journal.entries("p4")), [
+            "SagaStarted",
+            "StepSucceeded:r1",
+            "StepSucceeded:r2",
+            "StepFailed:r3",
+            "CompensationSucceeded:r2",
+            "CompensationSucceeded:r1",
+            "SagaEnded"
+          ])
+        }))
+
+      it.effect("undoing after every planned step applied journals the first compensation's intent: recovery undoes", () =>
+        Effect.gen(function*() {
+          const stock = makeBarrierStock()
+          const journal = yield* SagaJournal.makeMemory()
+          const saga = Saga.make(
+            "p",
+            Effect.zipRight(
+              Effect.all([Saga.step(applying(stock, "p5", "r1", "a")), Saga.step(applying(stock, "p5", "r2", "b"))]),
+              Effect.fail(new Declined({ reason: "after the steps" }))
+            )
+          )
+          const result = yield* Saga.execute(saga, { id: "p5", plan: planOf("a", "b") }).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, journal)
+          )
+          assert.strictEqual(result.status, "compensated")
+          const entries = yield* journal.entries("p5")
+          assert.deepStrictEqual(tagsOf(entries), [
+            "SagaStarted",
+            "StepSucceeded:r1",
+            "StepSucceeded:r2",
+            "CompensationIntent:r2",
+            "CompensationSucceeded:r2",
+            "CompensationSucceeded:r1",
+            "SagaEnded"
+          ])
+          // the process died right after that intent, its held outcomes lost: the barriers say both applied, yet
+          // recovery undoes them (idempotent undos) instead of ending the saga completed
+          const written = [entries[0]!, entries[3]!]
+          const restarted = yield* SagaJournal.makeMemory(written)
+          stock.released.length = 0
+          const recovered = yield* Saga.recover("p5", stock.registry).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, restarted)
+          )
+          assert.strictEqual(recovered.status, "compensated")
+          assert.deepStrictEqual(recovered.compensatedSteps, ["r2", "r1"])
+          assert.deepStrictEqual(stock.released, ["b", "a"])
+        }))
+
+      it.effect("recovery asks every planned step's barrier: all applied → completed; else undone in reverse plan order", () =>
+        Effect.gen(function*() {
+          const stock = makeBarrierStock()
+          const plan = [
+            { stepId: "r1", name: "reserve", input: { sku: "a" } },
+            { stepId: "r2", name: "reserve", input: { sku: "b" } },
+            { stepId: "r3", name: "reserve", input: { sku: "c" } }
+          ]
+          const started = (sagaId: string) =>
+            SagaJournal.SagaStarted.make({ sagaId, name: "p", at: 0, steps: ["r1", "r2", "r3"], plan })
+          // every planned step applied, the end was not written
+          for (const id of ["r1", "r2", "r3"]) stock.applied.set(`done/${id}`, { sku: id, qty: 1 })
+          const done = yield* SagaJournal.makeMemory([started("done")])
+          const completed = yield* Saga.recover("done", stock.registry).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, done)
+          )
+          assert.strictEqual(completed.status, "completed")
+          assert.deepStrictEqual(stock.released, [])
+          // r2 never applied (the barrier fences it), r1 and r3 did (r3 ran concurrently): undone r3 then r1
+          stock.applied.set("cut/r1", { sku: "a", qty: 1 })
+          stock.applied.set("cut/r3", { sku: "c", qty: 1 })
+          const cut = yield* SagaJournal.makeMemory([started("cut")])
+          const result = yield* Saga.recover("cut", stock.registry).pipe(
+            Effect.provideService(SagaJournal.SagaJournal, cut)
+          )
+          assert.strictEqual(result.status, "compensated")
+          assert.deepStrictEqual(result.resolvedSteps, [
+            { stepId: "r1", applied: true },
+            { stepId: "r2", applied: false },
+            { stepId: "r3", applied: true }
+          ])
+          assert.deepStrictEqual(result.compensatedSteps, ["r3", "r1"])
+          assert.deepStrictEqual(stock.released, ["c", "a"])
+        }))
+    })
+
     it.effect("running: an in-doubt step that cannot be resolved leaves the saga to recovery, which settles it", () =>
       Effect.gen(function*() {
         const stock = makeBarrierStock()

@@ -42,6 +42,31 @@ export const fromEntries = (
   let endedAt: number | undefined
   let error: string | undefined
   let resolution: TransactionRecord["resolution"]
+  /** The inputs of the steps journaled by the saga's plan (they have no intent). */
+  const planned = new Map((started.plan ?? []).map((step) => [step.stepId, step.input]))
+  /** A step seen for the first time: what its input says (source, entity, operation). */
+  const stepOf = (stepId: string, name: string, attempts: number, at: number, raw: unknown) => {
+    const input = decodeInput(raw)
+    const engine = Option.isSome(input) ? engineOf(input.value.tag) : undefined
+    const step: Mutable<StepRecord> & { firstAt: number } = {
+      id: stepId,
+      name,
+      status: "running",
+      attempts,
+      startedAt: iso(at),
+      firstAt: at,
+      ...(Option.isSome(input)
+        ? {
+          tag: input.value.tag,
+          ...(engine === undefined ? {} : { engine }),
+          entity: input.value.operation.from.entity,
+          operation: input.value.operation.operation
+        }
+        : {})
+    }
+    steps.set(stepId, step)
+    return step
+  }
   for (const entry of entries) {
     switch (entry._tag) {
       case "SagaStarted":
@@ -50,24 +75,7 @@ export const fromEntries = (
       case "StepIntent": {
         const step = steps.get(entry.stepId)
         if (step === undefined) {
-          const input = decodeInput(entry.input)
-          const engine = Option.isSome(input) ? engineOf(input.value.tag) : undefined
-          steps.set(entry.stepId, {
-            id: entry.stepId,
-            name: entry.name,
-            status: "running",
-            attempts: entry.attempt,
-            startedAt: iso(entry.at),
-            firstAt: entry.at,
-            ...(Option.isSome(input)
-              ? {
-                tag: input.value.tag,
-                ...(engine === undefined ? {} : { engine }),
-                entity: input.value.operation.from.entity,
-                operation: input.value.operation.operation
-              }
-              : {})
-          })
+          stepOf(entry.stepId, entry.name, entry.attempt, entry.at, entry.input)
         } else {
           step.attempts = entry.attempt
           step.status = "running"
@@ -78,9 +86,13 @@ export const fromEntries = (
       }
       case "StepSucceeded":
       case "StepFailed": {
-        const step = steps.get(entry.stepId)
+        // a step journaled by the plan has no intent: its outcome is its first entry
+        const step = steps.get(entry.stepId) ?? (planned.has(entry.stepId)
+          ? stepOf(entry.stepId, entry.name, entry.attempt, entry.startedAt ?? entry.at, planned.get(entry.stepId))
+          : undefined)
         const ok = entry._tag === "StepSucceeded"
         if (step !== undefined) {
+          step.attempts = Math.max(step.attempts, entry.attempt)
           step.status = ok ? "completed" : "failed"
           step.endedAt = iso(entry.at)
           step.duration = entry.at - step.firstAt
@@ -175,7 +187,8 @@ export const fromEntries = (
     pendingCompensations: status === "failed" || (status === "running" && plan.undoing)
       ? plan.steps.map((step) => step.stepId)
       : [],
-    inDoubt: plan.inDoubt,
+    // a running saga's steps of the plan without an outcome are in doubt too: recovery asks their barriers
+    inDoubt: status === "running" ? [...plan.inDoubt, ...plan.planned.map((step) => step.stepId)] : plan.inDoubt,
     events
   }
 }

@@ -68,6 +68,8 @@ export const make = (
     const starts = new Map<string, Start>()
     /** Step outcomes held until the saga's next entry, by saga. */
     const held = new Map<string, ReadonlyArray<Entry>>()
+    /** The steps journaled by a running saga's plan (their barriers answer for them), by saga. */
+    const planned = new Map<string, ReadonlySet<string>>()
 
     const lost = (sagaId: string) => new LeaseLost({ sagaId, owner })
 
@@ -102,13 +104,34 @@ export const make = (
      * until written, a recovering process runs that undo again (undos are idempotent). `entries` shows held entries.
      */
     const holds = (entry: Entry) =>
-      ((entry._tag === "StepSucceeded" && entry.resolved !== true) || entry._tag === "CompensationSucceeded") &&
+      ((entry._tag === "StepSucceeded" && entry.resolved !== true) || entry._tag === "CompensationSucceeded" ||
+        // a step of the plan: its store's barrier answers for its outcome, whatever it was
+        ((entry._tag === "StepSucceeded" || entry._tag === "StepFailed") &&
+          planned.get(entry.sagaId)?.has(entry.stepId) === true)) &&
       active.has(entry.sagaId)
+
+    /**
+     * A saga started with a plan whose steps write no intent: its row and plan are written now, before its first step
+     * acts.
+     */
+    const insertPlanned = (entry: Extract<Entry, { _tag: "SagaStarted" }>, steps: ReadonlySet<string>) =>
+      Effect.suspend(() => {
+        const sagaId = entry.sagaId
+        active.add(sagaId)
+        planned.set(sagaId, steps)
+        return insertStart(entry, [entry]).pipe(
+          Effect.mapError(fail("append", sagaId)),
+          Effect.tapError(() => Effect.sync(() => void (active.delete(sagaId), planned.delete(sagaId)))),
+          Effect.withSpan("SagaJournal.append", { attributes: { "saga.id": sagaId, "journal.entry": entry._tag } })
+        )
+      })
 
     const append = (entry: Entry): Effect.Effect<void, SagaError.JournalError> =>
       Effect.suspend(() => {
         const sagaId = entry.sagaId
         if (entry._tag === "SagaStarted") {
+          const steps = (entry.plan ?? []).flatMap((step) => "input" in step ? [step.stepId] : [])
+          if (steps.length > 0) return insertPlanned(entry, new Set(steps))
           starts.set(sagaId, { _tag: "Pending", entry })
           active.add(sagaId)
           return Effect.void
@@ -147,7 +170,11 @@ export const make = (
           Effect.tapError(() =>
             Effect.sync(() => void held.set(sagaId, [...batch.slice(0, carried), ...(held.get(sagaId) ?? [])]))
           ),
-          Effect.ensuring(entry._tag === "SagaEnded" ? Effect.sync(() => void active.delete(sagaId)) : Effect.void),
+          Effect.ensuring(
+            entry._tag === "SagaEnded"
+              ? Effect.sync(() => void (active.delete(sagaId), planned.delete(sagaId)))
+              : Effect.void
+          ),
           Effect.withSpan("SagaJournal.append", { attributes: { "saga.id": sagaId, "journal.entry": entry._tag } })
         )
       })
@@ -188,7 +215,7 @@ export const make = (
     // no longer renewed before the lease is cut: a renewal that ran after the cut would extend it again
     const release = (sagaId: string) =>
       Effect.ignore(flush(sagaId)).pipe(
-        Effect.zipRight(Effect.sync(() => void active.delete(sagaId))),
+        Effect.zipRight(Effect.sync(() => void (active.delete(sagaId), planned.delete(sagaId)))),
         Effect.zipRight(db.release(sagaId)),
         Effect.mapError(fail("release", sagaId))
       )

@@ -12,7 +12,7 @@ import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
-import type { ExecuteOptions } from "../Saga.js"
+import type { ExecuteOptions, PlannedStep } from "../Saga.js"
 import {
   CompensationFailed,
   type JournalError,
@@ -67,6 +67,13 @@ export interface Ledger {
    * child that had not started), and would act after the saga's outcome was decided, never undone.
    */
   closed: boolean
+  /**
+   * The saga's plan (`ExecuteOptions.plan`), with a journal: its step ids, `true` for a step journaled by the plan
+   * (its input is in `SagaStarted`, its store's barrier answers for it: it writes no intent).
+   */
+  readonly plan: ReadonlyMap<string, boolean> | undefined
+  /** A compensation intent was journaled: recovery knows the saga was undoing itself. */
+  undoing: boolean
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   timedOut: boolean
 }
@@ -75,7 +82,8 @@ export interface Ledger {
 export const makeLedger = (
   sagaId: string,
   journal: Journal.SagaJournal.Service,
-  compensateOnTimeout: boolean
+  compensateOnTimeout: boolean,
+  plan?: ReadonlyMap<string, boolean>
 ): Ledger => ({
   sagaId,
   journal,
@@ -89,14 +97,16 @@ export const makeLedger = (
   halted: undefined,
   idTaken: false,
   closed: false,
+  plan: journal === Journal.noop ? undefined : plan,
+  undoing: false,
   lastFailure: undefined,
   timedOut: false
 })
 
 /** Notes a journal that refused the saga's start because it holds the id (the error goes on as it is). */
-const noteIdTaken = (ledger: Ledger) => (error: JournalError) =>
+const noteIdTaken = (ledger: Ledger) => (error: JournalError | SagaDefinitionError) =>
   Effect.sync(() => {
-    if (error.cause instanceof SagaIdTaken) ledger.idTaken = true
+    if (error._tag === "JournalError" && error.cause instanceof SagaIdTaken) ledger.idTaken = true
   })
 
 /**
@@ -208,7 +218,12 @@ export const undo = <R>(
       return
     }
     const sagaId = ledger.sagaId
-    const exit = yield* append(ledger, (at) => Journal.CompensationIntent.make({ sagaId, stepId, at })).pipe(
+    const intent = ledger.plan?.get(stepId) === true && (ledger.undoing || !mayComplete(ledger))
+      ? Effect.void
+      : append(ledger, (at) => Journal.CompensationIntent.make({ sagaId, stepId, at })).pipe(
+        Effect.tap(() => void (ledger.undoing = true))
+      )
+    const exit = yield* intent.pipe(
       Effect.zipRight(
         bounded(sagaId, stepId, Effect.retry(compensation, { schedule: policy.retry, while: policy.isTransient }))
       ),
@@ -236,6 +251,18 @@ export const undo = <R>(
       yield* appendOrLog(ledger, () => Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
     }
   }).pipe(Effect.annotateLogs({ "saga.id": ledger.sagaId, "step.id": stepId }))
+
+/**
+ * Could recovery still find every step of the saga's plan applied (and end it `completed`)? Then the first
+ * compensation of a step journaled by the plan journals its intent (recovery must know the saga was undoing); once
+ * the body ended with a planned step that never started or that failed without doubt (its barrier answers "not
+ * applied" and fences it), it cannot, and the plan's compensations journal no intent.
+ */
+const mayComplete = (ledger: Ledger): boolean =>
+  !ledger.closed || Array.from(ledger.plan?.keys() ?? []).every((id) => {
+    const record = ledger.records.get(id)
+    return record !== undefined && (record.status !== "failed" || ledger.unresolved.includes(id))
+  })
 
 /**
  * The exit a scope of completed steps is closed with: a failure undoes them, success keeps them. A timeout with
@@ -279,9 +306,20 @@ export const runStep = <A, E, R>(
             `duplicate step id "${stepId}": step ids must be unique within a saga, give the step an explicit \`id\``
         })
       }
+      // journaled by the saga's plan: no intent, its store's barrier answers for it
+      const planned = ledger.plan?.get(stepId) === true
+      if (planned && step.resolve === undefined) {
+        return yield* new SagaDefinitionError({
+          sagaId,
+          stepId,
+          reason:
+            `step "${stepId}" is journaled by the saga's plan (given with its input) but has no \`resolve\`: recovery could not tell whether it applied`
+        })
+      }
       const startedAt = yield* Clock.currentTimeMillis
       const record: Mutable<StepRecord> = { id: stepId, name, status: "running", attempts: 0, startedAt }
-      const input = step.input === undefined || !ledger.journaling ? {} : {
+      const since = planned ? { startedAt } : {}
+      const input = step.input === undefined || !ledger.journaling || planned ? {} : {
         input: yield* Schema.encodeUnknown(step.input.schema)(step.input.value).pipe(
           Effect.mapError((error) =>
             new SagaDefinitionError({
@@ -308,13 +346,18 @@ export const runStep = <A, E, R>(
       const attempt = Effect.suspend(() => {
         const n = ++record.attempts
         const entry = { sagaId, stepId, name, attempt: n }
-        return append(ledger, (at) => Journal.StepIntent.make({ ...entry, at, ...input })).pipe(
-          Effect.tapError(noteIdTaken(ledger)),
+        const intent = planned
+          ? Effect.void
+          : append(ledger, (at) => Journal.StepIntent.make({ ...entry, at, ...input })).pipe(
+            Effect.tapError(noteIdTaken(ledger))
+          )
+        return intent.pipe(
           Effect.zipRight(timed),
           Effect.onExit((exit) =>
             // an in-doubt attempt keeps its intent open until it is resolved (recovery resolves it after a crash); a
-            // saga whose id the journal holds journals nothing
-            Exit.isSuccess(exit) || inDoubt(step, exit.cause) || ledger.idTaken ?
+            // saga whose id the journal holds journals nothing; a step of the plan journals its failure once, at the
+            // end of its attempts
+            planned || Exit.isSuccess(exit) || inDoubt(step, exit.cause) || ledger.idTaken ?
               Effect.void :
               Clock.currentTimeMillis.pipe(
                 Effect.flatMap((at) =>
@@ -344,6 +387,25 @@ export const runStep = <A, E, R>(
           yield* Effect.logWarning("step failed", record.error)
         })
 
+      /** The failure of a step of the plan, journaled once (a durable journal keeps it for the saga's next entry). */
+      const plannedFailed = (cause: Cause.Cause<unknown>) =>
+        Effect.zipRight(
+          onFailure(cause),
+          planned && !ledger.idTaken
+            ? Effect.flatMap(Clock.currentTimeMillis, (at) =>
+              appendOrLog(ledger, () =>
+                Journal.StepFailed.make({
+                  sagaId,
+                  stepId,
+                  name,
+                  attempt: record.attempts,
+                  at,
+                  error: record.error!,
+                  startedAt
+                })))
+            : Effect.void
+        )
+
       const onSuccess = (value: A) =>
         Effect.gen(function*() {
           const at = yield* Clock.currentTimeMillis
@@ -365,7 +427,7 @@ export const runStep = <A, E, R>(
             )
           }
           yield* ledger.journal.append(
-            Journal.StepSucceeded.make({ sagaId, stepId, name, attempt: record.attempts, at, ...encoded })
+            Journal.StepSucceeded.make({ sagaId, stepId, name, attempt: record.attempts, at, ...encoded, ...since })
           )
         }).pipe(Effect.tapError((error) => Effect.sync(() => void (record.error = error.message))))
 
@@ -376,7 +438,7 @@ export const runStep = <A, E, R>(
        */
       const settle = (cause: Cause.Cause<unknown>) =>
         Effect.gen(function*() {
-          const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const }
+          const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const, ...since }
           // run in this fiber (a compensation runs in one of its own): a resolver whose store can hang bounds itself
           // (the warehouse's does)
           const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
@@ -431,7 +493,7 @@ export const runStep = <A, E, R>(
                 ? Effect.sync(() => void ledger.completed.push(stepId)).pipe(Effect.zipRight(exit))
                 : inDoubt(step, exit.cause)
                 ? Effect.zipRight(settle(exit.cause), exit)
-                : Effect.zipRight(onFailure(exit.cause), exit)
+                : Effect.zipRight(plannedFailed(exit.cause), exit)
             )
           ),
           (value, exit) =>
@@ -523,6 +585,22 @@ const sagaError = (
   return Option.some(new StepFailed({ sagaId, stepId: attribute(ledger, cause), cause }))
 }
 
+/** The plan as `SagaStarted` journals it: each planned input encoded with its Schema. */
+const encodePlan = (sagaId: string, plan: ReadonlyArray<PlannedStep>) =>
+  Effect.forEach(plan, ({ id, input, name }) =>
+    input === undefined
+      ? Effect.succeed<Journal.PlannedStep>({ stepId: id, name })
+      : Schema.encodeUnknown(input.schema)(input.value).pipe(
+        Effect.map((encoded): Journal.PlannedStep => ({ stepId: id, name, input: encoded })),
+        Effect.mapError((error) =>
+          new SagaDefinitionError({
+            sagaId,
+            stepId: id,
+            reason: `the planned input does not encode with the step's input Schema: ${error.message}`
+          })
+        )
+      ))
+
 /** @internal */
 export const execute = <A, E, R>(
   name: string,
@@ -546,16 +624,27 @@ const executeWithId = <A, E, R>(
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const journal = Option.getOrElse(yield* Effect.serviceOption(Journal.SagaJournal), () => Journal.noop)
-      const ledger = makeLedger(sagaId, journal, options.compensateOnTimeout ?? true)
+      const plan = options.plan
+      const ledger = makeLedger(
+        sagaId,
+        journal,
+        options.compensateOnTimeout ?? true,
+        plan === undefined ? undefined : new Map(plan.map((step) => [step.id, step.input !== undefined]))
+      )
       const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
       const start = yield* Clock.currentTimeMillis
       yield* Effect.logDebug("saga started")
 
-      const declared = options.steps === undefined ? {} : { steps: options.steps }
+      const declared = plan !== undefined
+        ? { steps: plan.map((step) => step.id) }
+        : options.steps === undefined
+        ? {}
+        : { steps: options.steps }
       const started = ledger.journaling
-        ? journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared })).pipe(
-          Effect.zipRight(body)
-        )
+        ? Effect.flatMap(
+          plan === undefined ? Effect.succeed({}) : Effect.map(encodePlan(sagaId, plan), (plan) => ({ plan })),
+          (planned) => journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared, ...planned }))
+        ).pipe(Effect.tapError(noteIdTaken(ledger)), Effect.zipRight(body))
         : body
       const timed = timeout === undefined ? started : Effect.raceFirst(
         started,

@@ -41,6 +41,13 @@ export interface CompensationPlan {
   readonly inDoubt: ReadonlyArray<string>
   /** The intents of the steps in doubt, in intent order. */
   readonly doubts: ReadonlyArray<Doubt>
+  /**
+   * Steps journaled by the saga's plan whose journal holds nothing of them (no outcome): whether they applied is
+   * asked of their store's barrier (`resolve`, with the planned input), which fences those that did not.
+   */
+  readonly planned: ReadonlyArray<Doubt>
+  /** The step ids of the saga's plan, in plan order (compensation walks it backwards); none without a plan. */
+  readonly order: ReadonlyArray<string> | undefined
   /** The step ids the saga declared when it started, if it did. */
   readonly declared: ReadonlyArray<string> | undefined
   /** Steps with a journaled success, in completion order. */
@@ -61,6 +68,9 @@ export const compensationPlan = (
   const compensated = new Set<string>()
   let ended: SagaStatus | undefined
   let declared: ReadonlyArray<string> | undefined
+  let plan: ReadonlyArray<Journal.PlannedStep> | undefined
+  /** Steps the journal holds an intent or an outcome of. */
+  const seen = new Set<string>()
   let undoing = false
   let resolved = false
   for (const entry of entries) {
@@ -68,8 +78,10 @@ export const compensationPlan = (
     switch (entry._tag) {
       case "SagaStarted":
         declared = entry.steps
+        plan = entry.plan
         break
       case "StepIntent":
+        seen.add(entry.stepId)
         inFlight.delete(entry.stepId)
         inFlight.set(entry.stepId, {
           stepId: entry.stepId,
@@ -80,9 +92,11 @@ export const compensationPlan = (
         })
         break
       case "StepFailed":
+        seen.add(entry.stepId)
         inFlight.delete(entry.stepId)
         break
       case "StepSucceeded":
+        seen.add(entry.stepId)
         inFlight.delete(entry.stepId)
         succeeded.push({ stepId: entry.stepId, name: entry.name, result: entry.result })
         break
@@ -111,6 +125,12 @@ export const compensationPlan = (
     steps: succeeded.filter((step) => !compensated.has(step.stepId)).reverse(),
     inDoubt: doubts.map((doubt) => doubt.stepId),
     doubts,
+    planned: (plan ?? []).flatMap((step): Array<Doubt> =>
+      "input" in step && !seen.has(step.stepId)
+        ? [{ stepId: step.stepId, name: step.name, attempt: 0, input: step.input, hasInput: true }]
+        : []
+    ),
+    order: plan?.map((step) => step.stepId),
     declared,
     succeeded: succeeded.map((step) => step.stepId),
     undoing,
@@ -165,7 +185,7 @@ const drive = <R>(
     const problems: Array<string> = []
     /** A store could not be reached: the saga is left unfinished for a later pass rather than ended `failed`. */
     const unreachable: Array<string> = []
-    for (const doubt of plan.doubts) {
+    for (const doubt of [...plan.doubts, ...plan.planned]) {
       const definition = registry.definitions.get(doubt.name)
       if (definition?.resolve === undefined) {
         unresolved.push(doubt.stepId)
@@ -212,10 +232,7 @@ const drive = <R>(
       plan.declared.every((id) => done.has(id))
     const ledger = makeLedger(sagaId, journal, true)
     if (!completed) {
-      for (const step of applied) {
-        yield* undo(ledger, step.stepId, step.compensation, retryPolicy(step.definition))
-      }
-      for (const step of plan.steps) {
+      const journaled = plan.steps.map((step) => {
         const definition = registry.definitions.get(step.name)
         const compensation = definition === undefined
           ? Effect.fail(
@@ -225,7 +242,17 @@ const drive = <R>(
             Schema.decodeUnknown(definition.result)(step.result),
             (result) => definition.compensate(result, restartCause)
           )
-        yield* undo(ledger, step.stepId, compensation, retryPolicy(definition))
+        return { stepId: step.stepId, compensation, definition }
+      })
+      const toUndo = [...applied, ...journaled]
+      if (plan.order !== undefined) {
+        // reverse plan order (a dependency order); a step outside the plan first
+        const position = new Map(plan.order.map((id, i) => [id, i]))
+        const at = (stepId: string) => position.get(stepId) ?? Number.MAX_SAFE_INTEGER
+        toUndo.sort((a, b) => at(b.stepId) - at(a.stepId))
+      }
+      for (const step of toUndo) {
+        yield* undo(ledger, step.stepId, step.compensation, retryPolicy(step.definition))
       }
     }
     if (ledger.halted?.transient === true) {

@@ -354,7 +354,15 @@ const runTransaction = (
         Sources | Saga.SagaContext
       >
     )
-    const stepIds = planned.map(({ node }) => node.id)
+    // the plan journals each step whose input is known now (no `$ref`) and whose store's barrier can answer for it:
+    // such a step writes no intent; the others journal theirs as they run
+    const sagaPlan = planned.map(({ node, source }): Saga.PlannedStep => ({
+      id: node.id,
+      name: operationStep.name,
+      ...(node.hasRefs || source.store.resolve === undefined ? {} : {
+        input: { schema: OperationInput, value: { tag: source.tag, operation: node.operation } }
+      })
+    }))
     const result = yield* Saga.execute(
       Saga.make(
         "warehouse.transaction",
@@ -366,7 +374,7 @@ const runTransaction = (
         id,
         timeout: Math.max(1, options.timeout - checked),
         compensateOnTimeout: options.compensateOnTimeout,
-        steps: stepIds
+        plan: sagaPlan
       }
     ).pipe(
       Effect.provideService(Sources, sources),

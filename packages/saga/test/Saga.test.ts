@@ -447,6 +447,55 @@ describe("Saga", () => {
       )
     }))
 
+  it.live("a group of bounded concurrency is waited for: a sibling still finishing when one fails is journaled and undone", () =>
+    Effect.gen(function*() {
+      // Effect's `all` with a concurrency bound and items not yet started returns on a child's failure before its
+      // other running children have finished being interrupted: s1's write, which cannot be cut off, completes after
+      // that, and must still be seen by the saga (resolved, undone, journaled) before it answers
+      const events: Array<string> = []
+      const journal = yield* SagaJournal.makeMemory()
+      const slow = Step.make({
+        name: "s1",
+        action: Effect.sleep("40 millis").pipe(
+          Effect.zipRight(Effect.sync(() => void events.push("do:s1"))),
+          Effect.uninterruptible,
+          Effect.as(1)
+        ),
+        compensate: () => Effect.sync(() => void events.push("undo:s1")),
+        // cut off by the sibling's failure, the step is in doubt: asked, it answers from what it did
+        resolve: () => Effect.sync(() => events.includes("do:s1") ? Option.some(1) : Option.none())
+      })
+      const failing = Step.make({
+        name: "s2",
+        action: Effect.sleep("5 millis").pipe(Effect.zipRight(Effect.fail(new Declined({ reason: "no" })))),
+        compensate: () => Effect.void
+      })
+      const never = Step.make({
+        name: "s3",
+        action: Effect.sync(() => void events.push("do:s3")),
+        compensate: () => Effect.void
+      })
+      const saga = Saga.make(
+        "bounded-group",
+        Effect.all([Saga.step(slow), Saga.step(failing), Saga.step(never)], { concurrency: 2 })
+      )
+      const result = yield* Saga.execute(saga, { id: "bounded-group" }).pipe(
+        Effect.provideService(SagaJournal.SagaJournal, journal)
+      )
+      const ended = [...events]
+      yield* Effect.sleep("80 millis")
+      assert.deepStrictEqual(events, ended, "nothing happened after the saga answered")
+      assert.deepStrictEqual(ended, ["do:s1", "undo:s1"])
+      assert.strictEqual(result.status, "compensated")
+      assert.deepStrictEqual([...result.compensatedSteps], ["s1"])
+      const entries = (yield* journal.entries("bounded-group")).map((e) =>
+        `${e._tag}${"stepId" in e ? ` ${e.stepId}` : ""}`
+      )
+      assert.strictEqual(entries.at(-1), "SagaEnded", `nothing after the end: ${entries}`)
+      assert.include(entries, "StepSucceeded s1")
+      assert.include(entries, "CompensationSucceeded s1")
+    }))
+
   it.effect("compensations receive the result and the failure cause", () =>
     Effect.gen(function*() {
       const seen: Array<[number, string]> = []

@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
@@ -76,6 +77,13 @@ export interface Ledger {
   undoing: boolean
   lastFailure: { readonly stepId: string; readonly cause: Cause.Cause<unknown> } | undefined
   timedOut: boolean
+  /**
+   * The steps whose fiber has started and not finished, each with the latch it opens when it has (its outcome handled:
+   * journaled, its undo registered). A body's end waits for them: Effect's `all` with a concurrency bound returns on a
+   * child's failure before its other running children have finished being interrupted, and a step that completes then
+   * (a write that cannot be cut off) would otherwise act after the saga's outcome was decided, never undone.
+   */
+  readonly running: Set<{ readonly stepId: string; readonly done: Deferred.Deferred<void> }>
 }
 
 /** @internal */
@@ -100,7 +108,8 @@ export const makeLedger = (
   plan: journal === Journal.noop ? undefined : plan,
   undoing: false,
   lastFailure: undefined,
-  timedOut: false
+  timedOut: false,
+  running: new Set()
 })
 
 /** Notes a journal that refused the saga's start because it holds the id (the error goes on as it is). */
@@ -287,6 +296,35 @@ export const retriesResolution = (error: unknown, transient: (error: unknown) =>
 const inDoubt = (step: Step<any, any, any>, cause: Cause.Cause<unknown>): boolean =>
   step.resolve !== undefined &&
   (Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), step.isInDoubt))
+
+/** Waits for the running steps whose id starts with `prefix` (see {@link Ledger.running}). */
+const awaitRunning = (ledger: Ledger, prefix: string) =>
+  Effect.forEach(
+    Array.from(ledger.running).filter((step) => step.stepId.startsWith(prefix)),
+    (step) => Deferred.await(step.done),
+    { discard: true }
+  )
+
+/**
+ * Runs a step's fiber as one of {@link Ledger.running} until it has finished (registered and let go uninterruptibly,
+ * so no interruption leaves a latch that never opens). A step that starts after the saga's body ended is refused by
+ * the step itself.
+ */
+const tracked = (ledger: Ledger, stepId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      if (ledger.closed) return restore(effect)
+      const running = { stepId, done: Deferred.unsafeMake<void>(FiberId.none) }
+      ledger.running.add(running)
+      return Effect.ensuring(
+        restore(effect),
+        Effect.suspend(() => {
+          ledger.running.delete(running)
+          return Deferred.succeed(running.done, undefined)
+        })
+      )
+    })
+  )
 
 /** @internal */
 export const runStep = <A, E, R>(
@@ -510,7 +548,8 @@ export const runStep = <A, E, R>(
       Effect.withSpan("Saga.step", {
         attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name },
         captureStackTrace
-      })
+      }),
+      tracked(ledger, stepId)
     )
   })
 
@@ -530,6 +569,7 @@ export const runNested = <A, E, R>(
         const scope = yield* Scope.make()
         const child: Runtime = { ledger: parent.ledger, prefix: `${parent.prefix}${name}/`, scope }
         const exit = yield* restore(body).pipe(Effect.provideService(SagaContext, child), Effect.exit)
+        yield* awaitRunning(parent.ledger, child.prefix)
         if (Exit.isSuccess(exit)) {
           yield* Scope.addFinalizerExit(parent.scope, (parentExit) => Scope.close(scope, parentExit))
         } else {
@@ -662,6 +702,7 @@ const executeWithId = <A, E, R>(
         Effect.exit
       ) as Effect.Effect<Exit.Exit<A, unknown>, never, Exclude<R, SagaContext>>
       ledger.closed = true
+      yield* awaitRunning(ledger, "")
       yield* Scope.close(scope, closeExit(ledger, exit))
 
       const left = ledger.completed.filter((id) => ledger.records.get(id)?.status === "completed").reverse()

@@ -187,6 +187,32 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "tombstones pruned")
     }))
 
+  it.effect("a keyed insert whose first read lost its reply fails not in doubt: nothing fenced, the step again applies", () =>
+    Effect.gen(function*() {
+      const { proxy, store } = yield* Env
+      yield* setup
+      const insert = yield* Operation.parse({
+        operation: "insert",
+        from,
+        data: { id: "k9", vector: [0, 0, 1], metadata: { qty: 9 } }
+      })
+      const context = { sagaId: `read-${crypto.randomUUID()}`, stepId: "step_0" }
+      const before = proxy.lost()
+      // the step's own read of its id (its proof), sent before the add (the add names embeddings after the ids)
+      proxy.loseReply(`"ids":["k9"],"include"`)
+      const error = yield* Effect.flip(store.execute(insert, context))
+      assert.strictEqual(proxy.lost() - before, 1, "the read's reply was lost")
+      assert.strictEqual(error.inDoubt, false, `sent nothing of the write, so not in doubt: ${error.message}`)
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"], "nothing written, no tombstone")
+      // the saga does not resolve such a step; the same step run again writes its record once
+      const again = yield* store.execute(insert, context)
+      assert.deepStrictEqual(again.records.map((r) => r["id"]), ["k9"])
+      const k9 = (yield* held).filter((r) => r.id === "k9")
+      assert.strictEqual(k9.length, 1)
+      assert.strictEqual(k9[0]!.metadata["qty"], 9)
+      assert.isUndefined(k9[0]!.metadata["polysaga:fence"])
+    }))
+
   it.effect("a keyed step back with another operation on its records is refused; with its own, answered", () =>
     Effect.gen(function*() {
       const { store } = yield* Env

@@ -59,6 +59,7 @@ export class StoreError extends Data.TaggedError("StoreError")<{
    * The write's request may have reached the store but its reply was lost (a connection dropped, a timeout after
    * sending): whether it applied is unknown. The saga engine then resolves the step through the store's barrier
    * instead of treating it as not applied (`SagaError.isInDoubt` reads this field). See {@link inDoubtOnWrite}.
+   * `false` says the adapter knows nothing of the write was sent (see {@link beforeWrite}).
    */
   readonly inDoubt?: boolean | undefined
 }> {
@@ -94,7 +95,8 @@ const neverSent = (cause: unknown, depth = 0): boolean => {
  * @since 0.1.0
  */
 export const inDoubtOnWrite = (error: StoreError): StoreError =>
-  error.inDoubt === true || (error.reason !== "Unavailable" && error.reason !== "Timeout") || neverSent(error.cause)
+  error.inDoubt !== undefined || (error.reason !== "Unavailable" && error.reason !== "Timeout") ||
+    neverSent(error.cause)
     ? error
     : new StoreError({
       reason: error.reason,
@@ -105,6 +107,25 @@ export const inDoubtOnWrite = (error: StoreError): StoreError =>
       cause: error.cause,
       inDoubt: true
     })
+
+/**
+ * The error of a call an adapter makes before it sends anything of a step's write (the read a write starts with):
+ * whatever its reason, the step did not apply, so it is never in doubt (`inDoubt: false`, which
+ * {@link inDoubtOnWrite} keeps). A lost reply of such a read must not make the saga resolve the step: resolving
+ * fences it, and a fence holds the step's record ids until `prune` although nothing was written.
+ *
+ * @since 0.1.0
+ */
+export const beforeWrite = (error: StoreError): StoreError =>
+  error.inDoubt !== undefined ? error : new StoreError({
+    reason: error.reason,
+    message: error.message,
+    engine: error.engine,
+    entity: error.entity,
+    path: error.path,
+    cause: error.cause,
+    inDoubt: false
+  })
 
 /**
  * @since 0.1.0

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Capabilities, Store } from "@polysaga/store"
+import { beforeWrite, Capabilities, inDoubtOnWrite, Store, StoreError } from "@polysaga/store"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 
@@ -69,5 +69,24 @@ describe("Store.connectionLost", () => {
     const cycle: { cause?: unknown } = {}
     cycle.cause = cycle
     assert.isFalse(Store.connectionLost(cycle))
+  })
+})
+
+describe("inDoubtOnWrite and beforeWrite", () => {
+  const lost = new StoreError({ reason: "Unavailable", message: "fetch failed", cause: new TypeError("fetch failed") })
+  it("a lost connection of a write is in doubt; of the read a write starts with, it is not", () => {
+    assert.isTrue(inDoubtOnWrite(lost).inDoubt)
+    const read = beforeWrite(lost)
+    assert.strictEqual(read.inDoubt, false)
+    assert.strictEqual(inDoubtOnWrite(read).inDoubt, false, "kept: the write never started")
+    assert.strictEqual(read.reason, "Unavailable", "still transient")
+    assert.strictEqual(read.message, lost.message)
+  })
+  it("beforeWrite never clears a doubt already known", () => {
+    const doubt = inDoubtOnWrite(lost)
+    assert.strictEqual(beforeWrite(doubt), doubt)
+    // a business error is never in doubt either way
+    const refused = new StoreError({ reason: "Constraint", message: "exists" })
+    assert.isUndefined(inDoubtOnWrite(refused).inDoubt)
   })
 })

@@ -6,7 +6,7 @@
  * the step's barrier entry (see `barrier.ts`).
  */
 import type { Outcome, Step, StoreError, WriteContext, Written } from "@polysaga/store"
-import { Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"
+import { beforeWrite, Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"
 import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -233,6 +233,12 @@ export const make = (env: Env) => {
         })
       )
 
+  /**
+   * The reads a write starts with, before it sends anything (the step's claim included): their failure leaves the step
+   * not applied, never in doubt (`beforeWrite`), so the saga does not resolve, and fence, a step that wrote nothing.
+   */
+  const sentNothing = <A>(effect: Effect.Effect<A, StoreError>) => Effect.mapError(effect, beforeWrite)
+
   const insert = (entity: string, drafts: ReadonlyArray<Draft>, mark?: Mark) => {
     const ids = idsOf(drafts, mark)
     const records = drafts.map((d, i): ChromaRecord => ({ ...d, id: ids[i]! }))
@@ -240,9 +246,9 @@ export const make = (env: Env) => {
       entity,
       ids,
       Effect.gen(function*() {
-        const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
+        const collection = Option.getOrThrow(yield* sentNothing(target(entity, vectorPaths(drafts), true)))
         // Chroma's add silently skips ids that exist: check first (a keyed step's proof is in the same read)
-        const existing = yield* read(entity, collection, { ids, where: undefined })
+        const existing = yield* sentNothing(read(entity, collection, { ids, where: undefined }))
         yield* unproven(mark, entity, ids, existing)
         if (existing.length > 0) {
           const id = existing[0]!.record.id
@@ -271,12 +277,16 @@ export const make = (env: Env) => {
     use: (rows: ReadonlyArray<Stored>) => Effect.Effect<A, StoreError>
   ) =>
     compiled.ids !== undefined
-      ? locked(entity, compiled.ids, Effect.flatMap(matching(entity, collection, compiled, path), use))
-      : Effect.flatMap(matching(entity, collection, compiled, path), (first) => {
+      ? locked(entity, compiled.ids, Effect.flatMap(sentNothing(matching(entity, collection, compiled, path)), use))
+      : Effect.flatMap(sentNothing(matching(entity, collection, compiled, path)), (first) => {
         const ids = first.map((r) => r.record.id)
         return ids.length === 0
           ? use([])
-          : locked(entity, ids, Effect.flatMap(matching(entity, collection, { ...compiled, ids }, path), use))
+          : locked(
+            entity,
+            ids,
+            Effect.flatMap(sentNothing(matching(entity, collection, { ...compiled, ids }, path)), use)
+          )
       })
 
   /** An update's or a delete's change of the records it matches in its collection; `noMatch` when none does. */
@@ -287,7 +297,7 @@ export const make = (env: Env) => {
     opened: Effect.Effect<Option.Option<Collection>, StoreError>,
     change: (collection: Collection, rows: ReadonlyArray<Stored>) => Effect.Effect<Written, StoreError>
   ) =>
-    Effect.flatMap(opened, (collection) =>
+    Effect.flatMap(sentNothing(opened), (collection) =>
       Option.isNone(collection)
         ? noMatch(operation, path)
         : matchingLocked(
@@ -383,7 +393,7 @@ export const make = (env: Env) => {
   ) =>
     Effect.gen(function*() {
       const entity = operation.entity
-      const collection = Option.getOrThrow(yield* target(entity, vectorPaths(drafts), true))
+      const collection = Option.getOrThrow(yield* sentNothing(target(entity, vectorPaths(drafts), true)))
       const key = operation.options.key
       // how each record is found, and the id it is created with (decided before the write)
       const fresh = idsOf(drafts, mark)
@@ -443,7 +453,7 @@ export const make = (env: Env) => {
           entity,
           ids,
           Effect.gen(function*() {
-            const found = batched ? yield* findAll : yield* Effect.forEach(plans, find)
+            const found = yield* sentNothing(batched ? findAll : Effect.forEach(plans, find))
             const unlocked = found.flatMap((f) => f.found.map((r) => r.record.id)).filter((id) => !ids.includes(id))
             if (unlocked.length > 0) return Either.left(unlocked)
             const creations: Array<ChromaRecord> = []

@@ -26,7 +26,7 @@ export const fail = (
     path,
     message: message.startsWith(`${prefix}:`) ? message : `${prefix}: ${message}`,
     cause: options.cause,
-    ...(options.inDoubt === true ? { inDoubt: true } : {})
+    ...(options.inDoubt === undefined ? {} : { inDoubt: options.inDoubt })
   })
 }
 

@@ -13,7 +13,7 @@ const Env = serverEnvWithStores({ limits: { maxBodyBytes: 1024 * 1024, maxOperat
 /** Generous: about 5 requests a second on a loaded machine, plus the start. */
 const timeout = 120_000 + requests * 300
 
-layer(Env, { timeout: "2 minutes" })("fuzz", (it) => {
+layer(Env, { timeout: "2 minutes", excludeTestServices: true })("fuzz", (it) => {
   it.effect(
     `${requests} generated requests: no 5xx, a JSON code on every 4xx, every saga journaled, counts exact`,
     () =>

@@ -40,7 +40,7 @@ const held = (key: string) =>
     return { postgres: rows[0]!.n, mongodb: docs, neo4j: Number(nodes[0]!.n), chroma: vectors.length }
   })
 
-layer(Env, { timeout: "120 seconds" })("the same options.id at the same moment", (it) => {
+layer(Env, { timeout: "120 seconds", excludeTestServices: true })("the same options.id at the same moment", (it) => {
   it.effect("exactly one request runs, the others are DUPLICATE_ID, nothing is written twice", () =>
     Effect.gen(function*() {
       const client = yield* Client

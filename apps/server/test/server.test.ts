@@ -61,7 +61,7 @@ const snapshot = Effect.all({
   stock: Effect.flatMap(Sql, (sql) => sql`SELECT "productId", quantity FROM server_test.inventory ORDER BY 1`)
 })
 
-layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) => {
+layer(Env, { timeout: "90 seconds", excludeTestServices: true })("the warehouse service over HTTP", (it) => {
   it.effect("the seed's basic transaction: 200 completed, the order, the graph event and the vector are stored", () =>
     Effect.gen(function*() {
       const userId = `user_${run}_basic`
@@ -90,6 +90,23 @@ layer(Env, { timeout: "90 seconds" })("the warehouse service over HTTP", (it) =>
       ])
       assert.isNumber(record.body.executionTime)
       assert.strictEqual(record.body.steps[0].data[0].userId, userId)
+    }))
+
+  // on the real clock (the layer excludes the test services): the service's own timers run as in production
+  it.effect("a transaction's timeout holds over HTTP: 1 ms for four graph writes answers compensated, nothing left", () =>
+    Effect.gen(function*() {
+      const key = `clock_${run}`
+      const operations = [0, 1, 2, 3].map((i) => ({
+        operation: "insert",
+        from: { type: "graph", tag: "events-neo4j", entity: "ClockProbe" },
+        data: { key, i }
+      }))
+      const { body, status } = yield* post({ operations, options: { timeout: 1 } })
+      assert.strictEqual(status, 200, JSON.stringify(body))
+      assert.strictEqual(body.status, "compensated", JSON.stringify(body))
+      assert.match(body.error, /timed out after 1ms/)
+      assert.isAbove(body.executionTime, 0, "measured on the real clock")
+      assert.deepStrictEqual(yield* cypher("MATCH (n:ClockProbe {key: $key}) RETURN n.i AS i", { key }), [])
     }))
 
   it.effect("the seed's multi-database write: user in PostgreSQL, profile in MongoDB, node in Neo4j, vector in Chroma", () =>
@@ -499,7 +516,7 @@ const Locked = serverLayer({
   Layer.provideMerge(SqlLive)
 )
 
-layer(Locked, { timeout: "60 seconds" })("a store fault before the first write", (it) => {
+layer(Locked, { timeout: "60 seconds", excludeTestServices: true })("a store fault before the first write", (it) => {
   it.effect("is a 500 UNKNOWN naming the store's error, not a client error, and nothing is written", () =>
     Effect.gen(function*() {
       const sql = yield* Sql

@@ -361,7 +361,11 @@ const roundTrips = async () => {
     const stores: Array<[RoundTrips.StoreName, RoundTrips.StepCount]> = []
     for (const name of RoundTrips.storeNames) stores.push([name, yield* RoundTrips.perStep(name)])
     const journal = yield* RoundTrips.journalPerSaga()
-    return { raw, stores, journal }
+    const postgres = {
+      update: yield* RoundTrips.perStep("postgres", { write: RoundTrips.postgresWrite("update") }),
+      delete: yield* RoundTrips.perStep("postgres", { write: RoundTrips.postgresWrite("delete") })
+    }
+    return { raw, stores, journal, postgres }
   })))
   print("### Round trips, counted on the wire (requests the client sends; warm)")
   print()
@@ -378,6 +382,9 @@ const roundTrips = async () => {
   print()
   print(
     `PostgreSQL journal: ${counts.journal.w4} statements for a W4 saga (${counts.journal.steps} steps), ${counts.journal.failing} for the failing W4.`
+  )
+  print(
+    `PostgreSQL update of one row: step ${counts.postgres.update.step}, undo ${counts.postgres.update.undo}; delete: step ${counts.postgres.delete.step}, undo ${counts.postgres.delete.undo} (statements).`
   )
   print()
   json.roundTrips = counts

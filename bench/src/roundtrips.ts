@@ -57,11 +57,31 @@ export interface StepCount {
   readonly kinds: { readonly step: Readonly<Record<string, number>>; readonly undo: Readonly<Record<string, number>> }
 }
 
+/** A step's write other than W4's own: `prepare` runs first, uncounted (say, the insert of the row it updates). */
+export interface Write {
+  readonly prepare?: unknown
+  readonly step: unknown
+}
+
+/** A PostgreSQL update or delete of the W4 `users` row, which W4's own insert writes first (uncounted). */
+export const postgresWrite = (kind: "update" | "delete") => (id: string): Write => {
+  const insert = W4.operations(id, false)[0]!
+  return {
+    prepare: insert,
+    step: kind === "update"
+      ? { operation: "update", from: insert.from, data: { name: "Jane Doe" }, where: { id } }
+      : { operation: "delete", from: insert.from, where: { id } }
+  }
+}
+
 /**
- * Each W4 operation through its store: the requests of a step and of its undo, once warm (after `warm` steps of
- * the same store, so a store's caches count as a user's long-running process sees them).
+ * Each W4 operation through its store (or `write`'s): the requests of a step and of its undo, once warm (after
+ * `warm` steps of the same store, so a store's caches count as a user's long-running process sees them).
  */
-export const perStep = (name: StoreName, options: { readonly urls?: W4.Urls; readonly warm?: number } = {}) =>
+export const perStep = (
+  name: StoreName,
+  options: { readonly urls?: W4.Urls; readonly warm?: number; readonly write?: (id: string) => Write } = {}
+) =>
   Effect.gen(function*() {
     const urls = options.urls ?? W4.env
     const index = storeNames.indexOf(name)
@@ -72,7 +92,9 @@ export const perStep = (name: StoreName, options: { readonly urls?: W4.Urls; rea
     const store = yield* makeStore(name, Wire.via(urls[urlKey[name]], counter))
     const run = (id: string) =>
       Effect.gen(function*() {
-        const operation = yield* Operation.parse(W4.operations(id, false)[index])
+        const write = options.write?.(id) ?? { step: W4.operations(id, false)[index] }
+        if (write.prepare !== undefined) yield* store.execute(yield* Operation.parse(write.prepare))
+        const operation = yield* Operation.parse(write.step)
         counter.reset()
         yield* store.validate(operation)
         const outcome = yield* store.execute(operation, { sagaId: `rt-${id}`, stepId: `step_${index}` })

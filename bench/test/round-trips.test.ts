@@ -29,6 +29,21 @@ describe("round trips per step", () => {
       assert.deepStrictEqual({ step: count.step, undo: count.undo }, raw, "the raw driver's requests")
     }))
 
+  it.scoped("PostgreSQL: an update and a delete, and their undos, are one statement each", () =>
+    Effect.gen(function*() {
+      for (const kind of ["update", "delete"] as const) {
+        const count = yield* RoundTrips.perStep("postgres", { write: RoundTrips.postgresWrite(kind) })
+        // the step: the barrier, the locked before-image and the write in one statement; the undo: the row locked
+        // and checked against the step's after-image (or, for a delete, its key found free), the undo id claimed in
+        // the undo log only when the check holds, and the restore gated on that claim, in one statement
+        assert.deepStrictEqual(
+          { kind, step: count.step, undo: count.undo },
+          { kind, step: 1, undo: 1 },
+          JSON.stringify(count.kinds)
+        )
+      }
+    }))
+
   it.scoped("Neo4j: a step and its undo", () =>
     Effect.gen(function*() {
       const count = yield* RoundTrips.perStep("neo4j")

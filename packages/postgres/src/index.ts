@@ -4,8 +4,8 @@
  * Each step runs in one local transaction that reads its before-images with `SELECT … FOR UPDATE`; relative
  * updates are `col = col + $1`; tables and columns are checked against the catalog and always quoted; values
  * are always bound parameters. Undo records hold rows as PostgreSQL's own text rendering of each column, so a
- * restore is exact for every type. An undo runs in one transaction together with a row in `polysaga_undo_log`
- * keyed by the undo id, which makes it atomic and idempotent.
+ * restore is exact for every type. An undo is one statement (data-modifying CTEs) that inserts a row keyed by the
+ * undo id into `polysaga_undo_log` together with the restore, which makes it atomic and idempotent.
  *
  * @since 0.1.0
  */

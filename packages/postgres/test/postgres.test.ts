@@ -288,6 +288,57 @@ layer(Env, { excludeTestServices: true })("postgres adapter, the recorded write"
       assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_recorded WHERE id = 2`, [{ n: 5 }])
     }).pipe(Effect.scoped))
 
+  it.effect("an undo of an update or a delete is applied once: run twice, after a later write, or from two stores at once", () =>
+    Effect.gen(function*() {
+      const sql = yield* setup
+      const store = yield* Postgres.PostgresStore
+      const other = yield* Postgres.make({ url })
+      const step = { sagaId: `pg-undo-once-${crypto.randomUUID()}`, stepId: "step_0" }
+      const update = yield* Operation.parse({
+        operation: "update",
+        from,
+        data: { big: 7, n: { $increment: 3 } },
+        where: { id: 2 }
+      })
+      const updated = yield* store.execute(update, step)
+      yield* store.undo(updated.undo)
+      assert.deepStrictEqual(yield* sql`SELECT big, n FROM postgres_recorded WHERE id = 2`, [{ big: null, n: 0 }])
+      // a later writer sets the field the undo restored: the undo run again finds its id and writes nothing (no
+      // second inverse, no restore over the later write, no Conflict)
+      yield* sql`UPDATE postgres_recorded SET big = 11, n = 4 WHERE id = 2`
+      yield* store.undo(throughJson(updated.undo))
+      assert.deepStrictEqual(yield* sql`SELECT big::int, n FROM postgres_recorded WHERE id = 2`, [{ big: 11, n: 4 }])
+      // the same undo from two stores at once: the relative inverse applies once
+      for (let i = 0; i < 5; i++) {
+        const bumped = yield* store.execute(update, { ...step, stepId: `step_${i + 1}` })
+        yield* Effect.all([store.undo(bumped.undo), other.undo(throughJson(bumped.undo))], { concurrency: 2 })
+      }
+      assert.deepStrictEqual(yield* sql`SELECT big::int, n FROM postgres_recorded WHERE id = 2`, [{ big: 11, n: 4 }])
+      // a delete of many rows: its undo re-inserts every row once, in one transaction of several statements
+      yield* sql`INSERT INTO postgres_recorded (id, n) SELECT g, g FROM generate_series(10, 49) AS g`
+      const many = yield* Operation.parse({ operation: "delete", from, where: { id: { $gte: 10 } } })
+      const deleted = yield* store.execute(many, { ...step, stepId: "step_9" })
+      assert.strictEqual(deleted.affected, 40)
+      yield* Effect.all([store.undo(deleted.undo), other.undo(throughJson(deleted.undo))], { concurrency: 2 })
+      yield* store.undo(deleted.undo)
+      assert.deepStrictEqual(
+        yield* sql`SELECT count(*)::int AS n, sum(n)::int AS s FROM postgres_recorded WHERE id >= 10`,
+        [
+          { n: 40, s: 1180 }
+        ]
+      )
+      // a delete undone over a record another writer put at the key: Conflict, nothing written, nothing logged
+      const one = yield* Operation.parse({ operation: "delete", from, where: { id: 10 } })
+      const gone = yield* store.execute(one, { ...step, stepId: "step_10" })
+      yield* sql`INSERT INTO postgres_recorded (id, n) VALUES (10, 99)`
+      const refused = yield* Effect.flip(store.undo(gone.undo))
+      assert.strictEqual(refused.reason, "Conflict")
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_recorded WHERE id = 10`, [{ n: 99 }])
+      yield* sql`DELETE FROM postgres_recorded WHERE id = 10`
+      yield* store.undo(gone.undo)
+      assert.deepStrictEqual(yield* sql`SELECT n FROM postgres_recorded WHERE id = 10`, [{ n: 10 }])
+    }).pipe(Effect.scoped))
+
   it.effect("an insert of 1,000 records in runs of different columns: one statement, in order, answered once", () =>
     Effect.gen(function*() {
       const sql = yield* Sql

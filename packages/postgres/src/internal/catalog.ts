@@ -12,7 +12,7 @@ export interface Column {
 }
 
 export interface Table {
-  /** The table's oid: a statement checks the kept columns are still the table's (see `Execute.fresh`). */
+  /** The table's oid: a statement checks the kept columns are still the table's (see `Compile.fresh`). */
   readonly oid: number
   readonly schema: string
   readonly name: string

@@ -141,3 +141,13 @@ export const image = (sql: SqlClient.SqlClient, table: Table, alias: string): Fr
     sql.csv(names.map((c) => sql`${sql(alias)}.${sql(c)}::text`))
   }]::text[])`
 }
+
+/**
+ * The CTE `fresh(ok)`: whether the table still has exactly the kept catalog's columns. A statement writes only when
+ * it does; when it does not, nothing is written and the store reads the catalog again.
+ */
+export const fresh = (sql: SqlClient.SqlClient, table: Table): Fragment =>
+  sql`fresh AS (SELECT (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+    WHERE a.attrelid = ${table.oid}::oid AND a.attnum > 0 AND NOT a.attisdropped) = ${[
+    ...table.columns.keys()
+  ]}::text[] AS ok)`

@@ -81,7 +81,6 @@ export const write = (
 ): Effect.Effect<Written, StoreError> => {
   const t = Compile.qualified(sql, table)
   const barrier = sql`${sql(table.schema)}.${sql(barrierTable)}`
-  const names = [...table.columns.keys()]
   const image = Compile.image(sql, table, "t")
   const key = (i: number) => sql(`${reserved}k${i}`)
   /** The key columns of `t`, aliased so they never collide with the table's own columns. */
@@ -103,8 +102,7 @@ export const write = (
       const written = sql`(SELECT jsonb_agg(jsonb_build_object('before', w.${sql(before)}, 'after', w.${sql(after)}))
         FROM w)`
       const ctes = [
-        sql`fresh AS (SELECT (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
-          WHERE a.attrelid = ${table.oid}::oid AND a.attnum > 0 AND NOT a.attisdropped) = ${names}::text[] AS ok)`,
+        Compile.fresh(sql, table),
         ...(step === undefined ? [] : [
           sql`prior AS (SELECT kind, fingerprint, outcome FROM ${barrier}
             WHERE saga_id = ${step.sagaId} AND step_id = ${step.stepId})`

@@ -179,6 +179,27 @@ describe("Saga", () => {
         assert.deepStrictEqual(result.compensatedSteps, [])
         assert.deepStrictEqual(result.pendingCompensations, ["b", "a"])
       }))
+    it.live("on the default clock (a timer, no fiber sleeping): the saga fails with SagaTimeout and the undo runs", () =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const error = yield* Saga.run(timed(log), { timeout: "30 millis" }).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "SagaTimeout")
+        assert.deepStrictEqual(log.events, ["do:a", "do:b", "undo:b", "undo:a"])
+        // a saga that ends before its timeout is not cut off
+        const quick = yield* Saga.execute(Saga.make("quick", Saga.step(makeLog().step("q", 1))), {
+          timeout: "30 millis"
+        })
+        assert.strictEqual(quick.status, "completed")
+      }))
+
+    it.effect("the caller's interruption before the timeout interrupts the body and undoes, not a SagaTimeout", () =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const fiber = yield* Effect.fork(Saga.execute(timed(log), { timeout: "10 seconds" }))
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(log.events, ["do:a", "do:b", "undo:b", "undo:a"])
+      }))
   })
 
   it.effect("interruption compensates like a failure", () =>
@@ -299,6 +320,42 @@ describe("Saga", () => {
       assert.deepStrictEqual(result.compensatedSteps, ["child/x"])
       assert.deepStrictEqual(events, ["do:a", "do:x", "undo:x"])
       assert.strictEqual(result.steps["child/x"]?.status, "compensated")
+    }))
+
+  it.effect("without a journal, a step's input and result are checked against their Schemas all the same", () =>
+    Effect.gen(function*() {
+      const { events, step } = makeLog()
+      const Qty = Schema.Struct({ qty: Schema.Number })
+      const made = (name: string, options: { readonly input?: unknown; readonly result?: unknown }) =>
+        Step.make({
+          name,
+          action: Effect.sync(() => {
+            events.push(`do:${name}`)
+            return (options.result ?? { qty: 1 }) as { readonly qty: number }
+          }),
+          compensate: () => Effect.sync(() => void events.push(`undo:${name}`)),
+          result: Qty,
+          input: { schema: Qty, value: options.input ?? { qty: 1 } }
+        })
+
+      // a result that does not fit: the step fails (after it acted, so it is undone with the others)
+      const badResult = yield* Saga.execute(sequence("r", step("a", 1), made("b", { result: { qty: "two" } })))
+      assert.strictEqual(badResult.status, "compensated")
+      assert.include(badResult.error, "the result does not fit the step's result Schema")
+      assert.include(badResult.error, "qty")
+      assert.deepStrictEqual(events.splice(0), ["do:a", "do:b", "undo:b", "undo:a"])
+      const error = yield* Effect.flip(Saga.run(sequence("r2", made("b", { result: { qty: "two" } }))))
+      assert.strictEqual(error._tag, "SagaDefinitionError")
+      events.splice(0)
+
+      // an input that does not fit: the step fails before it acts
+      const badInput = yield* Saga.execute(sequence("i", step("a", 1), made("c", { input: { qty: null } })))
+      assert.strictEqual(badInput.status, "compensated")
+      assert.include(badInput.error, "the input does not fit the step's input Schema")
+      assert.deepStrictEqual(events.splice(0), ["do:a", "undo:a"])
+
+      // fitting ones pass
+      assert.strictEqual((yield* Saga.execute(sequence("ok", made("d", {})))).status, "completed")
     }))
 
   it.effect("duplicate step ids are rejected before the step runs; explicit ids make them unique", () =>

@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -259,7 +260,8 @@ export const undo = <R>(
         : Effect.logError("compensation failed: the saga stops undoing and is left for a person", error))
       yield* appendOrLog(ledger, () => Journal.CompensationFailed.make({ sagaId, stepId, at, error }))
     }
-  }).pipe(Effect.annotateLogs({ "saga.id": ledger.sagaId, "step.id": stepId }))
+    // saga.id is annotated once per saga, by `execute` and by recovery
+  }).pipe(Effect.annotateLogs("step.id", stepId))
 
 /**
  * Could recovery still find every step of the saga's plan applied (and end it `completed`)? Then the first
@@ -296,6 +298,27 @@ export const retriesResolution = (error: unknown, transient: (error: unknown) =>
 const inDoubt = (step: Step<any, any, any>, cause: Cause.Cause<unknown>): boolean =>
   step.resolve !== undefined &&
   (Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), step.isInDoubt))
+
+/**
+ * Why `value` is not of `schema`'s type, or `undefined` when it is: a step's input or result checked where no journal
+ * encodes it (the type is tested first; the message is only built for a value that fails).
+ */
+const misfit = (schema: Schema.Schema<any, any>, value: unknown): string | undefined =>
+  guard(schema)(value) ? undefined : Either.match(Schema.validateEither(schema)(value), {
+    onLeft: (error) => error.message,
+    onRight: () => undefined
+  })
+
+/** `Schema.is`, made once per Schema (making it compiles the Schema). */
+const guards = new WeakMap<Schema.Schema<any, any>, (u: unknown) => boolean>()
+const guard = (schema: Schema.Schema<any, any>): (u: unknown) => boolean => {
+  let is = guards.get(schema)
+  if (is === undefined) {
+    is = Schema.is(schema)
+    guards.set(schema, is)
+  }
+  return is
+}
 
 /** Waits for the running steps whose id starts with `prefix` (see {@link Ledger.running}). */
 const awaitRunning = (ledger: Ledger, prefix: string) =>
@@ -357,6 +380,17 @@ export const runStep = <A, E, R>(
       const startedAt = yield* Clock.currentTimeMillis
       const record: Mutable<StepRecord> = { id: stepId, name, status: "running", attempts: 0, startedAt }
       const since = planned ? { startedAt } : {}
+      if (step.input !== undefined && !ledger.journaling) {
+        // no journal encodes it: the input is checked against its Schema all the same
+        const error = misfit(step.input.schema, step.input.value)
+        if (error !== undefined) {
+          return yield* new SagaDefinitionError({
+            sagaId,
+            stepId,
+            reason: `the input does not fit the step's input Schema: ${error}`
+          })
+        }
+      }
       const input = step.input === undefined || !ledger.journaling || planned ? {} : {
         input: yield* Schema.encodeUnknown(step.input.schema)(step.input.value).pipe(
           Effect.mapError((error) =>
@@ -452,7 +486,16 @@ export const runStep = <A, E, R>(
           record.duration = at - startedAt
           yield* Effect.annotateCurrentSpan({ "step.outcome": "completed", "step.attempts": record.attempts })
           yield* Effect.logDebug("step completed")
-          if (!ledger.journaling) return
+          if (!ledger.journaling) {
+            // no journal encodes it: the result is checked against its Schema all the same
+            const error = step.result === undefined ? undefined : misfit(step.result, value)
+            if (error === undefined) return
+            return yield* new SagaDefinitionError({
+              sagaId,
+              stepId,
+              reason: `the result does not fit the step's result Schema: ${error}`
+            })
+          }
           const encoded = step.result === undefined ? {} : {
             result: yield* Schema.encodeUnknown(step.result)(value).pipe(
               Effect.mapError((error) =>
@@ -544,7 +587,8 @@ export const runStep = <A, E, R>(
         ).pipe(Effect.tap(onSuccess), Scope.extend(scope))
       )
     }).pipe(
-      Effect.annotateLogs({ "saga.id": sagaId, "step.id": stepId }),
+      // saga.id is annotated once, by `execute`
+      Effect.annotateLogs("step.id", stepId),
       Effect.withSpan("Saga.step", {
         attributes: { "saga.id": sagaId, "step.id": stepId, "step.name": name },
         captureStackTrace
@@ -581,6 +625,57 @@ export const runNested = <A, E, R>(
       attributes: { "saga.id": parent.ledger.sagaId, "saga.name": name },
       captureStackTrace
     })))
+
+/**
+ * Runs `task` once `duration` has passed on the context's clock; returns what cancels it. The default clock has a
+ * timer for it (no fiber); another clock (`TestClock`) is slept on in a fiber of its own.
+ */
+const schedule = (duration: Duration.Duration, task: () => void): Effect.Effect<() => void> =>
+  Effect.clockWith((clock) => {
+    // the default clock's scheduler (`setTimeout`) is not in the `Clock` interface: asked for when there is one
+    const scheduler = (clock as { readonly scheduler?: () => Effect.Effect<Clock.ClockScheduler> }).scheduler
+    return typeof scheduler === "function"
+      ? Effect.map(scheduler.call(clock), (timers) => {
+        const cancel = timers.unsafeSchedule(task, duration)
+        return () => void cancel()
+      })
+      : Effect.map(
+        Effect.forkDaemon(Effect.interruptible(Effect.zipRight(clock.sleep(duration), Effect.sync(task)))),
+        (fiber) => () => fiber.unsafeInterruptAsFork(FiberId.none)
+      )
+  })
+
+/**
+ * The exit of `body` (run in a fiber of its own) cut off by the saga's timeout: when `timeout` passes first, the
+ * saga is marked timed out and the body's fiber interrupted (its running steps end in doubt or interrupted), then the
+ * exit is a `SagaTimeout` failure. One fiber and a timer per saga, not a race's two fibers and their sleep.
+ * `restore`: the caller's interruptibility, under which the saga is awaited (an interruption of the caller
+ * interrupts the body and waits for it).
+ */
+const withTimeout = <A, R>(
+  ledger: Ledger,
+  timeout: Duration.Duration,
+  body: Effect.Effect<A, unknown, R>,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+): Effect.Effect<Exit.Exit<A, unknown>, never, R> =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(body)
+    const id = yield* Effect.fiberId
+    const cancel = yield* schedule(timeout, () => {
+      if (fiber.unsafePoll() !== null) return
+      ledger.timedOut = true
+      fiber.unsafeInterruptAsFork(id)
+    })
+    const exit = yield* restore(Fiber.await(fiber)).pipe(
+      Effect.onInterrupt(() => Fiber.interrupt(fiber)),
+      Effect.ensuring(Effect.sync(cancel)),
+      Effect.exit
+    )
+    if (ledger.timedOut) {
+      return Exit.fail(new SagaTimeout({ sagaId: ledger.sagaId, timeout, compensated: ledger.compensateOnTimeout }))
+    }
+    return Exit.isSuccess(exit) ? exit.value : Exit.failCause(exit.cause)
+  })
 
 /** @internal */
 export interface Outcome<A> {
@@ -686,21 +781,16 @@ const executeWithId = <A, E, R>(
           (planned) => journal.append(Journal.SagaStarted.make({ sagaId, name, at: start, ...declared, ...planned }))
         ).pipe(Effect.tapError(noteIdTaken(ledger)), Effect.zipRight(body))
         : body
-      const timed = timeout === undefined ? started : Effect.raceFirst(
-        started,
-        Effect.sleep(timeout).pipe(
-          Effect.zipRight(Effect.suspend(() => {
-            ledger.timedOut = true
-            return Effect.fail(new SagaTimeout({ sagaId, timeout, compensated: ledger.compensateOnTimeout }))
-          }))
-        )
-      )
       const scope = yield* Scope.make()
       const runtime: Runtime = { ledger, prefix: "", scope }
-      const exit = yield* restore(timed).pipe(
-        Effect.provideService(SagaContext, runtime),
-        Effect.exit
-      ) as Effect.Effect<Exit.Exit<A, unknown>, never, Exclude<R, SagaContext>>
+      const provided = Effect.provideService(started, SagaContext, runtime) as Effect.Effect<
+        A,
+        unknown,
+        Exclude<R, SagaContext>
+      >
+      const exit = yield* (timeout === undefined
+        ? Effect.exit(restore(provided))
+        : withTimeout(ledger, timeout, restore(provided), restore))
       ledger.closed = true
       yield* awaitRunning(ledger, "")
       yield* Scope.close(scope, closeExit(ledger, exit))

@@ -81,19 +81,19 @@ const placeholder = (operator: string | undefined): unknown => {
   }
 }
 
-const parseRef = (u: Record<string, unknown>, path: string): Effect.Effect<Ref, WarehouseError> => {
+const parseRef = (u: Record<string, unknown>, path: string): Either.Either<Ref, WarehouseError> => {
   const at = `${path}.$ref`
-  if (Object.keys(u).length !== 1) return Effect.fail(invalid(path, "a $ref object has no other key"))
+  if (Object.keys(u).length !== 1) return Either.left(invalid(path, "a $ref object has no other key"))
   const value = u.$ref
   const parts = typeof value === "string" ? value.split(".") : []
   const [step, first, ...rest] = parts
   if (step === undefined || first === undefined || parts.some((p) => p === "")) {
-    return Effect.fail(invalid(at, "expected \"<stepId>.data.<index>.<field>\" or \"<stepId>.affectedRows\""))
+    return Either.left(invalid(at, "expected \"<stepId>.data.<index>.<field>\" or \"<stepId>.affectedRows\""))
   }
   if (first !== "data" && first !== "affectedRows") {
-    return Effect.fail(invalid(at, `a step's result has "data" and "affectedRows", not ${JSON.stringify(first)}`))
+    return Either.left(invalid(at, `a step's result has "data" and "affectedRows", not ${JSON.stringify(first)}`))
   }
-  return Effect.succeed({ path, step, at: [first, ...rest] })
+  return Either.right({ path, step, at: [first, ...rest] })
 }
 
 /** Operators whose operand is a list of values (each may be a `$ref`). */
@@ -102,44 +102,58 @@ const listOperators: ReadonlySet<string> = new Set(["$in", "$nin", "$containsAll
 /** Operators whose operand must be written out: it is checked (pattern safety, vector shape) before any write. */
 const written: ReadonlySet<string> = new Set(["$regex", "$similar", "$near"])
 
+/** The `$ref`s found in a value, and the value with placeholders in their place. */
+export interface Collected {
+  readonly refs: ReadonlyArray<Ref>
+  readonly value: unknown
+}
+
+const none = (value: unknown): Collected => ({ refs: [], value })
+
 /**
  * Finds the `$ref`s in `value` (a `data` or `where`), returning them and `value` with placeholders in their
- * place. `operator` is the key `value` sits under.
+ * place. `operator` is the key `value` sits under. A plain function (an `Either`): it runs for every operation of
+ * every transaction, and a part without a `$ref` is returned as it is, not copied.
  */
 export const collect = (
   value: unknown,
   path: string,
   operator?: string
-): Effect.Effect<{ readonly refs: ReadonlyArray<Ref>; readonly value: unknown }, WarehouseError> => {
+): Either.Either<Collected, WarehouseError> => {
   if (Array.isArray(value)) {
-    return Effect.map(
-      Effect.forEach(
-        value,
-        (v, i) => collect(v, `${path}[${i}]`, listOperators.has(operator ?? "") ? "" : operator)
-      ),
-      (items) => ({ refs: items.flatMap((i) => i.refs), value: items.map((i) => i.value) })
-    )
+    const inner = operator !== undefined && listOperators.has(operator) ? "" : operator
+    const refs: Array<Ref> = []
+    let items: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item = collect(value[i], `${path}[${i}]`, inner)
+      if (Either.isLeft(item)) return item
+      if (item.right.refs.length === 0) continue
+      refs.push(...item.right.refs)
+      items ??= value.slice()
+      items[i] = item.right.value
+    }
+    return Either.right(items === undefined ? none(value) : { refs, value: items })
   }
-  if (!isPlainObject(value)) return Effect.succeed({ refs: [], value })
+  if (!isPlainObject(value)) return Either.right(none(value))
   if ("$ref" in value) {
     if (operator !== undefined && written.has(operator)) {
-      return Effect.fail(
+      return Either.left(
         invalid(path, `${operator} is checked before the first write, so it takes no $ref: write its operand out`)
       )
     }
-    return Effect.map(parseRef(value, path), (ref) => ({ refs: [ref], value: placeholder(operator) }))
+    return Either.map(parseRef(value, path), (ref) => ({ refs: [ref], value: placeholder(operator) }))
   }
-  if (operator !== undefined && written.has(operator)) return Effect.succeed({ refs: [], value })
-  return Effect.map(
-    Effect.forEach(
-      Object.entries(value),
-      ([key, v]) => Effect.map(collect(v, `${path}.${key}`, key), (item) => [key, item] as const)
-    ),
-    (entries) => ({
-      refs: entries.flatMap(([, item]) => item.refs),
-      value: Object.fromEntries(entries.map(([key, item]) => [key, item.value]))
-    })
-  )
+  if (operator !== undefined && written.has(operator)) return Either.right(none(value))
+  const refs: Array<Ref> = []
+  const entries = Object.entries(value)
+  for (const entry of entries) {
+    const item = collect(entry[1], `${path}.${entry[0]}`, entry[0])
+    if (Either.isLeft(item)) return item
+    if (item.right.refs.length === 0) continue
+    refs.push(...item.right.refs)
+    entry[1] = item.right.value
+  }
+  return Either.right(refs.length === 0 ? none(value) : { refs, value: Object.fromEntries(entries) })
 }
 
 /** A step's result as `$ref` paths see it. */
@@ -150,15 +164,23 @@ export interface RefTarget {
 
 /**
  * `value` with each `$ref` replaced by the value it names in `results` (by step id). A path that leads nowhere
- * fails with a `Validation` store error (the step fails, the transaction is undone).
+ * fails with a `Validation` store error (the step fails, the transaction is undone). A plain function, as `collect`.
  */
 export const resolve = (
   value: unknown,
   results: Readonly<Record<string, RefTarget>>,
   path: string
-): Effect.Effect<unknown, StoreError> => {
-  if (Array.isArray(value)) return Effect.forEach(value, (v, i) => resolve(v, results, `${path}[${i}]`))
-  if (!isPlainObject(value)) return Effect.succeed(value)
+): Either.Either<unknown, StoreError> => {
+  if (Array.isArray(value)) {
+    const items: Array<unknown> = []
+    for (let i = 0; i < value.length; i++) {
+      const item = resolve(value[i], results, `${path}[${i}]`)
+      if (Either.isLeft(item)) return item
+      items.push(item.right)
+    }
+    return Either.right(items)
+  }
+  if (!isPlainObject(value)) return Either.right(value)
   if ("$ref" in value && typeof value.$ref === "string") {
     const [step, ...at] = value.$ref.split(".")
     let current: unknown = results[step!]
@@ -170,22 +192,22 @@ export const resolve = (
         : undefined
     }
     return current === undefined
-      ? Effect.fail(
+      ? Either.left(
         new StoreError({
           reason: "Validation",
           path,
           message: `${path}: $ref ${JSON.stringify(value.$ref)} names nothing in the result of ${step}`
         })
       )
-      : Effect.succeed(current)
+      : Either.right(current)
   }
-  return Effect.map(
-    Effect.forEach(
-      Object.entries(value),
-      ([key, v]) => Effect.map(resolve(v, results, `${path}.${key}`), (r) => [key, r] as const)
-    ),
-    Object.fromEntries
-  )
+  const entries: Array<[string, unknown]> = []
+  for (const [key, v] of Object.entries(value)) {
+    const item = resolve(v, results, `${path}.${key}`)
+    if (Either.isLeft(item)) return item
+    entries.push([key, item.right])
+  }
+  return Either.right(Object.fromEntries(entries))
 }
 
 /** What the warehouse reads of an operation before the store's parser sees the rest. */

@@ -287,6 +287,21 @@ const withinTimeout = <A>(
       )).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Fiber.interruptFork(fiber))))
   )
 
+/**
+ * `Effect.disconnect` without its join: `effect` runs in a fiber of its own, and an interruption of the caller
+ * interrupts it without waiting for it. Its result is taken as an `Exit` (awaited, not joined): the fiber's
+ * `FiberRef`s are not merged back into the step's, which a store call has nothing to give and which cost more CPU
+ * than the call on an in-memory store (#15).
+ */
+const disconnected = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkDaemon(restore(effect)), (fiber) =>
+      restore(Fiber.await(fiber)).pipe(
+        Effect.onInterrupt(() => Fiber.interruptFork(fiber)),
+        Effect.flatten
+      ))
+  )
+
 const runTransaction = (
   sources: Sources["Type"],
   journal: Option.Option<SagaJournal.SagaJournal.Service>,
@@ -327,7 +342,7 @@ const runTransaction = (
                 // cut off by a timeout, the store call is not waited for: what cannot be interrupted (a driver's
                 // rollback or session close on a store that hangs) finishes in the background; the step is in doubt
                 // and resolved through the store's barrier, which fences a late write
-                ({ operation }) => Effect.disconnect(source.store.execute(operation, { sagaId: id, stepId }))
+                ({ operation }) => disconnected(source.store.execute(operation, { sagaId: id, stepId }))
               ).pipe(
                 timed(source.store.engine),
                 Effect.map((outcome): StepOutcome => ({

@@ -4,20 +4,18 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as internal from "./internal/identifier.js"
 import { reservedKeys } from "./internal/values.js"
-import { StoreError } from "./StoreError.js"
+import type { StoreError } from "./StoreError.js"
 
 /**
  * Letters, digits and underscores, not starting with a digit, at most 63 characters (PostgreSQL's limit).
  *
  * @since 0.1.0
  */
-export const pattern = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
-
-const rule = "must be letters, digits and underscores, start with a letter or underscore, at most 63 characters"
-const reservedRule = "must not be __proto__, constructor or prototype"
+export const pattern: RegExp = internal.pattern
 
 /**
  * Whether `value` may name a table, collection, label, relationship type or field: it matches {@link pattern}
@@ -26,14 +24,14 @@ const reservedRule = "must not be __proto__, constructor or prototype"
  *
  * @since 0.1.0
  */
-export const isValid = (value: string): boolean => pattern.test(value) && !reservedKeys.has(value)
+export const isValid: (value: string) => boolean = internal.isValid
 
 /**
  * @since 0.1.0
  */
 export const Identifier = Schema.String.pipe(
-  Schema.pattern(pattern, { message: () => rule }),
-  Schema.filter((value) => !reservedKeys.has(value), { message: () => reservedRule }),
+  Schema.pattern(pattern, { message: () => internal.rule }),
+  Schema.filter((value) => !reservedKeys.has(value), { message: () => internal.reservedRule }),
   Schema.brand("@polysaga/store/Identifier")
 )
 
@@ -47,13 +45,5 @@ export type Identifier = typeof Identifier.Type
  *
  * @since 0.1.0
  */
-export const check = (value: string, what: string, path: string): Effect.Effect<Identifier, StoreError> =>
-  isValid(value)
-    ? Effect.succeed(value as Identifier)
-    : Effect.fail(
-      new StoreError({
-        reason: "InvalidIdentifier",
-        path,
-        message: `${path}: invalid ${what} ${JSON.stringify(value)}: ${pattern.test(value) ? reservedRule : rule}`
-      })
-    )
+export const check: (value: string, what: string, path: string) => Effect.Effect<Identifier, StoreError> =
+  internal.check

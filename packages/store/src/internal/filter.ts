@@ -1,9 +1,9 @@
-import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type { Compare, CompareOperator, Filter, FilterOperator } from "../Filter.js"
-import * as Identifier from "../Identifier.js"
 import type { StoreError } from "../StoreError.js"
+import * as Identifier from "./identifier.js"
 import * as Regex from "./regex.js"
-import { checkBounds, equals, isPlainObject, isScalar, join, validation, whereBounds } from "./values.js"
+import { checkBounds, each, equals, isPlainObject, isScalar, join, validation, whereBounds } from "./values.js"
 
 type Operand = "scalar" | "ordered" | "list" | "string" | "boolean" | "regex"
 
@@ -28,32 +28,32 @@ const operandOf: Record<CompareOperator, Operand> = {
 
 const isOrdered = (u: unknown) => typeof u === "string" || u instanceof Date || (typeof u === "number" && isFinite(u))
 
-const checkOperand = (op: CompareOperator, value: unknown, path: string): Effect.Effect<unknown, StoreError> => {
+const checkOperand = (op: CompareOperator, value: unknown, path: string): Either.Either<unknown, StoreError> => {
   switch (operandOf[op]) {
     case "scalar":
       return isScalar(value) && (value !== null || op === "eq" || op === "ne")
-        ? Effect.succeed(value)
-        : Effect.fail(validation(path, `$${op} takes a string, finite number, boolean or date`))
+        ? Either.right(value)
+        : Either.left(validation(path, `$${op} takes a string, finite number, boolean or date`))
     case "ordered":
       return isOrdered(value)
-        ? Effect.succeed(value)
-        : Effect.fail(validation(path, `$${op} takes a string, finite number or date`))
+        ? Either.right(value)
+        : Either.left(validation(path, `$${op} takes a string, finite number or date`))
     case "list":
       return Array.isArray(value) && value.every((v) => isScalar(v) && v !== null)
-        ? Effect.succeed(value)
-        : Effect.fail(validation(path, `$${op} takes an array of strings, finite numbers, booleans or dates`))
+        ? Either.right(value)
+        : Either.left(validation(path, `$${op} takes an array of strings, finite numbers, booleans or dates`))
     case "string":
       return typeof value === "string"
-        ? Effect.succeed(value)
-        : Effect.fail(validation(path, `$${op} takes a string`))
+        ? Either.right(value)
+        : Either.left(validation(path, `$${op} takes a string`))
     case "boolean":
       return typeof value === "boolean"
-        ? Effect.succeed(value)
-        : Effect.fail(validation(path, `$${op} takes true or false`))
+        ? Either.right(value)
+        : Either.left(validation(path, `$${op} takes true or false`))
     case "regex": {
-      if (typeof value !== "string") return Effect.fail(validation(path, "$regex takes a string (a pattern)"))
+      if (typeof value !== "string") return Either.left(validation(path, "$regex takes a string (a pattern)"))
       const parsed = Regex.parse(value)
-      return typeof parsed === "string" ? Effect.fail(validation(path, parsed)) : Effect.succeed(value)
+      return typeof parsed === "string" ? Either.left(validation(path, parsed)) : Either.right(value)
     }
   }
 }
@@ -75,73 +75,84 @@ const containsEach = (
   op: "containsAll" | "containsAny",
   operand: unknown,
   path: string
-): Effect.Effect<Filter, StoreError> =>
+): Either.Either<Filter, StoreError> =>
   Array.isArray(operand) && operand.length > 0 && operand.every((v) => isScalar(v) && v !== null)
-    ? Effect.succeed({
+    ? Either.right({
       _tag: op === "containsAll" ? "And" : "Or",
       filters: operand.map((value, i): Filter => compare(field, "contains", value, join(path, i)))
     })
-    : Effect.fail(validation(path, `$${op} takes a non-empty array of strings, finite numbers, booleans or dates`))
+    : Either.left(validation(path, `$${op} takes a non-empty array of strings, finite numbers, booleans or dates`))
 
-const parseField = (field: string, condition: unknown, path: string): Effect.Effect<Filter, StoreError> => {
-  if (isScalar(condition)) return Effect.succeed(compare(field, "eq", condition, path))
+/** One filter, or the `$and` of several. */
+const conjunction = (filters: ReadonlyArray<Filter>): Filter =>
+  filters.length === 1 ? filters[0]! : { _tag: "And", filters }
+
+const parseField = (field: string, condition: unknown, path: string): Either.Either<Filter, StoreError> => {
+  if (isScalar(condition)) return Either.right(compare(field, "eq", condition, path))
   if (isPlainObject(condition)) {
     const entries = Object.entries(condition)
-    if (entries.length === 0) return Effect.fail(validation(path, "an operator object needs at least one operator"))
-    return Effect.forEach(entries, ([key, operand]) => {
-      const opPath = join(path, key)
-      const op = key.startsWith("$") ? key.slice(1) : undefined
-      if (op === "containsAll" || op === "containsAny") return containsEach(field, op, operand, opPath)
-      if (op === "similar" || op === "near") {
-        return Effect.fail(
-          validation(
-            opPath,
-            `$${op} is a vector search: it goes at the top level of a select's where, alone on its field`
+    if (entries.length === 0) return Either.left(validation(path, "an operator object needs at least one operator"))
+    return Either.map(
+      each(entries, ([key, operand]): Either.Either<Filter, StoreError> => {
+        const opPath = join(path, key)
+        const op = key.startsWith("$") ? key.slice(1) : undefined
+        if (op === "containsAll" || op === "containsAny") return containsEach(field, op, operand, opPath)
+        if (op === "similar" || op === "near") {
+          return Either.left(
+            validation(
+              opPath,
+              `$${op} is a vector search: it goes at the top level of a select's where, alone on its field`
+            )
           )
+        }
+        if (op === undefined || !(op in operandOf)) {
+          return Either.left(validation(opPath, `unknown filter operator ${JSON.stringify(key)}`))
+        }
+        return Either.map(
+          checkOperand(op as CompareOperator, operand, opPath),
+          (value): Filter => compare(field, op as CompareOperator, value, opPath)
         )
-      }
-      if (op === undefined || !(op in operandOf)) {
-        return Effect.fail(validation(opPath, `unknown filter operator ${JSON.stringify(key)}`))
-      }
-      return checkOperand(op as CompareOperator, operand, opPath).pipe(
-        Effect.map((value): Filter => compare(field, op as CompareOperator, value, opPath))
-      )
-    }).pipe(Effect.map((filters): Filter => filters.length === 1 ? filters[0]! : { _tag: "And", filters }))
+      }),
+      conjunction
+    )
   }
-  return Effect.fail(
+  return Either.left(
     validation(path, "a condition is a string, finite number, boolean, null, date or an object of $operators")
   )
 }
 
-const parseList = (u: unknown, path: string): Effect.Effect<ReadonlyArray<Filter>, StoreError> =>
+const parseList = (u: unknown, path: string): Either.Either<ReadonlyArray<Filter>, StoreError> =>
   Array.isArray(u)
-    ? Effect.forEach(u, (f, i) => parseChecked(f, join(path, i)))
-    : Effect.fail(validation(path, "takes an array of filters"))
+    ? each(u, (f, i) => parseChecked(f, join(path, i)))
+    : Either.left(validation(path, "takes an array of filters"))
 
 export const all: Filter = { _tag: "And", filters: [] }
 
-/** Parses a `where` whose bounds were checked (see `parse`). */
-export const parseChecked = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> => {
-  if (!isPlainObject(where)) return Effect.fail(validation(path, "a filter is an object"))
-  return Effect.forEach(Object.entries(where), ([key, value]): Effect.Effect<Filter, StoreError> => {
-    const at = join(path, key)
-    switch (key) {
-      case "$and":
-        return Effect.map(parseList(value, at), (filters) => ({ _tag: "And", filters }))
-      case "$or":
-        return Effect.map(parseList(value, at), (filters) => ({ _tag: "Or", filters }))
-      case "$not":
-        return Effect.map(parseChecked(value, at), (filter) => ({ _tag: "Not", filter }))
-      default:
-        return key.startsWith("$")
-          ? Effect.fail(validation(at, `unknown logical operator ${JSON.stringify(key)}`))
-          : Effect.zipRight(Identifier.check(key, "field name", at), parseField(key, value, at))
-    }
-  }).pipe(Effect.map((filters): Filter => filters.length === 1 ? filters[0]! : { _tag: "And", filters }))
+/** Parses a `where` whose bounds were checked (see `parse`). A plain function (an `Either`). */
+export const parseChecked = (where: unknown, path = "where"): Either.Either<Filter, StoreError> => {
+  if (!isPlainObject(where)) return Either.left(validation(path, "a filter is an object"))
+  return Either.map(
+    each(Object.entries(where), ([key, value]): Either.Either<Filter, StoreError> => {
+      const at = join(path, key)
+      switch (key) {
+        case "$and":
+          return Either.map(parseList(value, at), (filters): Filter => ({ _tag: "And", filters }))
+        case "$or":
+          return Either.map(parseList(value, at), (filters): Filter => ({ _tag: "Or", filters }))
+        case "$not":
+          return Either.map(parseChecked(value, at), (filter): Filter => ({ _tag: "Not", filter }))
+        default:
+          return key.startsWith("$")
+            ? Either.left(validation(at, `unknown logical operator ${JSON.stringify(key)}`))
+            : Either.flatMap(Identifier.check(key, "field name", at), () => parseField(key, value, at))
+      }
+    }),
+    conjunction
+  )
 }
 
-export const parse = (where: unknown, path = "where"): Effect.Effect<Filter, StoreError> =>
-  Effect.zipRight(checkBounds(where, path, whereBounds), parseChecked(where, path))
+export const parse = (where: unknown, path = "where"): Either.Either<Filter, StoreError> =>
+  Either.flatMap(checkBounds(where, path, whereBounds), () => parseChecked(where, path))
 
 const likeToRegExp = (pattern: string, flags: string): RegExp => {
   let source = ""

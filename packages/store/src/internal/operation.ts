@@ -1,61 +1,64 @@
-import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import * as Identifier from "../Identifier.js"
 import type { Operation, OperationInput, OrderBy, Row, SelectClauses, VectorSearch } from "../Operation.js"
 import type { StoreError } from "../StoreError.js"
 import * as Filter from "./filter.js"
+import * as Identifier from "./identifier.js"
 import * as Update from "./update.js"
 import {
   checkBounds,
   checkValue,
   dataBounds,
   decodeAt,
+  each,
+  every,
   isPlainObject,
   join,
+  passed,
   validation,
   whereBounds,
   within
 } from "./values.js"
 
-const parseRow = (u: unknown, path: string): Effect.Effect<Row, StoreError> =>
-  isPlainObject(u)
-    ? Effect.forEach(Object.entries(u), ([field, value]) => {
-      const at = join(path, field)
-      if (isPlainObject(value) && Object.keys(value).some((k) => k.startsWith("$"))) {
-        return Effect.fail(validation(at, "operators are not allowed here: insert and upsert take plain values"))
-      }
-      return Effect.zipRight(Identifier.check(field, "field name", at), checkValue(value, at))
-    }, { discard: true }).pipe(
-      Effect.zipRight(
-        Object.keys(u).length === 0 ? Effect.fail(validation(path, "a record needs at least one field")) : Effect.void
-      ),
-      Effect.as(u)
-    )
-    : Effect.fail(validation(path, "a record is an object"))
-
-const parseRows = (data: unknown, path: string): Effect.Effect<ReadonlyArray<Row>, StoreError> => {
-  if (data === undefined) return Effect.fail(validation(path, "is required"))
-  if (Array.isArray(data)) {
-    return data.length === 0
-      ? Effect.fail(validation(path, "needs at least one record"))
-      : Effect.forEach(data, (row, i) => parseRow(row, join(path, i)))
-  }
-  return Effect.map(parseRow(data, path), (row) => [row])
+const parseRow = (u: unknown, path: string): Either.Either<Row, StoreError> => {
+  if (!isPlainObject(u)) return Either.left(validation(path, "a record is an object"))
+  const checked = every(Object.entries(u), ([field, value]) => {
+    const at = join(path, field)
+    if (isPlainObject(value) && Object.keys(value).some((k) => k.startsWith("$"))) {
+      return Either.left(validation(at, "operators are not allowed here: insert and upsert take plain values"))
+    }
+    return Either.flatMap(Identifier.check(field, "field name", at), () => checkValue(value, at))
+  })
+  if (Either.isLeft(checked)) return Either.left(checked.left)
+  return Object.keys(u).length === 0
+    ? Either.left(validation(path, "a record needs at least one field"))
+    : Either.right(u)
 }
 
-const absent = (u: unknown, path: string, kind: string): Effect.Effect<void, StoreError> =>
-  u === undefined ? Effect.void : Effect.fail(validation(path, `is not allowed in a ${kind}`))
+const parseRows = (data: unknown, path: string): Either.Either<ReadonlyArray<Row>, StoreError> => {
+  if (data === undefined) return Either.left(validation(path, "is required"))
+  if (Array.isArray(data)) {
+    return data.length === 0
+      ? Either.left(validation(path, "needs at least one record"))
+      : each(data, (row, i) => parseRow(row, join(path, i)))
+  }
+  return Either.map(parseRow(data, path), (row) => [row])
+}
+
+const absent = (u: unknown, path: string, kind: string): Either.Either<void, StoreError> =>
+  u === undefined ? passed : Either.left(validation(path, `is not allowed in a ${kind}`))
 
 /**
  * Paths inside the parsed operation (`Compare.path`, `Change.path`) are relative to it (`where.q.$gte`); errors
  * get `path` in front.
  */
 export const parse =
-  (schema: typeof OperationInput) => (input: unknown, path = ""): Effect.Effect<Operation, StoreError> =>
-    Effect.mapError(parseRelative(schema, input), within(path))
+  (schema: typeof OperationInput) => (input: unknown, path = ""): Either.Either<Operation, StoreError> =>
+    Either.mapLeft(parseRelative(schema, input), within(path))
 
-const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Effect<Operation, StoreError> =>
-  Effect.gen(function*() {
+/** A plain function (an `Either`, no Effect): it runs for every operation of every transaction. */
+const parseRelative = (schema: typeof OperationInput, input: unknown): Either.Either<Operation, StoreError> =>
+  Either.gen(function*() {
     // before anything else: the schema decode below copies `data` and `where` (and would drop a `__proto__` key)
     if (isPlainObject(input)) {
       yield* checkBounds(input.where, "where", whereBounds)
@@ -75,20 +78,20 @@ const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Ef
         return { ...base, kind: "insert", records, dataIsList: Array.isArray(raw.data) } as const
       }
       case "upsert": {
-        yield* Effect.forEach(
+        yield* every(
           raw.options?.key ?? [],
           (field, i) => Identifier.check(field, "field name", join(at("options.key"), i))
         )
         const records = yield* parseRows(raw.data, at("data"))
         const where = raw.where === undefined ? undefined : yield* Filter.parseChecked(raw.where, at("where"))
         if (where !== undefined && records.length > 1) {
-          return yield* Effect.fail(validation(at("where"), "an upsert with where takes exactly one record"))
+          return yield* Either.left(validation(at("where"), "an upsert with where takes exactly one record"))
         }
         return { ...base, kind: "upsert", records, where, dataIsList: Array.isArray(raw.data) } as const
       }
       case "update": {
         if (raw.where === undefined) {
-          return yield* Effect.fail(validation(at("where"), "is required for update (use {} to match every record)"))
+          return yield* Either.left(validation(at("where"), "is required for update (use {} to match every record)"))
         }
         const changes = yield* Update.parseChecked(raw.data, at("data"))
         return { ...base, kind: "update", changes, where: yield* Filter.parseChecked(raw.where, at("where")) } as const
@@ -96,7 +99,7 @@ const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Ef
       case "delete": {
         yield* absent(raw.data, at("data"), "delete")
         if (raw.where === undefined) {
-          return yield* Effect.fail(validation(at("where"), "is required for delete (use {} to match every record)"))
+          return yield* Either.left(validation(at("where"), "is required for delete (use {} to match every record)"))
         }
         return { ...base, kind: "delete", where: yield* Filter.parseChecked(raw.where, at("where")) } as const
       }
@@ -105,7 +108,7 @@ const parseRelative = (schema: typeof OperationInput, input: unknown): Effect.Ef
         const { rest, vectors } = splitVectors(raw.where)
         const where = rest === undefined ? Filter.all : yield* Filter.parseChecked(rest, at("where"))
         if (raw.limit !== undefined && raw.options?.limit !== undefined) {
-          return yield* Effect.fail(validation("limit", "give limit or options.limit, not both"))
+          return yield* Either.left(validation("limit", "give limit or options.limit, not both"))
         }
         const clauses = yield* parseClauses(raw, vectors)
         const options = raw.limit === undefined ? base.options : { ...base.options, limit: raw.limit }
@@ -155,8 +158,8 @@ const splitVectors = (where: Readonly<Record<string, unknown>> | undefined) => {
 const parseClauses = (
   raw: typeof OperationInput.Type,
   vectors: ReadonlyArray<VectorEntry>
-): Effect.Effect<SelectClauses, StoreError> =>
-  Effect.gen(function*() {
+): Either.Either<SelectClauses, StoreError> =>
+  Either.gen(function*() {
     for (const [i, field] of (raw.fields ?? []).entries()) {
       yield* Identifier.check(field, "field name", join("fields", i))
     }
@@ -165,12 +168,12 @@ const parseClauses = (
       yield* Identifier.check(field, "field name", join(join("orderBy", i), "field"))
     }
     if (raw.offset !== undefined && orderBy === undefined) {
-      return yield* Effect.fail(
+      return yield* Either.left(
         validation("offset", "needs orderBy: without an order, which records are skipped is the store's choice")
       )
     }
     if (vectors.length > 1) {
-      return yield* Effect.fail(
+      return yield* Either.left(
         validation(join("where", vectors[1]![0]), "one vector search ($similar / $near) per select")
       )
     }
@@ -182,7 +185,7 @@ const parseClauses = (
         ? { field, path, ...(yield* decodeAt(Similar, operand, path)) }
         : { field, path, ...(yield* decodeAt(Near, operand, path)) }
       if (orderBy !== undefined) {
-        return yield* Effect.fail(validation("orderBy", `a vector search ($${op}) orders its records by distance`))
+        return yield* Either.left(validation("orderBy", `a vector search ($${op}) orders its records by distance`))
       }
       vector = op === "similar" ? { similar: search } : { near: search }
     }

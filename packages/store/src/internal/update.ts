@@ -1,59 +1,61 @@
-import * as Effect from "effect/Effect"
-import * as Identifier from "../Identifier.js"
+import * as Either from "effect/Either"
 import type { StoreError } from "../StoreError.js"
 import type { Change } from "../Update.js"
-import { checkBounds, checkValue, dataBounds, equals, isPlainObject, join, validation } from "./values.js"
+import * as Identifier from "./identifier.js"
+import { checkBounds, checkValue, dataBounds, each, equals, isPlainObject, join, validation } from "./values.js"
 
 const operators = ["$increment", "$decrement", "$multiply", "$push", "$pull"] as const
 
-const number = (u: unknown, path: string, op: string): Effect.Effect<number, StoreError> =>
+const number = (u: unknown, path: string, op: string): Either.Either<number, StoreError> =>
   typeof u === "number" && Number.isFinite(u)
-    ? Effect.succeed(u)
-    : Effect.fail(validation(path, `${op} takes a finite number`))
+    ? Either.right(u)
+    : Either.left(validation(path, `${op} takes a finite number`))
 
-const parseChange = (field: string, value: unknown, path: string): Effect.Effect<Change, StoreError> => {
+const parseChange = (field: string, value: unknown, path: string): Either.Either<Change, StoreError> => {
   const keys = isPlainObject(value) ? Object.keys(value) : []
   const dollar = keys.filter((k) => k.startsWith("$"))
-  if (dollar.length === 0) return Effect.as(checkValue(value, path), { op: "set", field, value, path } as const)
+  if (dollar.length === 0) {
+    return Either.map(checkValue(value, path), (): Change => ({ op: "set", field, value, path }))
+  }
   if (dollar.length !== keys.length || keys.length !== 1) {
-    return Effect.fail(validation(path, "an update operator object holds exactly one operator"))
+    return Either.left(validation(path, "an update operator object holds exactly one operator"))
   }
   const key = keys[0]!
   const operand = (value as Record<string, unknown>)[key]
   const at = join(path, key)
   switch (key as typeof operators[number]) {
     case "$increment":
-      return Effect.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by, path: at }))
+      return Either.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by, path: at }))
     case "$decrement":
-      return Effect.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by: -by, path: at }))
+      return Either.map(number(operand, at, key), (by): Change => ({ op: "increment", field, by: -by, path: at }))
     case "$multiply":
-      return Effect.map(number(operand, at, key), (by): Change => ({ op: "multiply", field, by, path: at }))
+      return Either.map(number(operand, at, key), (by): Change => ({ op: "multiply", field, by, path: at }))
     case "$push":
-      return Effect.as(checkValue(operand, at), { op: "push", field, value: operand, path: at } as const)
+      return Either.map(checkValue(operand, at), (): Change => ({ op: "push", field, value: operand, path: at }))
     case "$pull":
       return operand === null
-        ? Effect.fail(validation(at, "$pull takes a non-null value"))
-        : Effect.as(checkValue(operand, at), { op: "pull", field, value: operand, path: at } as const)
+        ? Either.left(validation(at, "$pull takes a non-null value"))
+        : Either.map(checkValue(operand, at), (): Change => ({ op: "pull", field, value: operand, path: at }))
     default:
-      return Effect.fail(
+      return Either.left(
         validation(at, `unknown update operator ${JSON.stringify(key)} (known: ${operators.join(", ")})`)
       )
   }
 }
 
-/** Parses the changes of an update whose bounds were checked (see `parse`). */
-export const parseChecked = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> => {
-  if (!isPlainObject(data)) return Effect.fail(validation(path, "the data of an update is one object of changes"))
+/** Parses the changes of an update whose bounds were checked (see `parse`). A plain function (an `Either`). */
+export const parseChecked = (data: unknown, path = "data"): Either.Either<ReadonlyArray<Change>, StoreError> => {
+  if (!isPlainObject(data)) return Either.left(validation(path, "the data of an update is one object of changes"))
   const entries = Object.entries(data)
-  if (entries.length === 0) return Effect.fail(validation(path, "an update needs at least one change"))
-  return Effect.forEach(entries, ([field, value]) => {
+  if (entries.length === 0) return Either.left(validation(path, "an update needs at least one change"))
+  return each(entries, ([field, value]) => {
     const at = join(path, field)
-    return Effect.zipRight(Identifier.check(field, "field name", at), parseChange(field, value, at))
+    return Either.flatMap(Identifier.check(field, "field name", at), () => parseChange(field, value, at))
   })
 }
 
-export const parse = (data: unknown, path = "data"): Effect.Effect<ReadonlyArray<Change>, StoreError> =>
-  Effect.zipRight(checkBounds(data, path, dataBounds), parseChecked(data, path))
+export const parse = (data: unknown, path = "data"): Either.Either<ReadonlyArray<Change>, StoreError> =>
+  Either.flatMap(checkBounds(data, path, dataBounds), () => parseChecked(data, path))
 
 export const apply = (
   changes: ReadonlyArray<Change>,

@@ -1,4 +1,3 @@
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -16,36 +15,68 @@ export const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   (Object.getPrototypeOf(u) === Object.prototype || Object.getPrototypeOf(u) === null)
 
 /**
- * Decodes `u` with `schema`, turning a parse error into a `Validation` error at `path`. The decode is synchronous (an
- * `Either`, itself an Effect): the schemas of the model have no effectful transformation, and the Effect form of a
- * decode costs a few times the CPU of the decode itself.
+ * Decodes `u` with `schema`, turning a parse error into a `Validation` error at `path`. Synchronous (an `Either`):
+ * the schemas of the model have no effectful transformation, and the Effect form of a decode costs a few times the CPU
+ * of the decode itself.
  */
-export const decodeAt = <A, I>(schema: Schema.Schema<A, I>, u: unknown, path: string): Effect.Effect<A, StoreError> =>
+export const decodeAt = <A, I>(schema: Schema.Schema<A, I>, u: unknown, path: string): Either.Either<A, StoreError> =>
   Either.mapLeft(Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "first" })(u), (error) => {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
     const at = (issue?.path ?? []).reduce<string>((p, k) => join(p, typeof k === "number" ? k : String(k)), path)
     return validation(at, issue?.message ?? error.message)
   })
 
+/** Success with nothing: a check that passed. */
+export const passed: Either.Either<void, never> = Either.right(undefined)
+
+/**
+ * `f` on each item, in order, until one fails (a plain loop over `Either`s: the parsers run for every operation, and
+ * an Effect per value costs more than the check it holds).
+ */
+export const each = <A, B, E>(
+  items: ReadonlyArray<A>,
+  f: (item: A, i: number) => Either.Either<B, E>
+): Either.Either<Array<B>, E> => {
+  const out: Array<B> = []
+  for (let i = 0; i < items.length; i++) {
+    const result = f(items[i]!, i)
+    if (Either.isLeft(result)) return Either.left(result.left)
+    out.push(result.right)
+  }
+  return Either.right(out)
+}
+
+/** {@link each}, keeping nothing. */
+export const every = <A, E>(
+  items: ReadonlyArray<A>,
+  f: (item: A, i: number) => Either.Either<unknown, E>
+): Either.Either<void, E> => {
+  for (let i = 0; i < items.length; i++) {
+    const result = f(items[i]!, i)
+    if (Either.isLeft(result)) return Either.left(result.left)
+  }
+  return passed
+}
+
 /**
  * A value a record field may hold: JSON values plus `Date`. Nested object keys may not start with `$`
  * (that would read as an operator) nor contain `.` (a path).
  */
-export const checkValue = (u: unknown, path: string): Effect.Effect<void, StoreError> => {
-  if (u === null || typeof u === "string" || typeof u === "boolean" || u instanceof Date) return Effect.void
+export const checkValue = (u: unknown, path: string): Either.Either<void, StoreError> => {
+  if (u === null || typeof u === "string" || typeof u === "boolean" || u instanceof Date) return passed
   if (typeof u === "number") {
-    return Number.isFinite(u) ? Effect.void : Effect.fail(validation(path, "numbers must be finite"))
+    return Number.isFinite(u) ? passed : Either.left(validation(path, "numbers must be finite"))
   }
-  if (Array.isArray(u)) return Effect.forEach(u, (v, i) => checkValue(v, join(path, i)), { discard: true })
+  if (Array.isArray(u)) return every(u, (v, i) => checkValue(v, join(path, i)))
   if (isPlainObject(u)) {
-    return Effect.forEach(Object.entries(u), ([k, v]) =>
+    return every(Object.entries(u), ([k, v]) =>
       k.startsWith("$") || k.includes(".") || k === ""
-        ? Effect.fail(
+        ? Either.left(
           validation(join(path, k), `nested key ${JSON.stringify(k)} may not be empty, start with '$' or contain '.'`)
         )
-        : checkValue(v, join(path, k)), { discard: true })
+        : checkValue(v, join(path, k)))
   }
-  return Effect.fail(validation(path, `unsupported value of type ${typeof u}`))
+  return Either.left(validation(path, `unsupported value of type ${typeof u}`))
 }
 
 /** Scalars that may appear in a filter. */
@@ -101,27 +132,27 @@ export const checkBounds = (
   root: unknown,
   path: string,
   bounds: { readonly depth: number; readonly nodes: number }
-): Effect.Effect<void, StoreError> => {
+): Either.Either<void, StoreError> => {
   const stack: Array<readonly [value: unknown, at: string, depth: number]> = [[root, path, 0]]
   let nodes = 0
   while (stack.length > 0) {
     const [value, at, depth] = stack.pop()!
     if (++nodes > bounds.nodes) {
-      return Effect.fail(validation(path, `holds more than ${bounds.nodes} values (the limit)`))
+      return Either.left(validation(path, `holds more than ${bounds.nodes} values (the limit)`))
     }
     if (typeof value === "string") {
       const problem = textProblem(value, "a string", maxStringLength)
-      if (problem !== undefined) return Effect.fail(validation(at, problem))
+      if (problem !== undefined) return Either.left(validation(at, problem))
       continue
     }
     const isArray = Array.isArray(value)
     if (!isArray && !isPlainObject(value)) continue
     if (depth + 1 > bounds.depth) {
-      return Effect.fail(validation(at, `nests deeper than ${bounds.depth} levels (the limit)`))
+      return Either.left(validation(at, `nests deeper than ${bounds.depth} levels (the limit)`))
     }
     if (isArray) {
       if (value.length > maxArrayLength) {
-        return Effect.fail(
+        return Either.left(
           validation(at, `an array of ${value.length} elements exceeds the limit of ${maxArrayLength}`)
         )
       }
@@ -133,11 +164,11 @@ export const checkBounds = (
       const problem = reservedKeys.has(key)
         ? `${JSON.stringify(key)} is not allowed as a field name or key`
         : textProblem(key, "a key", maxStringLength)
-      if (problem !== undefined) return Effect.fail(validation(join(at, keyInPath(key)), problem))
+      if (problem !== undefined) return Either.left(validation(join(at, keyInPath(key)), problem))
     }
     for (let i = keys.length - 1; i >= 0; i--) stack.push([value[keys[i]!], join(at, keys[i]!), depth + 1])
   }
-  return Effect.void
+  return passed
 }
 
 /** The same error with `path` in front of its path (errors of a part parsed on its own, e.g. `where`). */

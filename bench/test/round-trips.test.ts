@@ -67,6 +67,23 @@ describe("round trips per step", () => {
       assert.isAtMost(count.undo, raw.undo + 1, `undo: ${count.undo} requests, raw ${raw.undo}: ${kinds}`)
     }))
 
+  it.scoped("Chroma: an update, an upsert by key and a delete", () =>
+    Effect.gen(function*() {
+      const counts = yield* RoundTrips.chromaPerOperation()
+      const steps = Object.fromEntries(Object.entries(counts).map(([name, count]) => [name, count.step]))
+      // an update (by id or by where) and an upsert by key are marked like a keyed step: one get reads what the step
+      // matches (its before-images) and, in the same request, the records carrying its marker or its fence (by its ids
+      // and fence id, or `$or` with its saga's key), then the write carries the marker — the raw write plus the read
+      // its before-image needs. A read made before the records' locks is kept when no write on the collection ended
+      // meanwhile. A delete keeps its barrier entry (its records are gone after it: their before-images must be
+      // durable first): the get, the entry's add and its read-back (the claim), the delete guarded by the fence
+      assert.deepStrictEqual(
+        steps,
+        { "update by id": 2, "update by where": 2, "upsert by key": 2, "delete by id": 4 },
+        JSON.stringify(Object.fromEntries(Object.entries(counts).map(([name, count]) => [name, count.kinds])))
+      )
+    }), { timeout: 60_000 })
+
   it.scoped("MongoDB: a step and its undo cost the raw driver's requests plus at most one", () =>
     Effect.gen(function*() {
       const raw = (yield* RoundTrips.rawPerWrite()).mongodb

@@ -143,10 +143,10 @@ export const make = (config: ChromaStoreConfig): Effect.Effect<Store, StoreError
       ping,
       barrier: {
         ...barrier,
-        // an insert or an upsert by id claims no entry: its records carry its proof (see `barrier.ts`)
+        // every step but a delete claims no entry: its records carry its proof (see `barrier.ts`)
         keyed: {
-          undoId: (context, operation) => Barrier.isKeyed(operation) ? Barrier.keyedUndoId(context) : undefined,
-          resolve: (_unit, step, operation) => execute.resolveKeyed(step, operation)
+          undoId: (context, operation) => Barrier.isMarked(operation) ? Barrier.keyedUndoId(context) : undefined,
+          resolve: (_unit, step, operation) => execute.resolveMarked(step, operation)
         }
       },
       prune

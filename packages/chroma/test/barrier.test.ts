@@ -4,13 +4,14 @@
  * and undoing the answer leaves the records as before; `prune` removes what the barrier left.
  */
 import { assert, layer } from "@effect/vitest"
-import { Operation, type Store } from "@polysaga/store"
+import { Operation, type Store, Undo } from "@polysaga/store"
 import { LossyProxy } from "@polysaga/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ChromaStore from "../src/index.js"
+import { keyedUndoId, markers } from "../src/internal/barrier.js"
 import { config, rawClient, reset, url } from "./harness.js"
 
 class Env extends Context.Tag("Env")<Env, { readonly store: Store; readonly proxy: LossyProxy.LossyProxy }>() {}
@@ -249,5 +250,182 @@ layer(EnvLive, { timeout: "60 seconds" })("a Chroma write cut off", (it) => {
       assert.isAtLeast(yield* store.prune!(0), 1)
       assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "markers pruned")
       assert.isFalse(yield* store.used!(context.sagaId), "pruned with its markers")
+    }))
+
+  // every other step but a delete is marked too: its records carry its proof, found by its saga's key
+
+  /** Runs `effect` with the proxy armed to lose the next message matching `pattern`; it fails in doubt. */
+  const lost = <A>(lose: "reply" | "request", pattern: string, effect: Effect.Effect<A, unknown>) =>
+    Effect.gen(function*() {
+      const { proxy } = yield* Env
+      const before = proxy.lost()
+      if (lose === "reply") proxy.loseReply(pattern)
+      else proxy.loseRequest(pattern)
+      const error = yield* Effect.flip(effect)
+      assert.strictEqual(proxy.lost() - before, 1, `the ${lose} was lost`)
+      assert.isTrue((error as { inDoubt?: boolean }).inDoubt === true, `in doubt: ${String(error)}`)
+    })
+
+  it.effect("an update by where whose request was lost: resolve fences it, a retry is refused, a late arrival is answered by the next resolve", () =>
+    Effect.gen(function*() {
+      const { context, operation: update, store } = yield* cutOff(
+        { operation: "update", from, where: { qty: 10 }, data: { qty: 4 } },
+        "request",
+        `"ids":["c1","c2"],"metadatas"`
+      )
+      assert.strictEqual((yield* store.resolve!(context, update))._tag, "None", "nothing applied")
+      const tombstones = (yield* held).filter((r) => r.metadata["polysaga:fence"] === true)
+      assert.strictEqual(tombstones.length, 1, "one tombstone holds the step's fence")
+      const again = yield* Effect.flip(store.execute(update, context))
+      assert.strictEqual(again.reason, "Conflict", again.message)
+      assert.notStrictEqual(again.inDoubt, true, "refused, not in doubt")
+      assert.deepStrictEqual((yield* held).filter((r) => r.id.startsWith("c")).map((r) => r.metadata["qty"]), [10, 10])
+      assert.strictEqual((yield* store.resolve!(context, update))._tag, "None", "the same answer")
+      // the lost request arriving late, as the write sent it: Chroma updates unconditionally (best effort) — the
+      // records then carry the step's marker, and the next resolve answers what applied, so it can be undone
+      const undoId = keyedUndoId(context)
+      const late = yield* Effect.promise(async () => {
+        const collection = await rawClient().getCollection({ name: entity })
+        const got = await collection.get({ ids: ["c1", "c2"], include: ["metadatas", "embeddings"] })
+        await collection.update({
+          ids: got.ids,
+          metadatas: got.ids.map((id, i) => {
+            const before = { qty: 10, vector: got.embeddings[i] ?? [], document: null }
+            const action = Undo.revert({ id }, update.kind === "update" ? update.changes : [], before, {
+              ...before,
+              qty: 4
+            })
+            return {
+              qty: 4,
+              ...markers({ sagaId: context.sagaId, undoId, fingerprint: "late", count: 2 }, JSON.stringify(action))
+            }
+          })
+        })
+      })
+      void late
+      const answered = yield* store.resolve!(context, update)
+      assert.strictEqual(answered._tag, "Some", "the late update is found")
+      if (answered._tag !== "Some") return
+      assert.deepStrictEqual(answered.value.records.map((r) => r["id"]).sort(), ["c1", "c2"])
+      yield* store.undo(answered.value.undo)
+      assert.deepStrictEqual((yield* held).filter((r) => r.id.startsWith("c")).map((r) => r.metadata["qty"]), [10, 10])
+      assert.isAtLeast(yield* store.prune!(0), 3)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }], "tombstone pruned")
+    }))
+
+  it.effect("an upsert by key whose add was lost: resolve tombstones the id it would create; the late add and a retry apply nothing", () =>
+    Effect.gen(function*() {
+      const { context, operation: upsert, store } = yield* cutOff(
+        {
+          operation: "upsert",
+          from,
+          data: { vector: [0, 0, 1], metadata: { sku: "n1", qty: 1 } },
+          options: { key: ["sku"] }
+        },
+        "request",
+        `"embeddings":[[0,0,1]]`
+      )
+      assert.deepStrictEqual((yield* held).map((r) => r.id), ["c1", "c2"], "nothing added")
+      assert.strictEqual((yield* store.resolve!(context, upsert))._tag, "None", "nothing applied")
+      const fenced = (yield* held).filter((r) => r.metadata["polysaga:fence"] === true)
+      assert.strictEqual(fenced.length, 1, "the id the step would have created holds a tombstone")
+      yield* Effect.promise(async () => {
+        const collection = await rawClient().getCollection({ name: entity })
+        await collection.add({ ids: [fenced[0]!.id], embeddings: [[0, 0, 1]], metadatas: [{ sku: "n1", qty: 1 }] })
+      })
+      assert.isFalse((yield* held).some((r) => r.metadata["sku"] === "n1"), "the late add added nothing")
+      const again = yield* Effect.flip(store.execute(upsert, context))
+      assert.strictEqual(again.reason, "Conflict", again.message)
+      assert.notStrictEqual(again.inDoubt, true, "refused, not in doubt")
+      const visible = yield* store.execute(yield* Operation.parse({ operation: "select", from }))
+      assert.deepStrictEqual(visible.records.map((r) => r["id"]).sort(), ["c1", "c2"])
+      assert.isTrue(yield* store.used!(context.sagaId), "the fenced saga is known from its tombstone")
+      assert.isAtLeast(yield* store.prune!(0), 1)
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata), [{ qty: 10 }, { qty: 10 }])
+    }))
+
+  it.effect("an upsert by key applied in part (its update's reply lost, its add rolled back): in doubt, resolved to what applied", () =>
+    Effect.gen(function*() {
+      const { store } = yield* Env
+      yield* setup
+      yield* store.execute(
+        yield* Operation.parse({
+          operation: "insert",
+          from,
+          data: { id: "s1", vector: [1, 1, 1], metadata: { sku: "a", qty: 1 } }
+        })
+      )
+      const upsert = yield* Operation.parse({
+        operation: "upsert",
+        from,
+        data: [
+          { vector: [1, 1, 1], metadata: { sku: "a", qty: 2 } },
+          { vector: [0, 0, 1], metadata: { sku: "b", qty: 3 } }
+        ],
+        options: { key: ["sku"] }
+      })
+      const context = { sagaId: `part-${crypto.randomUUID()}`, stepId: "step_0" }
+      yield* lost("reply", `"ids":["s1"],"metadatas"`, store.execute(upsert, context))
+      const sku = Effect.map(held, (rows) => rows.filter((r) => typeof r.metadata["sku"] === "string"))
+      assert.deepStrictEqual(
+        (yield* sku).map((r) => [r.metadata["sku"], r.metadata["qty"]]),
+        [["a", 2]],
+        "b rolled back"
+      )
+      // its records hold one of the two writes it counts: a retry is not answered, it stays in doubt
+      const again = yield* Effect.flip(store.execute(upsert, context))
+      assert.isTrue(again.inDoubt === true, again.message)
+      const resolved = yield* store.resolve!(context, upsert)
+      assert.strictEqual(resolved._tag, "Some")
+      if (resolved._tag !== "Some") return
+      assert.deepStrictEqual(resolved.value.records.map((r) => r["id"]), ["s1"], "what applied")
+      yield* store.undo(resolved.value.undo)
+      assert.deepStrictEqual((yield* sku).map((r) => [r.metadata["sku"], r.metadata["qty"]]), [["a", 1]], "restored")
+      assert.isFalse(
+        (yield* held).some((r) => r.metadata["sku"] === "b"),
+        "b never lands late: its id holds a tombstone"
+      )
+    }))
+
+  it.effect("concurrent relative updates by where in one store lose no increment (a read is reused only when no write ended)", () =>
+    Effect.gen(function*() {
+      const { store } = yield* Env
+      yield* setup
+      const op = yield* Operation.parse({
+        operation: "update",
+        from,
+        where: { qty: { $gte: 0 } },
+        data: { qty: { $increment: 1 } }
+      })
+      yield* Effect.all(
+        Array.from(
+          { length: 8 },
+          (_, i) => store.execute(op, { sagaId: `inc-${crypto.randomUUID()}`, stepId: `step_${i}` })
+        ),
+        { concurrency: 8 }
+      )
+      assert.deepStrictEqual((yield* held).map((r) => r.metadata["qty"]), [18, 18])
+    }))
+
+  it.effect("used and prune search only the collections the store registered", () =>
+    Effect.gen(function*() {
+      const { store } = yield* Env
+      const foreign = "barrier_foreign"
+      yield* reset(rawClient(), foreign)
+      // a record that looks marked (a step's time and saga key) in a collection this store never wrote
+      const sagaId = `foreign-${crypto.randomUUID()}`
+      const look = markers({ sagaId, undoId: "u" }, 1)
+      yield* Effect.promise(async () => {
+        const collection = await rawClient().createCollection({ name: foreign, embeddingFunction: null })
+        await collection.add({ ids: ["f1"], embeddings: [[1, 0, 0]], metadatas: [{ qty: 1, ...look }] })
+      })
+      assert.isFalse(yield* store.used!(sagaId), "not searched")
+      yield* store.prune!(0)
+      const kept = yield* Effect.promise(async () => {
+        const collection = await rawClient().getCollection({ name: foreign })
+        return (await collection.get({ include: ["metadatas"] })).metadatas[0]
+      })
+      assert.deepStrictEqual(kept, { qty: 1, ...look }, "not pruned")
+      yield* reset(rawClient(), foreign)
     }))
 })

@@ -3,7 +3,7 @@ import { ChromaClient } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as ChromaStore from "../src/index.js"
-import { stepPrefix } from "../src/internal/connection.js"
+import { fenceKey, stepPrefix } from "../src/internal/connection.js"
 
 export const url = process.env.POLYSAGA_CHROMA_URL ?? "http://127.0.0.1:58000"
 
@@ -30,9 +30,10 @@ export const reset = (client: ChromaClient, entity: string) =>
   })
 
 /**
- * Every record of a collection, with its vector, document and metadata by id: the adapter's undo markers and fence
- * tombstones included, not the step markers (`polysaga:step:…`), which the barrier keeps on the records a step wrote
- * until `prune` (see the README's step barrier).
+ * Every record of a collection, with its vector, document and metadata by id: the adapter's undo markers included,
+ * not the step markers (`polysaga:step:…`), which the barrier keeps on the records a step wrote until `prune`, nor
+ * fence tombstones (`polysaga:fence`), which a resolution leaves until `prune` and no read returns (see the README's
+ * step barrier).
  */
 export const snapshot = (client: ChromaClient, entity: string) =>
   Effect.promise(async () => {
@@ -44,6 +45,7 @@ export const snapshot = (client: ChromaClient, entity: string) =>
     }
     const rows = (await collection.get({ include: ["embeddings", "documents", "metadatas"] })).rows()
     return rows
+      .filter((r) => r.metadata?.[fenceKey] !== true)
       .map((r) => ({
         id: r.id,
         vector: r.embedding ?? null,

@@ -244,16 +244,17 @@ export interface Barrier<Unit> {
   /** In `unit`: whether any step of saga `sagaId` has a mark (see {@link Store.used}). */
   readonly used?: ((unit: Unit, sagaId: string) => Effect.Effect<boolean, StoreError>) | undefined
   /**
-   * A marker store whose writes of known ids (an insert, an upsert by id) carry the step's whole proof in the records
-   * they write, with no entry claimed before: such a step costs its reads and its writes, nothing more.
+   * A marker store whose writes carry the step's whole proof in the records they write, with no entry claimed
+   * before (an insert, an upsert by id — their ids known from the operation —, and on Chroma every write but a
+   * delete, its records found by their markers): such a step costs its reads and its writes, nothing more.
    * - `undoId(context, operation)`: for such an operation, the undo id of the step, derived from the step (and the
    *   ids it generates, the same way), so that `resolve` can name the step's markers and the ids it writes from the
    *   step and its operation alone; `undefined` for other operations (the kernel draws an id per attempt). The
    *   write reads its records first and fails with {@link WriteContext.recorded} when they hold the step's proof.
-   * - `resolve(unit, step, operation)`: `Store.resolve` of such a step: reads the records the operation writes;
-   *   those carrying the step's marker applied (`Some`, the outcome read from them), every other id is fenced (an
-   *   add's id occupied, a record to change marked) so a late write applies nothing there; `None` when nothing
-   *   applied.
+   * - `resolve(unit, step, operation)`: `Store.resolve` of such a step: reads the records the operation writes (or
+   *   carry the step's marker); those carrying it applied (`Some`, the outcome read from them), what is left is
+   *   fenced (an add's id occupied, a record to change marked, a fence the step's next attempt reads) so a late write
+   *   or a retry applies nothing there; `None` when nothing applied.
    */
   readonly keyed?: {
     readonly undoId: (context: StepContext, operation: Operation) => string | undefined

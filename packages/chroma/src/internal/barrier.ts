@@ -4,25 +4,28 @@
  *
  * Chroma has no transactions and no conditional writes, but its `add` keeps the first record of an id and silently
  * drops later ones (insert-if-absent), and a `delete` can carry a `where`. On those:
- * - a **keyed** step (`isKeyed`: an insert, an upsert by id — every id it writes is known from its operation, the ids
- *   it generates and its undo id derived from the step) keeps no entry: its records carry its marker and its
- *   operation's fingerprint, the `get` its write makes anyway is its barrier read (`proof`: a retry finds its marker,
- *   a resolution's fence), and `resolve` is given its operation and reads those ids (`resolveKeyed`);
- * - for any other step, the entry: one record per (saga, step) in the companion collection (`polysaga_steps`, id = the step's marker),
- *   added with a random token and read back (the first add wins, so reading our token back is the claim). A write
- *   claims its step itself, once it has read what it will touch and before its first record write, and the claim
- *   announces in the same `add` the ids it adds (decided before the write), the ids it updates or deletes (images
- *   for deletes) and the undo id its outcome carries. An entry found there before fails the write in doubt, and the
- *   kernel answers from the entry (`read`: a recorded outcome, a fence, another operation, a claim cut off). Nothing
- *   is sent after the write (`claimWithOutcome` records nothing): an entry without an outcome is answered from the
- *   markers (`settle`), which say exactly what applied;
+ * - a **marked** step (`isMarked`: every step but a delete; its undo id and the ids it generates derived from the
+ *   step) keeps no entry: its records carry its marker and its operation (fingerprint and count of records written),
+ *   the `get` its write makes anyway is its barrier read (`proof`: a retry finds its marker, a resolution's fence) —
+ *   by the ids of a **keyed** step (`isKeyed`: an insert, an upsert by id), else with its saga's key — and `resolve`
+ *   is given its operation and reads those ids, or its records by its saga's key (`resolveMarked`);
+ * - for a delete, the entry: one record per (saga, step) in the companion collection (`polysaga_steps`, id = the
+ *   step's marker), added with a random token and read back (the first add wins, so reading our token back is the
+ *   claim): its records are gone after it, so their images must be durable first, and a delete must not be sent once
+ *   a resolution fenced the step. The write claims its step itself, once it has read what it will delete, announcing
+ *   in the same `add` the ids and their images and the undo id its outcome carries. An entry found there before fails
+ *   the write in doubt, and the kernel answers from the entry (`read`: a recorded outcome, a fence, another
+ *   operation, a claim cut off). Nothing is sent after the write (`claimWithOutcome` records nothing): an entry
+ *   without an outcome is answered from the records (`settle`), which say exactly what applied;
  * - the marker: a metadata key `polysaga:step:<undo id>` written in the same request as the record (`1` on an added
  *   record, the `Revert` JSON on an updated one, `"fence"` on a fenced one), with the saga's key and the time
  *   (`markers`), kept until the undo or `prune` (the undo of an added record deletes it only while it carries its
  *   step's marker);
  * - fences: a tombstone (metadata `polysaga:fence: true`, never returned, never matched) occupies the id of an add
- *   that never arrived — Chroma then drops the late add; a fenced record is excluded from a late delete by its
- *   `where`. A late `update` cannot be refused (Chroma updates unconditionally): best effort, see the README.
+ *   that never arrived — Chroma then drops the late add — or the step's fence id (a marked step that applied nothing);
+ *   a fenced record is excluded from a late delete by its `where`. A late `update` cannot be refused (Chroma updates
+ *   unconditionally): best effort, see the README;
+ * - the registry: the collections where steps leave markers (`register`), the only ones `used` and `prune` search.
  */
 import {
   type Barrier,
@@ -72,7 +75,19 @@ export const isKeyed = (operation: Operation.Operation): boolean =>
   (operation.kind === "upsert" && operation.where === undefined &&
     (operation.options.key === undefined || (operation.options.key.length === 1 && operation.options.key[0] === "id")))
 
-/** The undo id of a keyed step: derived from the step, so its markers are found from the step alone. */
+/**
+ * Whether an operation's step is **marked**: its records carry its whole proof (every operation but a delete, whose
+ * records are gone after it: its before-images need the barrier's entry). Its undo id is derived from the step
+ * (`keyedUndoId`), so its markers are found from the step alone: by the ids a keyed step writes, by its saga's key
+ * (`where` on metadata) for any other.
+ */
+export const isMarked = (operation: Operation.Operation): boolean =>
+  operation.kind !== "delete" && operation.kind !== "select"
+
+/** The id of the tombstone by which `resolve` fences a marked step that applied nothing (a retry finds it). */
+export const fenceId = (context: StepContext): string => derived("polysaga:fence", context.sagaId, context.stepId)
+
+/** The undo id of a marked step: derived from the step, so its markers are found from the step alone. */
 export const keyedUndoId = (context: StepContext): string => derived("polysaga:undo", context.sagaId, context.stepId)
 
 /** The id a keyed step gives the `index`-th record it writes without one (a random one without a step). */
@@ -81,21 +96,36 @@ export const generatedId = (context: StepContext | undefined, index: number): st
 
 /**
  * The bookkeeping a step writes on a record in the same request: its marker (`value`: `1` added, the `Revert` JSON
- * updated, `"fence"` fenced), the fingerprint of a keyed step's operation, the saga's key (for `used`) and the time
- * (for `prune`).
+ * updated, `"fence"` fenced), a marked step's operation (`<count>:<fingerprint>`: how many records its write
+ * writes, and the fingerprint of its operation), the saga's key (for `used`, and to find a marked step's records)
+ * and the time (for `prune`).
  */
 export const markers = (
-  step: { readonly sagaId: string; readonly undoId: string; readonly fingerprint?: string | undefined },
+  step: {
+    readonly sagaId: string
+    readonly undoId: string
+    readonly fingerprint?: string | undefined
+    readonly count?: number | undefined
+  },
   value: Scalar
 ): Readonly<Record<string, Scalar>> => ({
   [stepKey(step.undoId)]: value,
-  ...(step.fingerprint === undefined ? {} : { [operationKey(step.undoId)]: step.fingerprint }),
+  ...(step.fingerprint === undefined ? {} : { [operationKey(step.undoId)]: `${step.count ?? 0}:${step.fingerprint}` }),
   [sagaKey(sagaHash(step.sagaId))]: 1,
   [atKey]: Date.now()
 })
 
+/** The fingerprint and the count of a marked step's operation key (see `markers`). */
+const operationOf = (value: Scalar | undefined): { readonly fingerprint: string | null; readonly count: number } => {
+  const match = typeof value === "string" ? /^(\d+):(.*)$/s.exec(value) : null
+  return match === null ? { fingerprint: null, count: 0 } : { fingerprint: match[2]!, count: Number(match[1]) }
+}
+
 const sagaHash = (sagaId: string) =>
   Hash.createHash("sha256").update(JSON.stringify([sagaId])).digest("hex").slice(0, 24)
+
+/** A `where` finding every record a step of saga `sagaId` marked (its tombstones too). */
+export const bySaga = (sagaId: string) => ({ [sagaKey(sagaHash(sagaId))]: { $eq: 1 } })
 
 /** The undo action a record's marker holds (none for a fence). */
 const actionOf = (stored: Stored, key: string): Option.Option<Undo.UndoAction> => {
@@ -110,15 +140,16 @@ const actionOf = (stored: Stored, key: string): Option.Option<Undo.UndoAction> =
 }
 
 /**
- * What a keyed write's own read of its records (`rows`, of the ids `ids` it writes, in order) says about its step:
- * `None` when no record carries the step's marker (it has not applied: write); else its mark — a fence, or the
- * step's run with the fingerprint its records carry and, when every id carries its marker, the outcome read from
- * them (a retry then answers it; a step applied in part stays in doubt, for `resolve`).
+ * What a marked write's own read of its records says about its step (`rows`: what the read returned; `ids`: a keyed
+ * step's ids, in order, `undefined` for any other): `None` when no record carries the step's marker (it has not
+ * applied: write); else its mark — a fence, or the step's run with the fingerprint its records carry and, when it
+ * applied whole (every id of a keyed step carries its marker; as many records as its write wrote for any other), the
+ * outcome read from them (a retry then answers it; a step applied in part stays in doubt, for `resolve`).
  */
 export const proof = (
   step: Step,
   entity: string,
-  ids: ReadonlyArray<string>,
+  ids: ReadonlyArray<string> | undefined,
   rows: ReadonlyArray<Stored>
 ): Option.Option<Mark> => {
   const key = stepKey(step.undoId)
@@ -127,12 +158,13 @@ export const proof = (
   if (marked.some((r) => r.own[key] === "fence")) {
     return Option.some({ kind: "fence", fingerprint: null, outcome: Option.none() })
   }
-  const stored = marked[0]!.own[operationKey(step.undoId)]
-  const fingerprint = typeof stored === "string" ? stored : null
+  const { count, fingerprint } = operationOf(marked[0]!.own[operationKey(step.undoId)])
   const byId = new Map(marked.map((r) => [r.record.id, r]))
-  const actions = ids.map((id) => byId.has(id) ? actionOf(byId.get(id)!, key) : Option.none())
-  if (!actions.every(Option.isSome)) return Option.some({ kind: "action", fingerprint, outcome: Option.none() })
-  const records = ids.map((id) => toImage(byId.get(id)!.record))
+  const order = ids ?? marked.map((r) => r.record.id)
+  const actions = order.map((id) => byId.has(id) ? actionOf(byId.get(id)!, key) : Option.none())
+  const whole = actions.every(Option.isSome) && (ids !== undefined || actions.length === count)
+  if (!whole) return Option.some({ kind: "action", fingerprint, outcome: Option.none() })
+  const records = order.map((id) => toImage(byId.get(id)!.record))
   return Option.some({
     kind: "action",
     fingerprint,
@@ -195,14 +227,21 @@ export interface StepBarrierOf extends Barrier<Unit> {
    * entry was there before (another attempt, or a fence): the kernel then answers from the entry (`read`).
    */
   readonly claimFor: (unit: Unit, step: Step, touched: Announce) => Effect.Effect<void, StoreError>
-  /** `resolve` of a keyed step: the ids its operation writes, in order (see `isKeyed`). */
-  readonly resolveKeyed: (
+  /**
+   * `resolve` of a marked step (see `isMarked`): `keys` are the ids its operation creates when it creates (in order;
+   * every id it writes for a keyed step, `keyed`), `dimension` its vectors' (none for an update).
+   */
+  readonly resolveMarked: (
     step: Step,
     entity: string,
     operation: string,
-    ids: ReadonlyArray<string>,
-    dimension?: number
+    target: { readonly keyed: boolean; readonly keys: ReadonlyArray<string>; readonly dimension: number | undefined }
   ) => Effect.Effect<Option.Option<Outcome>, StoreError>
+  /**
+   * Registers `entity` as a collection where this store's steps leave markers, before the first such write (once per
+   * process): `used` and `prune` search those collections only.
+   */
+  readonly register: (entity: string) => Effect.Effect<void, StoreError>
   readonly prune: (cutoff: number) => Effect.Effect<number, StoreError>
 }
 
@@ -330,38 +369,67 @@ export const make = (env: Env): StepBarrierOf => {
         return Option.some(complete ? { ...mark, outcome: Option.some(inspected.value.outcome()) } : mark)
       })))
 
-  /** The user collections (not the companion ones): where keyed steps leave their markers. */
+  /** The registry's record of a collection (in the companion collection; no entry's id has this prefix). */
+  const registryId = (entity: string) => `polysaga:collection:${entity}`
+  const registry = { kind: { $eq: "collection" } }
+  /** The collections this process registered (see `register`). */
+  const registered = new Set<string>()
+
+  const register: StepBarrierOf["register"] = (entity) =>
+    registered.has(entity) ?
+      Effect.void :
+      fresh(Effect.flatMap(steps, (collection) =>
+        conn.post("register collection", env.steps, collection.id, "add", {
+          ids: [registryId(entity)],
+          embeddings: [[0]],
+          metadatas: [{ kind: "collection", entity }]
+        }))).pipe(Effect.tap(() => Effect.sync(() => registered.add(entity))))
+
+  /** The registered collections that exist (see `register`), from the registry's records. */
+  const collectionsOf = (got: { readonly metadatas: ReadonlyArray<Record<string, unknown> | null> }) =>
+    Effect.gen(function*() {
+      const all: Array<Collection> = []
+      for (const metadata of got.metadatas) {
+        const entity = metadata?.["kind"] === "collection" ? metadata["entity"] : undefined
+        if (typeof entity !== "string") continue
+        const collection = yield* catalog.open(entity)
+        if (Option.isSome(collection)) all.push(collection.value)
+      }
+      return all
+    })
+
+  /** The registered collections: where steps leave their markers. */
   const userCollections = Effect.gen(function*() {
-    const all: Array<Collection> = []
-    for (let offset = 0;; offset += 100) {
-      const page = yield* conn.call(
-        "list collections",
-        undefined,
-        () => conn.client.listCollections({ limit: 100, offset })
+    const existing = yield* catalog.open(env.steps)
+    if (Option.isNone(existing)) return []
+    return yield* collectionsOf(
+      yield* conn.call(
+        "get (step barrier)",
+        env.steps,
+        () => existing.value.get({ where: registry, include: ["metadatas"] })
       )
-      all.push(...page.filter((c) => !env.companions.includes(c.name)))
-      if (page.length < 100) return all
-    }
+    )
   })
 
   /**
    * Whether saga `sagaId` left a mark: an entry in the companion collection (a step that claimed one, a fence), or
-   * a record carrying its saga key in any collection (keyed steps claim no entry; their tombstones carry it too).
+   * a record carrying its saga key in a registered collection (marked steps claim no entry; their tombstones carry it
+   * too). One read of the companion collection answers both its entries and the registry.
    */
   const used: Barrier<Unit>["used"] = (_, sagaId) =>
     Effect.gen(function*() {
-      const entry = yield* fresh(Effect.flatMap(steps, (collection) =>
-        conn.call(
-          "get (step barrier)",
-          env.steps,
-          () => collection.get({ where: { saga: sagaId }, limit: 1, include: [] })
-        )))
-      if (entry.ids.length > 0) return true
-      const key = sagaKey(sagaHash(sagaId))
+      const existing = yield* catalog.open(env.steps)
+      if (Option.isNone(existing)) return false
+      const got = yield* fresh(conn.call("get (step barrier)", env.steps, () =>
+        existing.value.get({
+          where: { $or: [{ saga: { $eq: sagaId } }, registry] },
+          include: ["metadatas"]
+        })))
+      if (got.metadatas.some((m) => m?.["saga"] === sagaId)) return true
       const found = yield* Effect.forEach(
-        yield* userCollections,
+        yield* collectionsOf(got),
         (collection) =>
-          conn.call("get", collection.name, () => collection.get({ where: { [key]: 1 }, limit: 1, include: [] })),
+          conn.call("get", collection.name, () => collection.get({ where: bySaga(sagaId), limit: 1, include: [] })),
         { concurrency: 4 }
       )
       return found.some((got) => got.ids.length > 0)
@@ -490,6 +558,25 @@ export const make = (env: Env): StepBarrierOf => {
       return Option.some(outcome)
     })))
 
+  /** Tombstones on `ids` (absent ones: Chroma then drops a late add there), carrying the step's `"fence"` marker. */
+  const tombstones = (
+    context: StepContext,
+    undoId: string,
+    entity: string,
+    target: Collection,
+    ids: ReadonlyArray<string>,
+    dimension: number | undefined
+  ) =>
+    Effect.gen(function*() {
+      const length = dimension ?? (yield* catalog.dimensionOf(entity, Option.some(target))) ?? 1
+      yield* register(entity)
+      yield* conn.post("fence", entity, target.id, "add", {
+        ids,
+        embeddings: ids.map(() => Array.from({ length }, () => 0)),
+        metadatas: ids.map(() => ({ [fenceKey]: true, ...markers({ sagaId: context.sagaId, undoId }, "fence") }))
+      })
+    })
+
   /**
    * Fences what an inspected write did not apply: a tombstone takes each id it was to add that is not there (Chroma
    * then drops the late add; an add that arrived meanwhile is kept instead, and taken), a record it was to change
@@ -503,39 +590,33 @@ export const make = (env: Env): StepBarrierOf => {
     Effect.gen(function*() {
       const { entity, missing, take, taken, target, unwritten } = inspected
       if (Option.isNone(target)) return
-      const fenced = markers({ sagaId: context.sagaId, undoId: payload.undo! }, "fence")
       if (missing.length > 0) {
-        const dimension = payload.dimension ?? (yield* catalog.dimensionOf(entity, target)) ?? 1
-        yield* conn.post("fence", entity, target.value.id, "add", {
-          ids: missing,
-          embeddings: missing.map(() => Array.from({ length: dimension }, () => 0)),
-          metadatas: missing.map(() => ({ [fenceKey]: true, ...fenced }))
-        })
+        yield* tombstones(context, payload.undo!, entity, target.value, missing, payload.dimension)
         for (const stored of yield* conn.read(entity, target.value, { ids: missing, where: undefined })) {
           if (take(stored)) taken.add(stored.record.id)
         }
       }
       const rest = unwritten.filter((id) => !taken.has(id))
       if (rest.length > 0) {
+        yield* register(entity)
         yield* conn.post("fence", entity, target.value.id, "update", {
           ids: rest,
-          metadatas: rest.map(() => fenced)
+          metadatas: rest.map(() => markers({ sagaId: context.sagaId, undoId: payload.undo! }, "fence"))
         })
       }
     })
 
   /**
-   * `resolve` of a keyed step (no entry: its proof is in its records): reads the ids its operation writes, in order;
-   * those carrying its marker applied, every other id is fenced (a tombstone on an absent one, the marker `"fence"`
-   * on a present one). `Some` with what applied, `None` when nothing did. Asked again, it answers the same.
+   * `resolve` of a marked step (no entry: its proof is in its records), `Some` with what applied, `None` when nothing
+   * did; asked again, it answers the same.
+   * - A keyed step: the ids its operation writes, read; those carrying its marker applied, every other id is fenced
+   *   (a tombstone on an absent one, the marker `"fence"` on a present one).
+   * - Any other: first the ids it would create that are absent get a tombstone (a late add there is dropped); then
+   *   the records carrying its marker, found by its saga's key, are what applied. When nothing did, a tombstone at the
+   *   step's fence id (`fenceId`, read by every attempt of the step) refuses a retry. A late `update` (a replacement)
+   *   cannot be refused: Chroma updates unconditionally.
    */
-  const resolveKeyed = (
-    step: Step,
-    entity: string,
-    operation: string,
-    ids: ReadonlyArray<string>,
-    dimension?: number
-  ) =>
+  const resolveMarked: StepBarrierOf["resolveMarked"] = (step, entity, operation, { dimension, keyed, keys }) =>
     catalog.refreshing(Effect.gen(function*() {
       const payload: Payload = {
         kind: "action",
@@ -543,14 +624,38 @@ export const make = (env: Env): StepBarrierOf => {
         entity,
         operation,
         undo: step.undoId,
-        keys: ids,
-        ids,
+        keys,
+        ids: keyed ? keys : [],
         ...(dimension === undefined ? {} : { dimension })
       }
       const inspected = yield* inspect(payload)
       if (Option.isNone(inspected)) return Option.none<Outcome>()
       yield* fenceRest(step, payload, inspected.value)
-      return inspected.value.applied() === 0 ? Option.none<Outcome>() : Option.some(inspected.value.outcome())
+      if (keyed) {
+        return inspected.value.applied() === 0 ? Option.none<Outcome>() : Option.some(inspected.value.outcome())
+      }
+      const opened = inspected.value.target
+      // no collection: nothing applied; an upsert's retry would create it, so it holds the fence
+      if (Option.isNone(opened) && dimension === undefined) return Option.none<Outcome>()
+      const target = Option.isSome(opened) ? opened.value : yield* catalog.create(entity, dimension!)
+      const key = stepKey(step.undoId)
+      const mine = (yield* conn.read(entity, target, { ids: undefined, where: bySaga(step.sagaId) }))
+        .filter((r) => r.own[key] !== undefined)
+      const applied = mine.flatMap((r) =>
+        Option.match(actionOf(r, key), { onNone: () => [], onSome: (action) => [{ record: r.record, action }] })
+      )
+      if (applied.length > 0) {
+        const records = applied.map((a) => toImage(a.record))
+        return Option.some<Outcome>({
+          records,
+          affected: records.length,
+          undo: Undo.make(engine, entity, applied.map((a) => a.action), step.undoId)
+        })
+      }
+      if (!mine.some((r) => r.own[key] === "fence")) {
+        yield* tombstones(step, step.undoId, entity, target, [fenceId(step)], dimension)
+      }
+      return Option.none<Outcome>()
     }))
 
   /**
@@ -605,7 +710,8 @@ export const make = (env: Env): StepBarrierOf => {
     used,
     settle: (_, step) => settle(step),
     claimFor,
-    resolveKeyed,
+    resolveMarked,
+    register,
     prune
   }
 }

@@ -114,7 +114,7 @@ const pageSize = 500
 const include = ["embeddings", "documents", "metadatas"] as Array<"embeddings" | "documents" | "metadatas">
 
 /** A user's read never matches a fence tombstone. */
-const hidden = { [fenceKey]: { $ne: true } }
+export const hidden = { [fenceKey]: { $ne: true } }
 
 /** One record's write by `replace`: its image before and after, and marker keys to set or remove (`null`). */
 export interface Write {

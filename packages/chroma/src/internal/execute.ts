@@ -1,9 +1,9 @@
 /**
  * Running an operation on Chroma: what can be checked without the server (`prepare`), the dimension check of
  * `validate`, and the writes — each a read of the records it matches (their before-images), then one request per
- * kind of change. With a step, every record is written with the step's marker in the same request: a keyed step's
- * (an insert, an upsert by id) after its own read found no proof of it, any other's after its ids were announced on
- * the step's barrier entry (see `barrier.ts`).
+ * kind of change. With a step, every record is written with the step's marker in the same request: a marked step's
+ * (every step but a delete) after its own read — which reads its proof with what it matches — found none, a delete's
+ * after its ids and images were announced on the step's barrier entry (see `barrier.ts`).
  */
 import type { Outcome, Step, StoreError, WriteContext, Written } from "@polysaga/store"
 import { beforeWrite, Filter, type KeyedLock, Operation, Store, Undo, Update } from "@polysaga/store"
@@ -11,7 +11,18 @@ import type { Collection } from "chromadb"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { type Announce, generatedId, isKeyed, markers, proof, type StepBarrierOf, type Unit } from "./barrier.js"
+import {
+  type Announce,
+  bySaga,
+  fenceId,
+  generatedId,
+  isKeyed,
+  isMarked,
+  markers,
+  proof,
+  type StepBarrierOf,
+  type Unit
+} from "./barrier.js"
 import { type Catalog, checkDimensions, checkEntity } from "./catalog.js"
 import {
   applyChanges,
@@ -32,7 +43,7 @@ import {
   within
 } from "./compile.js"
 import type { ChromaRecord, Connection, Scalar, Stored, Write } from "./connection.js"
-import { engine, fenceKey, sameField, spare, stepKey } from "./connection.js"
+import { engine, fenceKey, hidden, sameField, spare, stepKey } from "./connection.js"
 import type { UndoLog } from "./undo.js"
 
 export interface Env {
@@ -176,33 +187,88 @@ export const make = (env: Env) => {
     readonly undoId: string
     readonly step: Step
     /**
-     * A keyed step (`isKeyed`): it claims nothing, its records carry its proof; its write reads them first and fails
-     * with `recorded` when they hold it already (see `barrier.ts`).
+     * A marked step (`isMarked`): it claims nothing, its records carry its proof; its write reads them first (with
+     * what it matches) and fails with `recorded` when they hold it already (see `barrier.ts`).
      */
+    readonly marked: boolean
+    /** A keyed step (`isKeyed`): a marked step whose ids are known from its operation. */
     readonly keyed: boolean
     readonly claim: (touched: Omit<Announce, "entity" | "operation">) => Effect.Effect<void, StoreError>
     /** The failure of a write that found the step's proof in its reads (the kernel answers from the mark). */
     readonly recorded: WriteContext["recorded"]
   }
 
-  /** The step's bookkeeping on a record it writes (none without a step): its marker `value`, saga key and time. */
-  const marker = (mark: Mark | undefined, value: Scalar): Readonly<Record<string, Scalar>> =>
+  /**
+   * The step's bookkeeping on a record it writes (none without a step): its marker `value`, a marked step's operation
+   * and `count` of records its write writes, saga key and time.
+   */
+  const marker = (mark: Mark | undefined, value: Scalar, count: number): Readonly<Record<string, Scalar>> =>
     mark === undefined ? {} : markers({
       sagaId: mark.step.sagaId,
       undoId: mark.undoId,
-      fingerprint: mark.keyed ? mark.step.fingerprint : undefined
+      fingerprint: mark.marked ? mark.step.fingerprint : undefined,
+      count
     }, value)
 
-  /** A keyed write's check of its own reads: fails with the step's mark when its records hold it (see `proof`). */
-  const unproven = (mark: Mark | undefined, entity: string, ids: ReadonlyArray<string>, rows: ReadonlyArray<Stored>) =>
-    mark === undefined || !mark.keyed ? Effect.void : Option.match(proof(mark.step, entity, ids, rows), {
-      onNone: () => Effect.void,
+  /**
+   * A marked write's check of its own reads (`ids`: a keyed step's, in order): fails with the step's mark when its
+   * records hold it (see `proof`). Then registers the collection it will mark records in (see `register`).
+   */
+  const unproven = (
+    mark: Mark | undefined,
+    entity: string,
+    ids: ReadonlyArray<string> | undefined,
+    rows: ReadonlyArray<Stored>
+  ) =>
+    mark === undefined || !mark.marked ? Effect.void : Option.match(proof(mark.step, entity, ids, rows), {
+      onNone: () => barrier.register(entity),
       onSome: (found) => Effect.fail(mark.recorded(found))
     })
 
-  /** The ids a step's inserted (or upserted) records get: their own, else generated (derived from a keyed step). */
+  /**
+   * The records a compiled filter matches (at most `want`, as `scan` reads them) and, for a marked step, the records
+   * carrying its marker or its fence (`proof`), in one `get` where Chroma can express it: by the filter's ids and the
+   * step's fence id when the filter names ids (the records it could mark are among them), else by
+   * `$or: [the filter's where, the saga's key]`. A filter Chroma cannot express exactly, or a read that fills its
+   * limit, reads the proof apart.
+   */
+  const readWithProof = (
+    entity: string,
+    collection: Collection,
+    compiled: Compiled,
+    want: number,
+    mark: Mark | undefined
+  ) =>
+    Effect.gen(function*() {
+      const matches = (r: Stored) =>
+        r.own[fenceKey] !== true && Filter.matches(compiled.filter, { ...r.record.metadata, id: r.record.id })
+      if (mark === undefined || !mark.marked || compiled.none) {
+        return { rows: yield* scan(entity, collection, compiled, want), proof: [] }
+      }
+      const key = mark.key
+      const marked = (rows: ReadonlyArray<Stored>) => rows.filter((r) => r.own[key] !== undefined)
+      if (compiled.ids !== undefined) {
+        const rows = yield* read(entity, collection, { ids: [...compiled.ids, fenceId(mark.step)], where: undefined })
+        return { rows: rows.filter(matches), proof: marked(rows) }
+      }
+      const limit = want + max + 1
+      if (!compiled.residual) {
+        const rows = yield* read(entity, collection, {
+          ids: undefined,
+          where: {
+            $or: [compiled.where === undefined ? hidden : { $and: [compiled.where, hidden] }, bySaga(mark.step.sagaId)]
+          }
+        }, { limit })
+        if (rows.length < limit) return { rows: rows.filter(matches).slice(0, want), proof: marked(rows) }
+      }
+      const rows = yield* scan(entity, collection, compiled, want)
+      const found = yield* read(entity, collection, { ids: undefined, where: bySaga(mark.step.sagaId) })
+      return { rows, proof: marked(found) }
+    })
+
+  /** The ids a step's inserted (or upserted) records get: their own, else generated (derived from a marked step). */
   const idsOf = (drafts: ReadonlyArray<Draft>, mark: Mark | undefined) =>
-    drafts.map((d, i) => d.id ?? generatedId(mark?.keyed === true ? mark.step : undefined, i))
+    drafts.map((d, i) => d.id ?? generatedId(mark?.marked === true ? mark.step : undefined, i))
 
   /**
    * Runs `effect` holding the lock of each record id (in this `Store`): writes to one record, and undos, run one
@@ -221,7 +287,18 @@ export const make = (env: Env) => {
         ...[...ids].map((id) => JSON.stringify([entity, id])),
         ...[...filters].map((filter) => JSON.stringify([entity, null, filter]))
       ])
-    ].sort().reduceRight((inner, key) => locks(key, inner), effect)
+    ].sort().reduceRight(
+      (inner, key) => locks(key, inner),
+      Effect.ensuring(effect, Effect.sync(() => void generations.set(entity, generation(entity) + 1)))
+    )
+
+  /**
+   * How many locked sections (writes, undos, resolutions) on a collection have ended in this `Store`. A read made
+   * without the locks of what it found still holds under them when no locked section on its collection ended since
+   * just before it (any writer of those records in this process would have): it is not read again.
+   */
+  const generations = new Map<string, number>()
+  const generation = (entity: string) => generations.get(entity) ?? 0
 
   const noMatch = (operation: Operation.Operation, path: string) =>
     operation.options.allowNoMatch === true
@@ -258,35 +335,69 @@ export const make = (env: Env) => {
             path: Operation.joinPath(at, "id")
           })
         }
-        if (mark !== undefined) yield* mark.claim({ keys: ids, dimension: records[0]?.vector.length })
-        yield* add(entity, collection, records, marker(mark, 1))
+        yield* add(entity, collection, records, marker(mark, 1, records.length))
         return outcome(records, records.map((r) => ({ _tag: "DeleteCreated", key: { id: r.id } })))
       })
     )
   }
 
   /**
+   * The records a compiled filter matches (refusing more than the bound), after a marked step's check of its proof
+   * read with them (see `readWithProof`).
+   */
+  const matchingProven = (
+    entity: string,
+    collection: Collection,
+    compiled: Compiled,
+    path: string,
+    mark: Mark | undefined
+  ) =>
+    Effect.gen(function*() {
+      const { proof, rows } = yield* readWithProof(entity, collection, compiled, max + 1, mark)
+      if (rows.length > max) {
+        return yield* Store.fail(engine, "TooManyRecords", `where matches more than ${max} records`, {
+          entity,
+          path: Operation.joinPath(path, "where")
+        })
+      }
+      yield* unproven(mark, entity, undefined, proof)
+      return rows
+    })
+
+  /**
    * The records a compiled filter matches, read while holding their locks: at once when the filter names its ids,
-   * else read, locked, and read again (restricted to those ids) for the values they hold under the lock.
+   * else read, locked, and read again (restricted to those ids) for the values they hold under the lock, unless no
+   * locked section on the collection ended meanwhile (see `generations`). A marked step's proof is read with the
+   * first read.
    */
   const matchingLocked = <A>(
     entity: string,
     collection: Collection,
     compiled: Compiled,
     path: string,
+    mark: Mark | undefined,
     use: (rows: ReadonlyArray<Stored>) => Effect.Effect<A, StoreError>
   ) =>
     compiled.ids !== undefined
-      ? locked(entity, compiled.ids, Effect.flatMap(sentNothing(matching(entity, collection, compiled, path)), use))
-      : Effect.flatMap(sentNothing(matching(entity, collection, compiled, path)), (first) => {
-        const ids = first.map((r) => r.record.id)
-        return ids.length === 0
-          ? use([])
-          : locked(
+      ? locked(
+        entity,
+        compiled.ids,
+        Effect.flatMap(sentNothing(matchingProven(entity, collection, compiled, path, mark)), use)
+      )
+      : Effect.suspend(() => {
+        const before = generation(entity)
+        return Effect.flatMap(sentNothing(matchingProven(entity, collection, compiled, path, mark)), (first) => {
+          const ids = first.map((r) => r.record.id)
+          return ids.length === 0 ? use([]) : locked(
             entity,
             ids,
-            Effect.flatMap(sentNothing(matching(entity, collection, { ...compiled, ids }, path)), use)
+            Effect.suspend(() =>
+              generation(entity) === before
+                ? use(first)
+                : Effect.flatMap(sentNothing(matching(entity, collection, { ...compiled, ids }, path)), use)
+            )
           )
+        })
       })
 
   /** An update's or a delete's change of the records it matches in its collection; `noMatch` when none does. */
@@ -295,6 +406,7 @@ export const make = (env: Env) => {
     compiled: Compiled,
     path: string,
     opened: Effect.Effect<Option.Option<Collection>, StoreError>,
+    mark: Mark | undefined,
     change: (collection: Collection, rows: ReadonlyArray<Stored>) => Effect.Effect<Written, StoreError>
   ) =>
     Effect.flatMap(sentNothing(opened), (collection) =>
@@ -305,6 +417,7 @@ export const make = (env: Env) => {
           collection.value,
           compiled,
           path,
+          mark,
           (rows) => rows.length === 0 ? noMatch(operation, path) : change(collection.value, rows)
         ))
 
@@ -322,6 +435,7 @@ export const make = (env: Env) => {
       compiled,
       path,
       target(operation.entity, vectorsOf(operation, { drafts: [], compiled }, path), false),
+      mark,
       (collection, rows) =>
         Effect.gen(function*() {
           const entity = operation.entity
@@ -335,11 +449,11 @@ export const make = (env: Env) => {
           const actions = writes.map((w) =>
             Undo.revert({ id: w.after.id }, operation.changes, flatImage(w.before), flatImage(w.after))
           )
-          if (mark !== undefined) yield* mark.claim({ ids: writes.map((w) => w.after.id) })
+          // a marked step: each record carries its marker, with the count of records this write writes
           yield* replace(
             entity,
             collection,
-            writes.map((w, i) => ({ ...w, markers: marker(mark, JSON.stringify(actions[i])) }))
+            writes.map((w, i) => ({ ...w, markers: marker(mark, JSON.stringify(actions[i]), writes.length) }))
           )
           return outcome(writes.map((w) => w.after), actions)
         })
@@ -347,7 +461,7 @@ export const make = (env: Env) => {
 
   /** With a barrier the images keep the adapter's own metadata, so an undo re-inserts each record as it was. */
   const del: Change<"delete"> = (operation, compiled, path, mark) =>
-    changing(operation, compiled, path, open(operation.entity), (collection, rows) =>
+    changing(operation, compiled, path, open(operation.entity), mark, (collection, rows) =>
       Effect.gen(function*() {
         const images = rows.map((r) => mark === undefined ? toImage(r.record) : wholeImage(r))
         if (mark !== undefined) {
@@ -415,24 +529,34 @@ export const make = (env: Env) => {
           return { draft, compiled, id, byId, generated }
         }))
       type Plan = (typeof plans)[number]
+      type Found = { readonly found: ReadonlyArray<Stored>; readonly taken: boolean }
       const keyed = mark?.keyed === true
+      const marked = mark?.marked === true
 
       /**
-       * Every plan found by its id (a keyed step's): one read of them all, which also holds the step's proof; a
-       * record is found unless it is a fence tombstone (whose id is taken).
+       * Every plan found by its id (a keyed step's): one read of them all, which also holds the step's proof (with the
+       * step's fence id for a marked step that is not keyed); a record is found unless it is a fence tombstone (whose
+       * id is taken).
        */
       const findAll = Effect.gen(function*() {
         const ids = plans.filter((p) => p.byId || keyed).map((p) => p.id)
-        const rows = ids.length === 0 ? [] : yield* read(entity, collection, { ids, where: undefined })
-        yield* unproven(mark, entity, plans.map((p) => p.id), rows)
+        const extra = marked && !keyed ? [fenceId(mark!.step)] : []
+        const rows = ids.length === 0
+          ? []
+          : yield* read(entity, collection, { ids: [...ids, ...extra], where: undefined })
+        yield* unproven(mark, entity, keyed ? plans.map((p) => p.id) : undefined, rows)
         const byId = new Map(rows.map((r) => [r.record.id, r]))
-        return plans.map((plan) => {
+        return plans.map((plan): Found => {
           const row = byId.get(plan.id)
           return { found: row === undefined || row.own[fenceKey] === true ? [] : [row], taken: row !== undefined }
         })
       })
       // found by their ids, or (without an id, key or where) created with a generated one
       const batched = plans.every((p) => p.byId || p.compiled === undefined)
+
+      /** Whether the creation id of a plan that found nothing is taken (a record or a tombstone holds it). */
+      const taken = (plan: Plan) =>
+        Effect.map(read(entity, collection, { ids: [plan.id], where: undefined }), (rows) => rows.length > 0)
 
       /** The record a plan finds (at most one), and whether its creation id is taken. */
       const find = (plan: Plan) =>
@@ -443,19 +567,81 @@ export const make = (env: Env) => {
             return { found, taken: rows.length > 0 }
           }
           const found = plan.compiled === undefined ? [] : yield* scan(entity, collection, plan.compiled, 2)
-          if (found.length !== 0 || plan.generated) return { found, taken: found.length !== 0 }
-          return { found, taken: (yield* read(entity, collection, { ids: [plan.id], where: undefined })).length > 0 }
+          // a random id is nobody's; a marked step's generated ids carry its saga's key (read for its proof)
+          if (found.length !== 0 || (plan.generated && !marked)) return { found, taken: found.length !== 0 }
+          return { found, taken: yield* taken(plan) }
         })
 
-      /** One round under the locks of `ids`: the result, or the ids found that were not locked. */
-      const attempt = (ids: ReadonlyArray<string>) =>
+      /**
+       * A marked step's plans found by their keys (or `where`) in one read with the step's proof: `$or` of their
+       * filters' `where` (fence tombstones left out) and the saga's key, each plan's record picked from what it returns
+       * (a generated id is taken only by the step's own records, which carry the saga's key). `None` when Chroma cannot
+       * express the filters exactly, or the read fills its limit.
+       */
+      const findMarked = Effect.gen(function*() {
+        const compiled = plans.map((p) => p.compiled)
+        if (compiled.some((c) => c === undefined || c.ids !== undefined || c.residual || c.none)) {
+          return Option.none<ReadonlyArray<Found>>()
+        }
+        const wheres = [...new Map(compiled.map((c) => [JSON.stringify(c!.where), c!.where])).values()]
+        const user = wheres.some((w) => w === undefined)
+          ? hidden
+          : { $and: [wheres.length === 1 ? wheres[0]! : { $or: wheres }, hidden] }
+        const limit = 2 * plans.length + max + 1
+        const rows = yield* read(entity, collection, {
+          ids: undefined,
+          where: { $or: [user, bySaga(mark!.step.sagaId)] }
+        }, { limit })
+        if (rows.length >= limit) return Option.none<ReadonlyArray<Found>>()
+        yield* unproven(mark, entity, undefined, rows)
+        return Option.some(
+          yield* Effect.forEach(plans, (plan) =>
+            Effect.gen(function*() {
+              const found = rows.filter((r) =>
+                r.own[fenceKey] !== true &&
+                Filter.matches(plan.compiled!.filter, { ...r.record.metadata, id: r.record.id })
+              ).slice(0, 2)
+              if (found.length !== 0) return { found, taken: true }
+              if (plan.generated) return { found, taken: rows.some((r) => r.record.id === plan.id) }
+              return { found, taken: yield* taken(plan) }
+            }))
+        )
+      })
+
+      /** Each plan's record: one read where it can (see above), else a read per plan (and a marked step's proof). */
+      const findEach = Effect.gen(function*() {
+        if (marked) {
+          const folded = yield* findMarked
+          if (Option.isSome(folded)) return folded.value
+          yield* unproven(
+            mark,
+            entity,
+            undefined,
+            yield* read(entity, collection, { ids: undefined, where: bySaga(mark!.step.sagaId) })
+          )
+        }
+        return yield* Effect.forEach(plans, find)
+      })
+
+      /**
+       * One round under the locks of `ids`: the result, or the ids found that were not locked (with what the round
+       * read, and the generation before it: the next round reuses it when only this round's section ended since).
+       */
+      type Prior = { readonly before: number; readonly found: ReadonlyArray<Found> }
+      const attempt = (
+        ids: ReadonlyArray<string>,
+        prior: Prior | undefined
+      ): Effect.Effect<Either.Either<Written, Prior & { readonly unlocked: ReadonlyArray<string> }>, StoreError> =>
         locked(
           entity,
           ids,
           Effect.gen(function*() {
-            const found = yield* sentNothing(batched ? findAll : Effect.forEach(plans, find))
+            const before = generation(entity)
+            const found = prior !== undefined && before === prior.before + 1
+              ? prior.found
+              : yield* sentNothing(batched ? findAll : findEach)
             const unlocked = found.flatMap((f) => f.found.map((r) => r.record.id)).filter((id) => !ids.includes(id))
-            if (unlocked.length > 0) return Either.left(unlocked)
+            if (unlocked.length > 0) return Either.left({ unlocked, before, found })
             const creations: Array<ChromaRecord> = []
             const replacements: Array<Write> = []
             const actions: Array<Undo.UndoAction> = []
@@ -494,18 +680,11 @@ export const make = (env: Env) => {
               replacements.push({
                 before: existing.record,
                 after,
-                markers: marker(mark, JSON.stringify(action))
+                markers: marker(mark, JSON.stringify(action), plans.length)
               })
               actions.push(action)
             }
-            if (mark !== undefined) {
-              yield* mark.claim({
-                keys: creations.map((r) => r.id),
-                ids: replacements.map((w) => w.after.id),
-                dimension: drafts[0]?.vector.length
-              })
-            }
-            yield* add(entity, collection, creations, marker(mark, 1))
+            yield* add(entity, collection, creations, marker(mark, 1, plans.length))
             yield* replace(entity, collection, replacements).pipe(
               // the replacements failed: undo the creations, so the step writes all or nothing
               Effect.tapError(() =>
@@ -532,18 +711,23 @@ export const make = (env: Env) => {
           }),
           plans.flatMap((p) => p.byId || p.compiled === undefined ? [] : [JSON.stringify(p.compiled.filter)])
         )
-      // a key (or where) found records the round did not lock: lock them too and read again
+      // a key (or where) found records the round did not lock: lock them too (and read again, unless nothing ended)
       let ids = plans.map((p) => p.id)
+      let prior: Prior | undefined = undefined
       for (let round = 1;; round++) {
-        const result = yield* attempt(ids)
+        const result: Either.Either<Written, Prior & { readonly unlocked: ReadonlyArray<string> }> = yield* attempt(
+          ids,
+          prior
+        )
         if (Either.isRight(result)) return result.right
+        prior = result.left
         if (round === upsertRounds) {
           return yield* Store.fail(engine, "Conflict", "the records the upsert's key finds keep changing", {
             entity,
             path: Operation.joinPath(path, "where")
           })
         }
-        ids = [...ids, ...result.left]
+        ids = [...ids, ...result.left.unlocked]
       }
     })
 
@@ -579,14 +763,15 @@ export const make = (env: Env) => {
     const path = ""
     const entity = operation.entity
     const step = context.step
-    const keyed = step !== undefined && isKeyed(operation)
+    const marked = step !== undefined && isMarked(operation)
     const mark: Mark | undefined = step === undefined ? undefined : {
       key: stepKey(step.undoId),
       undoId: step.undoId,
       step,
-      keyed,
+      marked,
+      keyed: marked && isKeyed(operation),
       claim: (touched) =>
-        keyed ? Effect.void : barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched }),
+        marked ? Effect.void : barrier.claimFor(unit, step, { entity, operation: operation.kind, ...touched }),
       recorded: context.recorded
     }
     switch (operation.kind) {
@@ -612,22 +797,31 @@ export const make = (env: Env) => {
       .pipe(Effect.withSpan("ChromaStore.write"))
 
   /**
-   * `resolve` of a keyed step (`isKeyed`): the ids its operation writes (its own, or derived from the step), read
-   * and fenced by the barrier under their locks.
+   * `resolve` of a marked step (`isMarked`), read and fenced by the barrier under the locks of the ids its operation
+   * creates when it creates: a keyed step's ids (its own, or derived from the step), an upsert's creation ids (its
+   * own, its `where`'s, or derived from the step).
    */
-  const resolveKeyed = (
+  const resolveMarked = (
     step: Step,
     operation: Operation.Operation
   ): Effect.Effect<Option.Option<Outcome>, StoreError> =>
     Effect.gen(function*() {
       const prepared = yield* prepare(operation, "")
-      const ids = prepared.drafts.map((d, i) => d.id ?? generatedId(step, i))
+      const where = operation.kind === "upsert" && operation.where !== undefined
+        ? yield* compile(operation.where, operation.entity)
+        : undefined
+      const pinned = where?.ids?.length === 1 ? where.ids[0] : undefined
+      const keys = prepared.drafts.map((d, i) => d.id ?? pinned ?? generatedId(step, i))
       return yield* locked(
         operation.entity,
-        ids,
-        barrier.resolveKeyed(step, operation.entity, operation.kind, ids, prepared.drafts[0]?.vector.length)
+        keys,
+        barrier.resolveMarked(step, operation.entity, operation.kind, {
+          keyed: isKeyed(operation),
+          keys,
+          dimension: prepared.drafts[0]?.vector.length
+        })
       )
     })
 
-  return { prepare, validate, write, locked, resolveKeyed }
+  return { prepare, validate, write, locked, resolveMarked }
 }

@@ -385,24 +385,36 @@ export const make = (env: Env): StepBarrierOf => {
           metadatas: [{ kind: "collection", entity }]
         }))).pipe(Effect.tap(() => Effect.sync(() => registered.add(entity))))
 
-  /** The registered collections that exist (see `register`), from the registry's records. */
-  const collectionsOf = (got: { readonly metadatas: ReadonlyArray<Record<string, unknown> | null> }) =>
-    Effect.gen(function*() {
-      const all: Array<Collection> = []
-      for (const metadata of got.metadatas) {
-        const entity = metadata?.["kind"] === "collection" ? metadata["entity"] : undefined
-        if (typeof entity !== "string") continue
-        const collection = yield* catalog.open(entity)
-        if (Option.isSome(collection)) all.push(collection.value)
-      }
-      return all
+  /** The names of the registered collections (see `register`), from the registry's records. */
+  const namesOf = (got: { readonly metadatas: ReadonlyArray<Record<string, unknown> | null> }) =>
+    got.metadatas.flatMap((metadata) => {
+      const entity = metadata?.["kind"] === "collection" ? metadata["entity"] : undefined
+      return typeof entity === "string" ? [entity] : []
     })
 
-  /** The registered collections: where steps leave their markers. */
+  const gone = (error: StoreError) => error.reason === "EntityNotFound"
+
+  /**
+   * Runs `use` on a registered collection (`None` when it does not exist): a kept handle Chroma says is gone is
+   * forgotten and the collection opened afresh (it may have been created again); gone still, it is skipped.
+   */
+  const onCollection = <A>(entity: string, use: (collection: Collection) => Effect.Effect<A, StoreError>) => {
+    const once = Effect.flatMap(
+      catalog.open(entity),
+      Option.match({ onNone: () => Effect.succeed(Option.none<A>()), onSome: (c) => Effect.map(use(c), Option.some) })
+    )
+    return Effect.catchIf(once, gone, () =>
+      Effect.suspend(() => {
+        catalog.forget(entity)
+        return Effect.catchIf(once, gone, () => Effect.succeed(Option.none<A>()))
+      }))
+  }
+
+  /** The registered collections' names: where steps leave their markers. */
   const userCollections = Effect.gen(function*() {
     const existing = yield* catalog.open(env.steps)
     if (Option.isNone(existing)) return []
-    return yield* collectionsOf(
+    return namesOf(
       yield* conn.call(
         "get (step barrier)",
         env.steps,
@@ -417,7 +429,7 @@ export const make = (env: Env): StepBarrierOf => {
    * too). One read of the companion collection answers both its entries and the registry.
    */
   const used: Barrier<Unit>["used"] = (_, sagaId) =>
-    Effect.gen(function*() {
+    catalog.refreshing(Effect.gen(function*() {
       const existing = yield* catalog.open(env.steps)
       if (Option.isNone(existing)) return false
       const got = yield* fresh(conn.call("get (step barrier)", env.steps, () =>
@@ -427,42 +439,51 @@ export const make = (env: Env): StepBarrierOf => {
         })))
       if (got.metadatas.some((m) => m?.["saga"] === sagaId)) return true
       const found = yield* Effect.forEach(
-        yield* collectionsOf(got),
-        (collection) =>
-          conn.call("get", collection.name, () => collection.get({ where: bySaga(sagaId), limit: 1, include: [] })),
+        namesOf(got),
+        (entity) =>
+          onCollection(
+            entity,
+            (collection) =>
+              conn.call("get", entity, () => collection.get({ where: bySaga(sagaId), limit: 1, include: [] }))
+          ),
         { concurrency: 4 }
       )
-      return found.some((got) => got.ids.length > 0)
-    })
+      return found.some((got) => Option.isSome(got) && got.value.ids.length > 0)
+    }))
 
   /**
-   * Retention of the markers in user collections: every record whose last marking step is older than `cutoff` loses
-   * its step bookkeeping (markers, fingerprints, saga keys, the time); a fence tombstone among them is deleted.
-   * Returns how many records it cleaned.
+   * Retention of the markers in the registered collections: every record whose last marking step is older than
+   * `cutoff` loses its step bookkeeping (markers, fingerprints, saga keys, the time); a fence tombstone among them is
+   * deleted. Returns how many records it cleaned.
    */
   const pruneMarkers = (cutoff: number) =>
     Effect.gen(function*() {
       let cleaned = 0
-      for (const collection of yield* userCollections) {
-        const entity = collection.name
-        for (;;) {
-          const old = yield* conn.read(entity, collection, { ids: undefined, where: { [atKey]: { $lt: cutoff } } }, {
-            limit: 500
-          })
-          if (old.length === 0) break
-          const tombstones = old.filter((s) => s.own[fenceKey] === true).map((s) => s.record.id)
-          const marked = old.filter((s) => s.own[fenceKey] !== true)
-          if (tombstones.length > 0) yield* conn.remove(entity, collection, tombstones)
-          if (marked.length > 0) {
-            yield* conn.post("remove step markers", entity, collection.id, "update", {
-              ids: marked.map((s) => s.record.id),
-              metadatas: marked.map((s) =>
-                Object.fromEntries(s.markers.filter((k) => k.startsWith(stepPrefix)).map((k) => [k, null]))
-              )
-            })
-          }
-          cleaned += old.length
-        }
+      for (const entity of yield* userCollections) {
+        const pruned = yield* onCollection(entity, (collection) =>
+          Effect.gen(function*() {
+            let count = 0
+            for (;;) {
+              const old = yield* conn.read(entity, collection, {
+                ids: undefined,
+                where: { [atKey]: { $lt: cutoff } }
+              }, { limit: 500 })
+              if (old.length === 0) return count
+              const tombstones = old.filter((s) => s.own[fenceKey] === true).map((s) => s.record.id)
+              const marked = old.filter((s) => s.own[fenceKey] !== true)
+              if (tombstones.length > 0) yield* conn.remove(entity, collection, tombstones)
+              if (marked.length > 0) {
+                yield* conn.post("remove step markers", entity, collection.id, "update", {
+                  ids: marked.map((s) => s.record.id),
+                  metadatas: marked.map((s) =>
+                    Object.fromEntries(s.markers.filter((k) => k.startsWith(stepPrefix)).map((k) => [k, null]))
+                  )
+                })
+              }
+              count += old.length
+            }
+          }))
+        cleaned += Option.getOrElse(pruned, () => 0)
       }
       return cleaned
     })

@@ -184,67 +184,27 @@ export const journalPerSaga = (options: { readonly urls?: W4.Urls } = {}) =>
     return { w4: yield* run(`${id}-w4`, false), failing: yield* run(`${id}-failing`, true), steps: 4 }
   })
 
-/** The Chroma operations beyond W4's keyed upsert whose step cost the budget covers, for record `id`. */
-export const chromaOperations = (id: string): Readonly<Record<string, unknown>> => {
-  const from = { type: "vector", tag: "bench-chroma", entity: W4.names.collection }
+/** The Chroma operations beyond W4's keyed upsert whose step cost the budget covers. */
+export const chromaOperations = ["update by id", "update by where", "upsert by key", "delete by id"] as const
+
+/** A Chroma step of `chromaOperations` on the record W4's upsert writes first (uncounted). */
+export const chromaWrite = (kind: (typeof chromaOperations)[number]) => (id: string): Write => {
+  const upsert = W4.operations(id, false)[3]!
+  const from = upsert.from
+  const email = `${id}@example.com`
   return {
-    "update by id": { operation: "update", from, where: { id }, data: { score: { $increment: 1 } } },
-    "update by where": { operation: "update", from, where: { email: `${id}@example.com` }, data: { name: "Jane" } },
-    "upsert by key": {
-      operation: "upsert",
-      from,
-      data: { vector: [0.5, 0.1, 0.9], metadata: { email: `${id}@example.com`, name: "Jane" } },
-      options: { key: ["email"] }
-    },
-    "delete by id": { operation: "delete", from, where: { id } }
+    prepare: upsert,
+    step: kind === "update by id"
+      ? { operation: "update", from, where: { id }, data: { score: { $increment: 1 } } }
+      : kind === "update by where"
+      ? { operation: "update", from, where: { email }, data: { name: "Jane" } }
+      : kind === "upsert by key"
+      ? {
+        operation: "upsert",
+        from,
+        data: { vector: [0.5, 0.1, 0.9], metadata: { email, name: "Jane" } },
+        options: { key: ["email"] }
+      }
+      : { operation: "delete", from, where: { id } }
   }
 }
-
-/**
- * Requests of one Chroma step (`validate` + `execute` with a step context) and of its undo, for each of
- * `chromaOperations` on a record the raw client upserted just before, warm.
- */
-export const chromaPerOperation = (options: { readonly urls?: W4.Urls } = {}) =>
-  Effect.gen(function*() {
-    const urls = options.urls ?? W4.env
-    const counter = yield* Effect.acquireRelease(
-      Effect.promise(() => Wire.proxy("http", Wire.target(urls.chroma))),
-      (c) => Effect.promise(() => c.close())
-    )
-    const store = yield* makeStore("chroma", Wire.via(urls.chroma, counter))
-    const raw = yield* Effect.acquireRelease(
-      Effect.promise(async () => {
-        const r = await W4.openRaw(urls)
-        await W4.attach(r)
-        return r
-      }),
-      (r) => Effect.promise(() => r.close())
-    )
-    const run = (name: string, id: string) =>
-      Effect.gen(function*() {
-        yield* Effect.promise(() =>
-          raw.collection!.upsert({
-            ids: [id],
-            embeddings: [[0.5, 0.1, 0.9]],
-            metadatas: [{ name: "John Doe", email: `${id}@example.com`, score: 1 }]
-          })
-        )
-        const operation = yield* Operation.parse(chromaOperations(id)[name])
-        counter.reset()
-        yield* store.validate(operation)
-        const outcome = yield* store.execute(operation, { sagaId: `rt-${id}`, stepId: "step_0" })
-        const step = counter.kinds()
-        counter.reset()
-        yield* store.undo(outcome.undo)
-        const undo = counter.kinds()
-        const total = (kinds: Readonly<Record<string, number>>) => Object.values(kinds).reduce((a, b) => a + b, 0)
-        return { step: total(step), undo: total(undo), kinds: { step, undo } } satisfies StepCount
-      })
-    const run0 = `${Date.now().toString(36)}-chroma`
-    const counts: Record<string, StepCount> = {}
-    for (const name of Object.keys(chromaOperations(run0))) {
-      yield* run(name, `${run0}-${name.replace(/ /g, "-")}-warm`)
-      counts[name] = yield* run(name, `${run0}-${name.replace(/ /g, "-")}-counted`)
-    }
-    return counts
-  })

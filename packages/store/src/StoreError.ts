@@ -98,15 +98,19 @@ export const inDoubtOnWrite = (error: StoreError): StoreError =>
   error.inDoubt !== undefined || (error.reason !== "Unavailable" && error.reason !== "Timeout") ||
     neverSent(error.cause)
     ? error
-    : new StoreError({
-      reason: error.reason,
-      message: error.message,
-      engine: error.engine,
-      entity: error.entity,
-      path: error.path,
-      cause: error.cause,
-      inDoubt: true
-    })
+    : withInDoubt(error, true)
+
+/** The error with `inDoubt` set, every other field kept. */
+const withInDoubt = (error: StoreError, inDoubt: boolean): StoreError =>
+  new StoreError({
+    reason: error.reason,
+    message: error.message,
+    engine: error.engine,
+    entity: error.entity,
+    path: error.path,
+    cause: error.cause,
+    inDoubt
+  })
 
 /**
  * The error of a call an adapter makes before it sends anything of a step's write (the read a write starts with):
@@ -117,15 +121,7 @@ export const inDoubtOnWrite = (error: StoreError): StoreError =>
  * @since 0.1.0
  */
 export const beforeWrite = (error: StoreError): StoreError =>
-  error.inDoubt !== undefined ? error : new StoreError({
-    reason: error.reason,
-    message: error.message,
-    engine: error.engine,
-    entity: error.entity,
-    path: error.path,
-    cause: error.cause,
-    inDoubt: false
-  })
+  error.inDoubt !== undefined ? error : withInDoubt(error, false)
 
 /**
  * @since 0.1.0

@@ -127,6 +127,11 @@ built_service() {
   fi
   local health answer status=0
   health="$(curl -sS --max-time 30 "$address/health")" || true
+  # live at once; ready once the journal and the sources are open
+  for _ in $(seq 1 120); do
+    if curl -fsS --max-time 5 "$address/ready" >/dev/null 2>&1 || ! kill -0 "$server" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
   answer="$(curl -sS --max-time 30 -X POST "$address/v1/transactions" -H 'content-type: application/json' \
     -d "$seed_body")" || true
   kill -TERM "$server"

@@ -18,21 +18,21 @@ pnpm --silent run server --config apps/server/config/local.json --init-demo &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
 wait_seconds=90
-echo "serve: waiting up to ${wait_seconds}s for $url/health (the service first connects to every configured store," \
-  "opens its journal and runs recovery)"
+echo "serve: waiting up to ${wait_seconds}s for $url/ready (the service listens at once, then connects to every" \
+  "configured store and opens its journal)"
 healthy=false
 for _ in $(seq 1 $((wait_seconds * 2))); do
-  if curl -fsS "$url/health" >/dev/null 2>&1; then healthy=true; break; fi
+  if curl -fsS "$url/ready" >/dev/null 2>&1; then healthy=true; break; fi
   if ! kill -0 "$server" 2>/dev/null; then
     status=0
     wait "$server" || status=$?
-    echo "serve: the service exited with status $status before it answered on $url/health (its log is above)" >&2
+    echo "serve: the service exited with status $status before it was ready on $url/ready (its log is above)" >&2
     exit 1
   fi
   sleep 0.5
 done
 if [ "$healthy" != true ]; then
-  echo "serve: the service did not answer on $url/health within ${wait_seconds}s; stopping it" >&2
+  echo "serve: the service was not ready on $url/ready within ${wait_seconds}s; stopping it" >&2
   kill -TERM "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
   exit 1

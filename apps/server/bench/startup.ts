@@ -4,8 +4,9 @@
  * the four stores. Variants, interleaved (every round starts each once): the build (`node apps/server/dist/main.js`,
  * the bundle) and the sources under tsx (`pnpm server`). A first start of each journal, not counted, creates it.
  *
- * Per variant and journal it prints the median, min and max of the time the service reports in its "Listening on …
- * (N ms after the process started)" line, and the wall time from spawning the process to that line; and the load
+ * Per variant and journal it prints the median, min and max of the time the service reports in its "Ready: …
+ * (N ms after the process started)" line (the journal and the sources open; "Listening on …" comes before them), and
+ * the wall time from spawning the process to that line; and the load
  * average around the run, which moves these numbers more than anything else on a shared machine, and the CPU time the
  * process had used when it listened (Linux: `/proc/<pid>/stat`), which a busy machine inflates much less: about what
  * an idle machine's start takes. It asserts nothing about time. `--restarts=N` (default 5).
@@ -65,7 +66,7 @@ const cpuTime = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
-/** Starts the service, waits for its "Listening on" line (60 s at most), stops it with SIGTERM. */
+/** Starts the service, waits for its "Ready:" line (60 s at most), stops it with SIGTERM. */
 const start = (args: ReadonlyArray<string>, config: string) =>
   new Promise<Start>((resolve, reject) => {
     const spawned = performance.now()
@@ -78,7 +79,7 @@ const start = (args: ReadonlyArray<string>, config: string) =>
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
     const read = (chunk: Buffer) => {
       output += chunk
-      const match = /Listening on \S+ \((\d+) ms after the process started\)/.exec(output)
+      const match = /Ready: .* \((\d+) ms after the process started\)/.exec(output)
       if (match === null || listening !== undefined) return
       listening = {
         reported: Number(match[1]),
@@ -92,7 +93,7 @@ const start = (args: ReadonlyArray<string>, config: string) =>
     child.on("exit", (code) => {
       clearTimeout(timer)
       if (listening !== undefined && code === 0) resolve(listening)
-      else reject(new Error(`${args.join(" ")} exited ${code} without listening:\n${output.slice(-2000)}`))
+      else reject(new Error(`${args.join(" ")} exited ${code} before it was ready:\n${output.slice(-2000)}`))
     })
   })
 
@@ -125,7 +126,7 @@ console.log(
     `after ${load()}\n`
 )
 console.log(
-  "| journal | variant | listening, ms after process start: median [min–max] | wall from spawn, ms | CPU time, ms |"
+  "| journal | variant | ready, ms after process start: median [min–max] | wall from spawn, ms | CPU time, ms |"
 )
 console.log("| --- | --- | --- | --- | --- |")
 for (const journal of Object.keys(configs)) {

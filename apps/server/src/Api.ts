@@ -109,7 +109,7 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFi
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", errorFields) {}
 
 /**
- * 503: a store or the journal is unreachable, or the server is shutting down.
+ * 503: a store or the journal is unreachable, still opening at start (`NOT_READY`), or the server is shutting down.
  *
  * @since 0.1.0
  */
@@ -467,7 +467,7 @@ export class TransactionsGroup extends HttpApiGroup.make("transactions")
         OpenApi.Description,
         "Runs the operations as one saga across the configured sources. 200 with the result for every outcome " +
           "(`completed`, `compensated`, `failed`); 400 when the transaction is rejected before its first write; 503 " +
-          "when a store or the journal is unreachable, 500 (`UNKNOWN`) when a store fails before the first write in " +
+          "when a store or the journal is unreachable (`NOT_READY` while they are still opening at start), 500 (`UNKNOWN`) when a store fails before the first write in " +
           "a way that is not the request's fault. Nothing is written in those cases."
       )
   )
@@ -561,7 +561,7 @@ export const Readiness = Schema.Struct({
 }).annotations({ identifier: "Readiness" })
 
 /**
- * 503 from `/ready`: what is not reachable.
+ * 503 from `/ready`: what is not reachable, or still opening at start (`opening`, `failed: …`).
  *
  * @since 0.1.0
  */
@@ -577,7 +577,7 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .add(
     HttpApiEndpoint.get("health", "/health")
       .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
-      .annotate(OpenApi.Summary, "Liveness: the process answers")
+      .annotate(OpenApi.Summary, "Liveness: the process answers (at once, before the journal and the sources open)")
       .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/health" }))
   )
   .add(
@@ -596,7 +596,13 @@ export class HealthGroup extends HttpApiGroup.make("health")
     HttpApiEndpoint.get("ready", "/ready")
       .addSuccess(Readiness)
       .addError(NotReady)
-      .annotate(OpenApi.Summary, "Readiness: the journal and every source are reachable")
+      .annotate(OpenApi.Summary, "Readiness: the journal and every source are open and reachable")
+      .annotate(
+        OpenApi.Description,
+        "503 while the journal or a source is still opening at start (its check says `opening`, or `failed: …`), " +
+          "when one does not answer now, or while shutting down; each check names its part (`journal`, " +
+          "`source:<tag>`)."
+      )
       .annotate(OpenApi.Transform, requestExample({ method: "GET", path: "/ready" }))
   )
   .annotate(OpenApi.Title, "Health")

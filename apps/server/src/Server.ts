@@ -1,10 +1,12 @@
 /**
- * The whole service as one layer: tracing, the durable journal and its recovery runner, the warehouse on the
- * configured sources, the intake, and the HTTP API with its graceful shutdown.
+ * The whole service as one layer: tracing, the intake, the HTTP API with its graceful shutdown, and behind it
+ * (`Startup`) the durable journal and its recovery runner and the warehouse on the configured sources.
  *
- * Built in that order and released in the reverse one: on shutdown the HTTP side drains first (no new work, the
- * running sagas finish or are compensated), then the recovery runner stops, the sources close, the journal closes
- * and the last spans are flushed.
+ * The HTTP server listens first, so `/health` (liveness) answers at once; the journal and the sources open in the
+ * background, and until they are open `/ready` and the transaction endpoints answer 503 naming what is still opening.
+ * The layer is built once they are open (and fails when they cannot open). Released in the reverse order: on
+ * shutdown the HTTP side drains first (no new work, the running sagas finish or are compensated), then the recovery
+ * runner stops, the sources close, the journal closes and the last spans are flushed.
  *
  * @since 0.1.0
  */
@@ -21,6 +23,7 @@ import * as http from "./internal/http.js"
 import * as journal from "./internal/journal.js"
 import * as observability from "./internal/observability.js"
 import { Settings } from "./Settings.js"
+import * as Startup from "./Startup.js"
 import { Transactions } from "./Transactions.js"
 
 /**
@@ -29,18 +32,40 @@ import { Transactions } from "./Transactions.js"
  *
  * @since 0.1.0
  */
-export const layer = (config: ServerConfig): Layer.Layer<HttpServer.HttpServer, unknown> => {
-  // the sources open (each store connects and checks its connection) while the journal opens: neither needs the other
-  const core = Warehouse.layerFromSources({ maxOperations: config.limits.maxOperations }).pipe(
-    Layer.provideMerge(Layer.merge(Warehouse.sourcesLayer(config.sources), journal.layer(config)))
-  )
-  const app = Transactions.Default.pipe(
+export const layer = (config: ServerConfig): Layer.Layer<HttpServer.HttpServer | Startup.Startup, unknown> => {
+  const sources = config.sources.map((source) => `source:${source.tag}`)
+  const app = (report: Startup.Report) => {
+    const reported = <A, E, R>(names: ReadonlyArray<string>, layer: Layer.Layer<A, E, R>) =>
+      layer.pipe(Layer.tap(() => report.opened(names)), Layer.tapError((error) => report.failed(names, error)))
+    // the sources open (each store connects and checks its connection) while the journal opens: neither needs the
+    // other
+    const core = Warehouse.layerFromSources({ maxOperations: config.limits.maxOperations }).pipe(
+      Layer.provideMerge(
+        Layer.merge(
+          reported(sources, Warehouse.sourcesLayer(config.sources)),
+          reported(["journal"], journal.layer(config))
+        )
+      )
+    )
+    return Transactions.Default.pipe(Layer.provide(journal.recoveryLayer(config).pipe(Layer.provideMerge(core))))
+  }
+  // the HTTP server listens first (`/health` answers at once); the journal and the sources open behind it, and the
+  // layer is built once they are open (it fails when they cannot open)
+  const served = http.layer(config).pipe(
+    Layer.provideMerge(Startup.layer(["journal", ...sources], app)),
     Layer.provideMerge(Intake.Default),
-    Layer.provideMerge(journal.recoveryLayer(config).pipe(Layer.provideMerge(core))),
-    Layer.provideMerge(Layer.succeed(Settings, config))
+    Layer.provide(Layer.succeed(Settings, config))
   )
-  return http.layer(config).pipe(
-    Layer.provide(app),
+  const opened = Layer.effectDiscard(Effect.gen(function*() {
+    yield* (yield* Startup.Startup).opened
+    yield* Effect.logInfo(
+      `Ready: the journal and ${sources.length} source(s) are open (${
+        Math.round(performance.now())
+      } ms after the process started)`
+    )
+  }))
+  return opened.pipe(
+    Layer.provideMerge(served),
     Layer.provide(observability.layer(config)),
     Layer.provide(observability.logging(config))
   )

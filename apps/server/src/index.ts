@@ -36,6 +36,13 @@ export * as Server from "./Server.js"
 export * as Settings from "./Settings.js"
 
 /**
+ * The journal and the sources opening behind the HTTP server: readiness.
+ *
+ * @since 0.3.0
+ */
+export * as Startup from "./Startup.js"
+
+/**
  * What the endpoints do.
  *
  * @since 0.1.0

@@ -17,7 +17,7 @@ import { Api, BadRequest, NotReady } from "../Api.js"
 import type { ServerConfig } from "../Config.js"
 import { Intake } from "../Intake.js"
 import { Settings } from "../Settings.js"
-import { Transactions } from "../Transactions.js"
+import { Startup } from "../Startup.js"
 import * as Auth from "./auth.js"
 import * as Body from "./body.js"
 import * as Console from "./console.js"
@@ -26,32 +26,41 @@ import * as Redact from "./redact.js"
 
 const TransactionsHandlers = HttpApiBuilder.group(Api, "transactions", (handlers) =>
   Effect.gen(function*() {
-    const transactions = yield* Transactions
+    // 503 (`NOT_READY`) until the journal and the sources are open
+    const { transactions } = yield* Startup
     const settings = yield* Settings
     return handlers
       .handleRaw("run", ({ request }) =>
-        Effect.flatMap(Body.readJson(request, settings.limits.maxBodyBytes), transactions.run))
-      .handle("list", ({ urlParams }) =>
-        transactions.list(urlParams))
-      .handle("overview", () => transactions.overview())
-      .handle("get", ({ path }) => transactions.get(path.id))
-      .handle("compensate", ({ path }) => transactions.compensate(path.id))
-      .handle("resolve", ({ path, payload }) => transactions.resolve(path.id, payload.reason))
+        Effect.flatMap(
+          transactions,
+          (t) => Effect.flatMap(Body.readJson(request, settings.limits.maxBodyBytes), t.run)
+        ))
+      .handle("list", ({ urlParams }) => Effect.flatMap(transactions, (t) => t.list(urlParams)))
+      .handle("overview", () => Effect.flatMap(transactions, (t) => t.overview()))
+      .handle("get", ({ path }) => Effect.flatMap(transactions, (t) => t.get(path.id)))
+      .handle("compensate", ({ path }) => Effect.flatMap(transactions, (t) => t.compensate(path.id)))
+      .handle("resolve", ({ path, payload }) => Effect.flatMap(transactions, (t) => t.resolve(path.id, payload.reason)))
   }))
 
 const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
-    const transactions = yield* Transactions
+    const startup = yield* Startup
+    const intake = yield* Intake
     const prometheus = yield* Prometheus
     return handlers
       .handle("health", () => Effect.succeed({ status: "ok" as const }))
       .handle("metrics", () => prometheus.scrape)
       .handle("ready", () =>
         Effect.gen(function*() {
-          if (yield* transactions.isDraining) {
+          if (yield* intake.isDraining) {
             return yield* new NotReady({ status: "unavailable", checks: { server: "shutting down" } })
           }
-          const checks = yield* transactions.readiness()
+          // still opening (or failed to): what is not open yet
+          const opened = yield* Effect.either(startup.transactions)
+          if (opened._tag === "Left") {
+            return yield* new NotReady({ status: "unavailable", checks: yield* startup.checks })
+          }
+          const checks = yield* opened.right.readiness()
           if (Object.values(checks).every((check) => check === "ok")) return { status: "ready" as const, checks }
           return yield* new NotReady({ status: "unavailable", checks })
         }))

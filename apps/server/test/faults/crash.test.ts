@@ -94,7 +94,7 @@ const crashRun = (label: string, journal: Journal, instances: number, kills: num
       const resolved = yield* resolvedInDoubt(anyUp()!, cut)
       inDoubtResolved += resolved
       const line = `kill ${k + 1}/${kills} (instance ${victim}): ${cut.length} transactions cut off, all ended ` +
-        `${recoveryMs} ms after the kill (restart to listening ${startMs} ms), ${resolved} in-doubt steps resolved`
+        `${recoveryMs} ms after the kill (restart to ready ${startMs} ms), ${resolved} in-doubt steps resolved`
       lines.push(line)
       console.log(`crash ${label}: ${line}`)
     }

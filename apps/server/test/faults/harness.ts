@@ -95,7 +95,7 @@ export interface Service {
   readonly url: string
   readonly output: () => string
   readonly exited: Promise<number | null>
-  /** Milliseconds from the spawn to its "Listening on" line. */
+  /** Milliseconds from the spawn to its "Ready:" line (the journal and the sources open). */
   readonly startMs: number
 }
 
@@ -109,7 +109,10 @@ export const serviceArgs = (file: string) => [
   file
 ]
 
-/** Starts `src/main.ts --config file` and waits for its "Listening on" line (killed when the scope closes). */
+/**
+ * Starts `src/main.ts --config file` and waits for its "Listening on" line (the address) and its "Ready:" line (the
+ * journal and the sources open; killed when the scope closes).
+ */
 export const startService = (file: string) =>
   Effect.acquireRelease(
     Effect.async<Service, Error>((resume) => {
@@ -127,7 +130,7 @@ export const startService = (file: string) =>
         output = (output + chunk.toString()).slice(-262_144)
         if (listening) return
         const match = /Listening on (http:\/\/[0-9.]+:\d+)/.exec(output)
-        if (match) {
+        if (match && /\bReady: /.test(output)) {
           listening = true
           resume(Effect.succeed({
             process: child,

@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Operation, type Outcome, type StoreError, Undo } from "@polysaga/store"
+import { LossyProxy } from "@polysaga/testing"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -346,6 +347,27 @@ layer(
 })
 
 layer(Layer.empty)("neo4j connection faults", (it) => {
+  it.scoped("a connection cut under a query is a transient Unavailable error (the driver's code, not its message)", () =>
+    Effect.gen(function*() {
+      const target = new URL(url())
+      const proxy = yield* LossyProxy.make({ host: target.hostname, port: Number(target.port) })
+      const store = yield* Neo4j.make({ ...config(), url: Redacted.make(`bolt://127.0.0.1:${proxy.port}`) })
+      const label = `Lost${Date.now().toString(36)}`
+      const create = yield* Operation.parse({
+        operation: "insert",
+        from: { type: "graph", tag: "g", entity: label },
+        data: { id: "a" }
+      })
+      yield* store.execute(create)
+      proxy.loseRequest(label)
+      const error = yield* Effect.flip(store.execute(create))
+      assert.strictEqual(proxy.lost(), 1)
+      assert.strictEqual(error.reason, "Unavailable", error.message)
+      assert.isTrue(error.transient)
+      const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+      assert.include(["ServiceUnavailable", "SessionExpired"], code, String(code))
+    }))
+
   it.effect("an unreachable server is a transient Unavailable error", () =>
     Effect.gen(function*() {
       const result = yield* Effect.either(

@@ -1,6 +1,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Operation, type Store, Undo } from "@polysaga/store"
+import { LossyProxy } from "@polysaga/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -411,6 +412,32 @@ layer(Env, { excludeTestServices: true })("postgres adapter isolation", (it) => 
       )
       assert.strictEqual(rolledBack, "caller rolls back")
       assert.deepStrictEqual(yield* sql`SELECT id FROM postgres_isolated`, [{ id: 1 }])
+    }))
+})
+
+layer(Env, { excludeTestServices: true })("postgres adapter, a connection lost", (it) => {
+  it.scoped("the socket cut under a statement (no SQLSTATE, no errno code) is a transient Unavailable error", () =>
+    Effect.gen(function*() {
+      const target = new URL(Redacted.value(url))
+      const proxy = yield* LossyProxy.make({ host: target.hostname, port: Number(target.port) })
+      target.port = String(proxy.port)
+      const store = yield* Postgres.make({ url: Redacted.make(target.toString()) })
+      const sql = yield* Sql
+      yield* sql`DROP TABLE IF EXISTS postgres_lost`
+      yield* sql`CREATE TABLE postgres_lost (id integer PRIMARY KEY)`
+      const from = { type: "database", tag: "db", entity: "postgres_lost" }
+      yield* run(store, { operation: "insert", from, data: { id: 1 } })
+      // the next insert's statement never reaches the server and the connection is cut: node-postgres answers with
+      // its own `Connection terminated unexpectedly`, a plain Error
+      proxy.loseRequest("postgres_lost")
+      const error = yield* Effect.flip(run(store, { operation: "insert", from, data: { id: 2 } }))
+      assert.strictEqual(proxy.lost(), 1)
+      assert.strictEqual(error.reason, "Unavailable", error.message)
+      assert.isTrue(error.transient)
+      // what node-postgres gave: its own plain Error, no code
+      const lost = (error.cause as { readonly cause?: unknown }).cause as Error & { readonly code?: unknown }
+      assert.match(lost.message, /^Connection terminated unexpectedly/)
+      assert.isUndefined(lost.code)
     }))
 })
 

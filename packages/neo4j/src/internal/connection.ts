@@ -79,19 +79,23 @@ const codeOf = (error: unknown): string =>
 export const isConstraintViolation = (error: unknown): boolean =>
   codeOf(error) === "Neo.ClientError.Schema.ConstraintValidationFailed"
 
+/**
+ * The driver's classification: every error it raises is a `Neo4jError` with a code — `ServiceUnavailable` /
+ * `SessionExpired` for a connection lost or not made (the driver's own codes), the server's status codes otherwise —
+ * and `Neo4jError.isRetriable` says which are transient (those two, `Neo.TransientError.*`, an expired
+ * authorization). A Node socket error let through unwrapped is recognised by its errno code. No message is read.
+ */
 const reasonOf = (error: unknown): StoreErrorReason => {
   const code = codeOf(error)
-  if (code === "ServiceUnavailable" || code === "SessionExpired") return "Unavailable"
   if (code.includes("DeadlockDetected")) return "Deadlock"
   if (code.includes("TransactionTimedOut") || code.includes("Timeout")) return "Timeout"
-  if (code.startsWith("Neo.TransientError.")) return "Unavailable"
+  if (neo4j.isRetriableError(error) || code === "ServiceUnavailable" || code === "SessionExpired") return "Unavailable"
   if (code.startsWith("Neo.ClientError.Schema.Constraint")) return "Constraint"
   if (
     code === "Neo.ClientError.Statement.TypeError" || code === "Neo.ClientError.Statement.ArgumentError" ||
     code === "Neo.ClientError.Statement.ArithmeticError"
   ) return "Validation"
-  if (error instanceof Error && /connect|ECONNREFUSED|ECONNRESET|socket/i.test(error.message)) return "Unavailable"
-  return "Unknown"
+  return Store.connectionLost(error) ? "Unavailable" : "Unknown"
 }
 
 /** A driver fault as a `StoreError`: connection, deadlock and timeout faults are transient, the rest are not. */

@@ -11,12 +11,21 @@ import * as Option from "effect/Option"
 
 export const engine = "postgres"
 
-const reasonOf = (code: string | undefined, message: string): StoreErrorReason => {
-  if (code === undefined) {
-    return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|terminat|Connection|connect/i.test(message)
-      ? "Unavailable"
-      : "Unknown"
-  }
+/**
+ * node-postgres's own errors of a connection that is gone, or could not be made in time: `pg/lib/client.js` and
+ * `pg-pool` create them as plain `Error`s with neither a SQLSTATE nor an errno code (`Connection terminated
+ * unexpectedly` when the socket ends, `… is not queryable` after it did, `timeout expired` / `timeout exceeded when
+ * trying to connect` for the connect timeouts), so their message is the only signal there is. Everything else is
+ * classified by its code.
+ */
+const lostByClient =
+  /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|timeout expired$|timeout exceeded when trying to connect)/
+
+/**
+ * A server error's SQLSTATE: class 08 (connection exception), 57P01–57P03 (the server shutting down or not yet
+ * accepting connections) and 53300 (too many connections) are a connection lost or refused.
+ */
+const reasonOfState = (code: string): StoreErrorReason => {
   if (code.startsWith("23")) return "Constraint"
   if (code === "40P01" || code === "40001") return "Deadlock"
   if (code === "57014" || code === "55P03") return "Timeout"
@@ -29,18 +38,29 @@ const reasonOf = (code: string | undefined, message: string): StoreErrorReason =
   return "Unknown"
 }
 
+/**
+ * Whether node-postgres says this is the server's own error: a `DatabaseError` (`pg-protocol`) carries the server's
+ * `severity` and its SQLSTATE `code`.
+ */
+const sqlState = (cause: unknown): string | undefined => {
+  const { code, severity } = cause as { readonly code?: unknown; readonly severity?: unknown }
+  return typeof severity === "string" && typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+/** The reason of node-postgres's error: the server's SQLSTATE, the socket's errno code, or the client's own error. */
+const reasonOf = (cause: unknown): StoreErrorReason => {
+  const state = sqlState(cause)
+  if (state !== undefined) return reasonOfState(state)
+  if (Store.connectionLost(cause)) return "Unavailable"
+  return cause instanceof Error && lostByClient.test(cause.message) ? "Unavailable" : "Unknown"
+}
+
 /** Maps an `@effect/sql` error (its cause is node-postgres's) to a classified `StoreError`. */
 export const fromSql = (entity: string | undefined) => (error: unknown): StoreError => {
   if (error instanceof StoreError) return error
   const cause = (error as { cause?: unknown }).cause ?? error
-  const code = (cause as { code?: unknown }).code
   const message = cause instanceof Error ? cause.message : String(cause)
-  return Store.fail(
-    engine,
-    reasonOf(typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined, message),
-    message,
-    { entity, cause: error }
-  )
+  return Store.fail(engine, reasonOf(cause), message, { entity, cause: error })
 }
 
 /**

@@ -359,8 +359,15 @@ const runTransaction = (
                 ...retryFor(maxRetries),
                 ...(timeout === undefined ? {} : { timeout: Duration.millis(timeout) })
               })
-              // a step whose reply was lost is resolved through the store's barrier; a store without one cannot tell
-              return Saga.step(source.store.resolve === undefined ? { ...step, resolve: undefined } : step)
+              // a step whose reply was lost is resolved through the store's barrier; a store without one cannot tell.
+              // Without a journal its outcome is not checked against `StepOutcome`: it is built just above from the
+              // store's typed `Outcome`, and the check (a journal's encoding does it) cost ~0.09 ms of the ~0.56 ms
+              // of CPU an in-memory step takes (#15)
+              return Saga.step({
+                ...step,
+                ...(source.store.resolve === undefined ? { resolve: undefined } : {}),
+                ...(Option.isNone(journal) ? { result: undefined } : {})
+              })
             })
         ),
       Saga.graph() as unknown as Saga.Graph<

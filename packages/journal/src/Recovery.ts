@@ -18,7 +18,10 @@ import type { Journal } from "./Journal.js"
 export interface RecoveryOptions {
   /** Pause between passes (default 5 seconds). */
   readonly interval?: Duration.DurationInput | undefined
-  /** Sagas claimed at a time (default 20). */
+  /**
+   * The most sagas one instance holds claimed at a time (default 20). A saga is claimed only when a worker is free to
+   * recover it, so at most `min(batch, concurrency)` are held.
+   */
   readonly batch?: number | undefined
   /** Sagas recovered concurrently (default 4). */
   readonly concurrency?: number | undefined
@@ -29,8 +32,10 @@ export interface RecoveryOptions {
 }
 
 /**
- * One pass: claim expired sagas in batches until none is left and recover each; their results. A saga whose
- * recovery could not run (journal or registry trouble) is logged and released for a later pass.
+ * One pass: claim expired sagas, one at a time per worker (`concurrency` of them), until none is left, and recover
+ * each; their results. A saga whose recovery did not end it (journal or registry trouble, a store still unreachable, a
+ * defect, an interruption) is logged and released for a later pass. Each in-doubt step is asked at most
+ * `Saga.bounded`'s 10 s (its retries included), so a store that hangs holds no pass longer than that per step.
  *
  * @since 0.1.0
  */

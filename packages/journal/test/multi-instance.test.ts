@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Journal, PostgresJournal, Recovery } from "@polysaga/journal"
 import { type RecoveryResult, SagaJournal, Step } from "@polysaga/saga"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -84,6 +85,44 @@ describe("several recovery runners on one journal", () => {
         )
         assert.deepStrictEqual(unfinished, [])
       }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "a runner claims a saga only when it is free to recover it, and lets go of the one it is interrupted on",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshDatabase("polysaga_journal_claims")
+        yield* abandon(url, 5, "slow")
+        yield* Effect.sleep("300 millis")
+        const undone: Array<string> = []
+        // the oldest saga's compensations hang (a store that does not answer): its runner is busy with it
+        const registry = Step.registry(Step.define({
+          name: "multi.step",
+          result: Schema.String,
+          compensate: (key: string) =>
+            key.startsWith("slow-0/") ? Effect.never : Effect.sync(() => void undone.push(key))
+        }))
+        const busy = yield* Effect.fork(
+          Recovery.runOnce(registry, { concurrency: 1 }).pipe(
+            Effect.provide(PostgresJournal.layer({ url, owner: "busy" }))
+          )
+        )
+        yield* Effect.sleep("500 millis")
+        // the sagas behind it are not held by the busy runner: another instance recovers them now
+        const results = yield* Recovery.runOnce(registry, { concurrency: 2 }).pipe(
+          Effect.provide(PostgresJournal.layer({ url, owner: "free" }))
+        )
+        assert.deepStrictEqual(results.map((r) => r.id).sort(), ["slow-1", "slow-2", "slow-3", "slow-4"])
+        assert.isTrue(results.every((r) => r.status === "compensated"))
+        assert.strictEqual(undone.length, 8)
+        // the busy runner stops (its instance shuts down): the saga it was on is released, claimable at once
+        yield* Fiber.interrupt(busy)
+        const claimed = yield* Effect.flatMap(SagaJournal.SagaJournal, (j) => j.leases!.claim(10)).pipe(
+          Effect.provide(PostgresJournal.layer({ url, owner: "next" }))
+        )
+        assert.deepStrictEqual(claimed, ["slow-0"])
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.None)),
     { timeout: 60_000 }
   )
 

@@ -1068,6 +1068,58 @@ describe("journal and recovery", () => {
         assert.deepStrictEqual(stock.released, ["a"])
       }))
 
+    it.effect("a store whose errors arrive at the bound is asked again only within the bound, not once per retry", () =>
+      Effect.gen(function*() {
+        const stock = makeBarrierStock()
+        const journal = yield* SagaJournal.makeMemory()
+        let attempts = 0
+        // a transient error that takes just under the bound to arrive (a driver's server selection timeout): before,
+        // the saga asked six times (a minute) before it answered
+        const slow = Step.define({
+          ...stock.reserve,
+          compensationRetry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(5))),
+          resolve: () =>
+            Effect.sync(() => void attempts++).pipe(
+              Effect.zipRight(Effect.sleep("9900 millis")),
+              Effect.zipRight(Effect.fail(new SagaError.Transient({ cause: "server selection timed out" })))
+            )
+        })
+        const saga = sequence(
+          "order",
+          Step.fromDefinition(slow, Effect.fail(new LostReply()), { id: "r1", input: { sku: "a" } })
+        )
+        const fiber = yield* Effect.fork(
+          Saga.execute(saga, { id: "slow" }).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+        )
+        for (let i = 0; i < 140 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("500 millis")
+        const result = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "failed")
+        assert.deepStrictEqual(result.pendingCompensations, ["r1"])
+        assert.strictEqual(attempts, 2, "one attempt, and one more begun within the bound")
+        assert.include(yield* journal.unfinished, "slow", "left to recovery")
+      }))
+
+    it.effect("recovery: a resolver that hangs is given up at the bound, the saga left for a later pass", () =>
+      Effect.gen(function*() {
+        const stock = makeBarrierStock()
+        const hangs = Step.define({ ...stock.reserve, resolve: () => Effect.never })
+        const journal = yield* SagaJournal.makeMemory([
+          { _tag: "SagaStarted", sagaId: "h", name: "order", at: 0 },
+          { _tag: "StepIntent", sagaId: "h", stepId: "r1", name: "reserve", attempt: 1, at: 1, input: { sku: "a" } }
+        ])
+        const fiber = yield* Effect.fork(
+          Effect.flip(
+            Saga.recover("h", Step.registry(hangs)).pipe(Effect.provideService(SagaJournal.SagaJournal, journal))
+          )
+        )
+        for (let i = 0; i < 30 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("500 millis")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "RecoveryError")
+        assert.include(error.message, "timed out after 10s")
+        assert.include(error.message, "later pass")
+        assert.include(yield* journal.unfinished, "h")
+      }))
+
     it.effect("a step without resolve that fails in doubt is an ordinary failure", () =>
       Effect.gen(function*() {
         const { events, step } = makeLog()

@@ -1,6 +1,8 @@
 import { type RecoveryResult, Saga, SagaError, SagaJournal, SagaMetrics, type Step } from "@polysaga/saga"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -14,8 +16,11 @@ const noLeases = new SagaError.JournalError({
 })
 
 /**
- * Claim expired sagas in batches until none is left, and drive each to an end. A saga whose recovery failed
- * (journal or registry trouble) is released, so that it is retried (here or elsewhere) on a later pass.
+ * Claim expired sagas until none is left, and drive each to an end: `concurrency` workers (at most `batch`), each
+ * claiming one saga when it is free to recover it — a saga is never held (its lease renewed) while it waits behind
+ * others. A saga whose recovery did not end it — it failed (journal or registry trouble, a store still unreachable),
+ * died or was interrupted — is released, so that it is retried (here or elsewhere) on a later pass; a defect in one
+ * saga's recovery neither stops the others nor leaves its lease renewed by an instance that no longer works on it.
  * @internal
  */
 export const runOnce = <R>(
@@ -26,27 +31,38 @@ export const runOnce = <R>(
     const journal = yield* SagaJournal.SagaJournal
     const leases = journal.leases
     if (leases === undefined) return yield* noLeases
-    const batch = options.batch ?? 20
+    const workers = Math.max(1, Math.min(options.batch ?? 20, options.concurrency ?? 4))
     const results: Array<RecoveryResult> = []
-    while (true) {
-      const ids = yield* leases.claim(batch)
-      if (ids.length > 0) yield* Effect.logInfo(`recovery: claimed ${ids.length} unfinished sagas`)
-      const recovered = yield* Effect.forEach(ids, (id) =>
-        Saga.recover(id, registry).pipe(
-          Effect.tap((result) => Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", result.status))),
-          Effect.map(Option.some),
-          Effect.catchAll((error) =>
-            Effect.logError("recovery of a saga failed; it is released for a later pass", error.message).pipe(
-              Effect.zipRight(Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", "error"))),
-              Effect.zipRight(Effect.ignore(leases.release(id))),
-              Effect.as(Option.none<RecoveryResult>())
+    const recoverOne = (id: string) =>
+      Saga.recover(id, registry).pipe(
+        Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(leases.release(id))),
+        Effect.tap((result) =>
+          Effect.zipRight(
+            Effect.sync(() => void results.push(result)),
+            Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", result.status))
+          )
+        ),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(
+            "recovery of a saga failed; it is released for a later pass",
+            Option.getOrElse(
+              Option.map(Cause.failureOption(cause), (error) => error.message),
+              () => Cause.pretty(cause)
             )
-          ),
-          Effect.annotateLogs("saga.id", id)
-        ), { concurrency: options.concurrency ?? 4 })
-      for (const result of recovered) if (Option.isSome(result)) results.push(result.value)
-      if (ids.length < batch) return results
-    }
+          ).pipe(Effect.zipRight(Metric.increment(Metric.tagged(SagaMetrics.recoveries, "status", "error"))))
+        ),
+        Effect.annotateLogs("saga.id", id)
+      )
+    const worker = Effect.gen(function*() {
+      while (true) {
+        const [id] = yield* leases.claim(1)
+        if (id === undefined) return
+        yield* Effect.logInfo("recovery: claimed an unfinished saga").pipe(Effect.annotateLogs("saga.id", id))
+        yield* recoverOne(id)
+      }
+    })
+    yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true })
+    return results
   }).pipe(Effect.withSpan("Recovery.runOnce"))
 
 /** @internal */

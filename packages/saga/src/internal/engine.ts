@@ -292,6 +292,28 @@ export const retriesResolution = (error: unknown, transient: (error: unknown) =>
   (transient(error) || isTransient(error)) && !(error instanceof StepTimeout)
 
 /**
+ * Asks a step's `resolve` whether it applied, tried again on the compensation's schedule while it fails with a
+ * transient error ({@link retriesResolution}) — and only while the first attempt began less than {@link cleanupBound}
+ * ago. A store whose transient errors take about the bound to arrive (a driver's server selection or connection
+ * timeout, as long as the bound) would otherwise hold the saga's answer, or the recovery runner, one bound per attempt
+ * (six attempts: a minute, and a saga in doubt that long per pass of recovery). Past it the step stays unresolved, for
+ * a later pass of recovery.
+ * @internal
+ */
+export const resolveRetried = <A, E, R>(
+  resolve: Effect.Effect<A, E, R>,
+  policy: { readonly retry: Schedule.Schedule<unknown, unknown>; readonly isTransient: (error: unknown) => boolean }
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (began) =>
+    Effect.retry(resolve, {
+      schedule: policy.retry,
+      while: (error) =>
+        retriesResolution(error, policy.isTransient)
+          ? Effect.map(Clock.currentTimeMillis, (now) => now - began < Duration.toMillis(cleanupBound))
+          : Effect.succeed(false)
+    }))
+
+/**
  * Did this failure leave the step in doubt (it may have applied)? Only asked of steps that can `resolve`. An
  * interruption mid-action (a saga timeout) counts: the request may have reached the store.
  */
@@ -522,9 +544,9 @@ export const runStep = <A, E, R>(
           const entry = { sagaId, stepId, name, attempt: record.attempts, resolved: true as const, ...since }
           // run in this fiber (a compensation runs in one of its own): a resolver whose store can hang bounds itself
           // (the warehouse's does)
-          const resolved = yield* Effect.retry(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
-            schedule: step.compensationRetry,
-            while: (error) => retriesResolution(error, step.isTransient)
+          const resolved = yield* resolveRetried(Effect.suspend(() => step.resolve!({ sagaId, stepId })), {
+            retry: step.compensationRetry,
+            isTransient: step.isTransient
           }).pipe(
             Effect.exit,
             Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": stepId }, captureStackTrace })

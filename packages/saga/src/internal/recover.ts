@@ -10,7 +10,7 @@ import { RecoveryError } from "../SagaError.js"
 import * as Journal from "../SagaJournal.js"
 import type { RecoveryResult, SagaStatus } from "../SagaResult.js"
 import type { StepDefinition, StepRegistry } from "../Step.js"
-import { makeLedger, retriesResolution, undo } from "./engine.js"
+import { bounded, makeLedger, resolveRetried, undo } from "./engine.js"
 import { causeMessage, isTransient } from "./errors.js"
 import { defaultCompensationRetry } from "./step.js"
 
@@ -148,18 +148,23 @@ const retryPolicy = (definition: StepDefinition<any, any, any> | undefined) => (
 
 /**
  * Ask an in-doubt step's definition whether it applied: `Some(value)` (decoded, ready to compensate) or `None`.
- * Retried like a compensation.
+ * Retried like a compensation, the whole of it within {@link bounded}: a resolver that hangs (one that does not bound
+ * itself, on a store that does not answer) fails with a transient `StepTimeout` — the saga is left for a later pass —
+ * instead of holding the recovery runner, and every saga it has yet to recover, for as long as the store hangs.
  */
 const resolveDoubt = <R>(sagaId: string, doubt: Doubt, definition: StepDefinition<any, any, R>) =>
   Effect.gen(function*() {
     const input = definition.input === undefined ? undefined : doubt.hasInput
       ? yield* Schema.decodeUnknown(definition.input)(doubt.input)
       : yield* Effect.fail(new Error("the intent carries no input (the step was made without one)"))
-    const policy = retryPolicy(definition)
-    return yield* Effect.retry(Effect.suspend(() => definition.resolve!(input, { sagaId, stepId: doubt.stepId })), {
-      schedule: policy.retry,
-      while: (error) => retriesResolution(error, policy.isTransient)
-    })
+    return yield* bounded(
+      sagaId,
+      doubt.stepId,
+      resolveRetried(
+        Effect.suspend(() => definition.resolve!(input, { sagaId, stepId: doubt.stepId })),
+        retryPolicy(definition)
+      )
+    )
   }).pipe(
     Effect.withSpan("Saga.resolve", { attributes: { "saga.id": sagaId, "step.id": doubt.stepId } })
   ) as Effect.Effect<Option.Option<unknown>, unknown, R>

@@ -7,7 +7,8 @@
  *   the hand-written try/catch saga);
  * - step scaling: sagas of 1…64 PostgreSQL inserts, time per step, ratios to the same raw inserts;
  * - throughput: W4 sagas per second at concurrency 1, 8 and 32; and 1-step Chroma sagas against the raw upsert;
- * - memory: RSS and heap after N W4 sagas, one child process per journal;
+ * - memory: RSS and heap after N W4 sagas, one child process per journal; and the journals alone over 10,000 sagas
+ *   on the in-memory TestStore (`journalmemory.ts`), sampled on the way (growth per 1,000 sagas);
  * - round trips per step, counted on the wire (`wire.ts`), per store, and the journal's statements per saga.
  *
  * It prints markdown and writes `bench/results/latest.{json,md}`. It asserts nothing about time (the round-trip
@@ -20,6 +21,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as InMemory from "./inmemory.js"
+import * as JournalMemory from "./journalmemory.js"
 import * as RoundTrips from "./roundtrips.js"
 import * as Variants from "./variants.js"
 import * as W4 from "./w4.js"
@@ -41,6 +43,7 @@ const settings = quick
     levels: [1, 8],
     perLevel: 0,
     memory: 10,
+    journalMemory: 200,
     inMemory: 30
   }
   : {
@@ -52,6 +55,7 @@ const settings = quick
     levels: [1, 8, 32],
     perLevel: 160,
     memory: Number(process.env.MEMORY_SAGAS ?? 2000),
+    journalMemory: Number(process.env.JOURNAL_MEMORY_SAGAS ?? 10_000),
     inMemory: 300
   }
 
@@ -307,6 +311,79 @@ const memory = async () => {
   json.memory = rows
 }
 
+/** The checkpoints of the journal memory run: 1k, 2k, 4k… below `n`, and `n`. */
+const checkpoints = (n: number) => [
+  ...[0.1, 0.2, 0.4].map((f) => Math.round(n * f)).filter((c) => c > 0 && c < n),
+  n
+]
+
+/**
+ * The journals' memory over many sagas in bounded time (`journalmemory.ts`): one child per journal, 4-insert sagas
+ * on the in-memory TestStore, RSS after a GC at each checkpoint, and the growth per 1,000 sagas after the first
+ * checkpoint (the level reached, then any leak).
+ */
+const journalMemory = async () => {
+  const n = settings.journalMemory
+  const journals: ReadonlyArray<Variants.Journal> = ["none", "postgres", "sqlite"]
+  const runs: Array<{ journal: Variants.Journal; samples: ReadonlyArray<JournalMemory.Sample>; ms: number }> = []
+  for (const journal of journals) {
+    const t = performance.now()
+    const lines = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [
+        "--conditions=@polysaga/source",
+        "--expose-gc",
+        "--import",
+        "tsx",
+        self,
+        "journal-memory-child",
+        journal,
+        String(n)
+      ], { stdio: ["ignore", "pipe", "inherit"] })
+      let stdout = ""
+      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+      child.on("exit", (code) => code === 0 ? resolve(stdout) : reject(new Error(`journal memory ${journal}: ${code}`)))
+    })
+    const samples = lines.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l) as JournalMemory.Sample
+    )
+    runs.push({ journal, samples, ms: performance.now() - t })
+  }
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0)
+  const at = (samples: ReadonlyArray<JournalMemory.Sample>, sagas: number) => samples.find((s) => s.sagas === sagas)!
+  const points = checkpoints(n)
+  const base = runs[0]!.samples
+  print(`### Journal memory over ${n} sagas (4 inserts each on the in-memory TestStore, the journal real; after a GC)`)
+  print()
+  print(
+    `| journal | ${points.map((p) => `RSS MB at ${p}`).join(" | ")} | RSS − none at ${n} MB | RSS MB / 1,000 sagas (${
+      points[0]
+    }→${n}) | heap MB / 1,000 | external MB / 1,000 | seconds |`
+  )
+  print(`| --- | ${points.map(() => "---:").join(" | ")} | ---: | ---: | ---: | ---: | ---: |`)
+  const rows: Array<Record<string, unknown>> = []
+  for (const { journal, ms, samples } of runs) {
+    const first = at(samples, points[0]!)
+    const last = at(samples, n)
+    const row = {
+      journal,
+      samples,
+      overNone: last.rss - at(base, n).rss,
+      rssPer1000: JournalMemory.slope(first, last),
+      heapPer1000: JournalMemory.slope(first, last, "heapUsed"),
+      externalPer1000: JournalMemory.slope(first, last, "external"),
+      seconds: ms / 1000
+    }
+    rows.push(row)
+    print(
+      `| ${journal} | ${points.map((p) => mb(at(samples, p).rss)).join(" | ")} | ${mb(row.overNone)} | ${
+        row.rssPer1000.toFixed(2)
+      } | ${row.heapPer1000.toFixed(2)} | ${row.externalPer1000.toFixed(2)} | ${row.seconds.toFixed(0)} |`
+    )
+  }
+  print()
+  json.journalMemory = { sagas: n, rows }
+}
+
 /** Steps per in-memory saga. */
 const inMemorySteps = 8
 
@@ -425,6 +502,10 @@ const goals = () => {
   const overNone = none === undefined
     ? undefined
     : Math.max(...["postgres", "sqlite"].map((j) => (rss(j) ?? NaN) - none)) / 1024 / 1024
+  const journalRows = (json.journalMemory as { rows: ReadonlyArray<Row> } | undefined)?.rows
+  const journalOverNone = journalRows === undefined
+    ? undefined
+    : Math.max(...journalRows.map((row) => row.overNone as number)) / 1024 / 1024
   const list: ReadonlyArray<Goal> = [
     atMost("W4 p50 ≤ 1.15× RAW, no journal", ratioOf(w4, "polysaga, no journal"), 1.15),
     atMost("W4 p50 ≤ 1.3× RAW, durable (the worse of PostgreSQL and embedded)", worstDurable, 1.3),
@@ -448,8 +529,14 @@ const goals = () => {
     },
     atMost("round trips per step ≤ the raw write's + 1 (the worst store)", extra, 1, " extra"),
     atMost(
-      `RSS within 100 MB of no journal (after ${settings.memory} sagas; the goal says 10,000)`,
+      `RSS within 100 MB of no journal (after ${settings.memory} W4 sagas on the stores; the goal says 10,000)`,
       overNone,
+      100,
+      " MB"
+    ),
+    atMost(
+      `RSS within 100 MB of no journal (after ${settings.journalMemory} sagas on the in-memory TestStore, the journal real)`,
+      journalOverNone,
       100,
       " MB"
     )
@@ -478,6 +565,7 @@ const main = async () => {
   if (raw !== undefined) await stores(raw)
   if (enabled("roundtrips")) await roundTrips()
   if (enabled("memory")) await memory()
+  if (enabled("journalmemory")) await journalMemory()
   goals()
   const dir = path.join(path.dirname(self), "..", "results")
   fs.mkdirSync(dir, { recursive: true })
@@ -511,7 +599,10 @@ const stores = async (raw: W4.Raw) => {
   }
 }
 
-if (args[0] === "memory-child") {
+if (args[0] === "journal-memory-child") {
+  await JournalMemory.child(args[1] as Variants.Journal, Number(args[2]), checkpoints(Number(args[2])))
+  process.exit(0)
+} else if (args[0] === "memory-child") {
   await memoryChild(args[1] as Variants.Journal, Number(args[2]))
   process.exit(0)
 } else {

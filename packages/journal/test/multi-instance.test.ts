@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Journal, PostgresJournal, Recovery } from "@polysaga/journal"
 import { type RecoveryResult, SagaJournal, Step } from "@polysaga/saga"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -29,8 +30,11 @@ const makeRegistry = (runner: string, log: Map<string, Array<string>>, busy: Set
       })
   }))
 
-/** `count` sagas left unfinished by an instance that died: two completed steps each. */
-const abandon = (url: Redacted.Redacted, count: number, prefix: string) =>
+/**
+ * `count` sagas left unfinished by an instance that died: two completed steps each. Its leases last `lease` (they must
+ * outlast the writing: a runner that claims a saga while it is written makes the writer's next append fail).
+ */
+const abandon = (url: Redacted.Redacted, count: number, prefix: string, lease: Duration.DurationInput = "100 millis") =>
   Effect.gen(function*() {
     const journal = yield* SagaJournal.SagaJournal
     for (let i = 0; i < count; i++) {
@@ -42,7 +46,7 @@ const abandon = (url: Redacted.Redacted, count: number, prefix: string) =>
         yield* journal.append(SagaJournal.StepSucceeded.make({ ...step, result: `${sagaId}/${stepId}` }))
       }
     }
-  }).pipe(Effect.provide(PostgresJournal.layer({ url, owner: "dead", leaseDuration: "100 millis" })))
+  }).pipe(Effect.provide(PostgresJournal.layer({ url, owner: "dead", leaseDuration: lease })))
 
 describe("several recovery runners on one journal", () => {
   it.live(
@@ -142,8 +146,9 @@ describe("several recovery runners on one journal", () => {
             )
           )
           assert.strictEqual(log.size, 6, "recovered at start")
-          yield* abandon(url, 2, "late")
-          yield* Effect.sleep("800 millis")
+          // written while the runner runs (every 200 ms): leases long enough that it cannot claim them mid-write
+          yield* abandon(url, 2, "late", "1 second")
+          yield* Effect.sleep("200 millis").pipe(Effect.repeat({ until: () => log.size >= 10, times: 40 }))
           assert.strictEqual(log.size, 10, "recovered continuously")
         }))
         const failed = yield* Journal.failed().pipe(Effect.provide(PostgresJournal.layer({ url, owner: "check" })))

@@ -1,8 +1,8 @@
 /**
  * What a journal costs in memory over many sagas, in bounded time: one child process per journal (none, PostgreSQL,
  * embedded SQLite) runs `n` sagas of 4 inserts through `Warehouse.transaction` on the in-memory `TestStore` of
- * `@polysaga/testing` — the journal is the real one, the stores are not, so 10,000 sagas take about a minute instead
- * of the real-stores W4's 40 (`--only=memory` keeps that version, on the four stores) — and prints its RSS, heap and
+ * `@polysaga/testing` — the journal is the real one, the stores are not, so 10,000 sagas take minutes instead of the
+ * real-stores W4's 40 (`--only=memory` keeps that version, on the four stores) — and prints its RSS, heap and
  * external memory after a GC at each checkpoint, so that the growth per 1,000 sagas (a leak) shows beside the level.
  * The TestStore keeps every record it is given (the same 4 per saga in every process): the `none` process is the
  * baseline the journals are read against.

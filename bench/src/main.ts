@@ -340,7 +340,11 @@ const journalMemory = async () => {
         String(n)
       ], { stdio: ["ignore", "pipe", "inherit"] })
       let stdout = ""
-      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString()
+        // each checkpoint as it comes (a long run shows its progress)
+        process.stderr.write(`journal memory, ${journal}: ${chunk.toString()}`)
+      })
       child.on("exit", (code) => code === 0 ? resolve(stdout) : reject(new Error(`journal memory ${journal}: ${code}`)))
     })
     const samples = lines.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>

@@ -267,31 +267,31 @@ const memoryChild = async (journal: Variants.Journal, n: number) => {
   await variant.close()
 }
 
+/** This script again as a child process (`args` say which child), with a GC to call; its stdout. */
+const child = (args: ReadonlyArray<string>, onChunk?: (chunk: string) => void) =>
+  new Promise<string>((resolve, reject) => {
+    const proc = spawn(process.execPath, [
+      "--conditions=@polysaga/source",
+      "--expose-gc",
+      "--import",
+      "tsx",
+      self,
+      ...args
+    ], { stdio: ["ignore", "pipe", "inherit"] })
+    let stdout = ""
+    proc.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString()
+      onChunk?.(chunk.toString())
+    })
+    proc.on("exit", (code) => code === 0 ? resolve(stdout) : reject(new Error(`${args.join(" ")}: exit ${code}`)))
+  })
+
 const memory = async () => {
   const journals: ReadonlyArray<Variants.Journal> = ["none", "postgres", "sqlite"]
   const rows: Array<Record<string, unknown>> = []
   for (const journal of journals) {
-    const line = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [
-        "--conditions=@polysaga/source",
-        "--expose-gc",
-        "--import",
-        "tsx",
-        self,
-        "memory-child",
-        journal,
-        String(settings.memory)
-      ], { stdio: ["ignore", "pipe", "inherit"] })
-      let stdout = ""
-      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-      child.on(
-        "exit",
-        (code) =>
-          code === 0
-            ? resolve(stdout.trim().split("\n").at(-1)!)
-            : reject(new Error(`memory child ${journal}: ${code}`))
-      )
-    })
+    const stdout = await child(["memory-child", journal, String(settings.memory)])
+    const line = stdout.trim().split("\n").at(-1)!
     rows.push({ journal, ...JSON.parse(line) })
   }
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0)
@@ -328,25 +328,11 @@ const journalMemory = async () => {
   const runs: Array<{ journal: Variants.Journal; samples: ReadonlyArray<JournalMemory.Sample>; ms: number }> = []
   for (const journal of journals) {
     const t = performance.now()
-    const lines = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [
-        "--conditions=@polysaga/source",
-        "--expose-gc",
-        "--import",
-        "tsx",
-        self,
-        "journal-memory-child",
-        journal,
-        String(n)
-      ], { stdio: ["ignore", "pipe", "inherit"] })
-      let stdout = ""
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString()
-        // each checkpoint as it comes (a long run shows its progress)
-        process.stderr.write(`journal memory, ${journal}: ${chunk.toString()}`)
-      })
-      child.on("exit", (code) => code === 0 ? resolve(stdout) : reject(new Error(`journal memory ${journal}: ${code}`)))
-    })
+    // each checkpoint as it comes (a long run shows its progress)
+    const lines = await child(
+      ["journal-memory-child", journal, String(n)],
+      (chunk) => process.stderr.write(`journal memory, ${journal}: ${chunk}`)
+    )
     const samples = lines.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
       JSON.parse(l) as JournalMemory.Sample
     )

@@ -8,7 +8,7 @@ import { apiKey, Client, run, serverEnvWithStores } from "./support.js"
 const requests = Number(process.env.FUZZ_REQUESTS ?? 1_000)
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 
-const Env = serverEnvWithStores({ limits: { maxBodyBytes: 1024 * 1024, maxOperations: 20 } })
+const Env = serverEnvWithStores({ limits: { maxBodyBytes: 1024 * 1024, maxOperations: 20 }, logLevel: "warning" })
 
 /** Generous: about 5 requests a second on a loaded machine, plus the start. */
 const timeout = 120_000 + requests * 300

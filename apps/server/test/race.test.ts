@@ -6,7 +6,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chromaGet, Client, cypher, mongoDatabase, run, schema, serverEnvWithStores, Sql, Stores } from "./support.js"
 
-const Env = serverEnvWithStores()
+const Env = serverEnvWithStores({ logLevel: "warning" })
 
 /** Rounds of simultaneous requests, and how many share one id in each round. */
 const rounds = 8

@@ -18,7 +18,7 @@ import {
   Stores
 } from "./support.js"
 
-const Env = serverEnvWithStores()
+const Env = serverEnvWithStores({ logLevel: "warning" })
 
 const post = (body: unknown) => Effect.flatMap(Client, (c) => c.request("POST", "/v1/transactions", { body }))
 
@@ -494,6 +494,7 @@ const lockedUrl = () => {
   return url.toString()
 }
 const Locked = serverLayer({
+  logLevel: "warning",
   sources: [{ tag: "locked", type: "database", engine: "postgres", url: lockedUrl(), schema: locked.schema }]
 }).pipe(
   Layer.provideMerge(Layer.scopedDiscard(Effect.acquireRelease(

@@ -198,7 +198,11 @@ export const serverEnv = (overrides: Record<string, unknown> = {}) =>
     Layer.provideMerge(SqlLive)
   )
 
-/** `serverEnv` and the stores' own clients, to read what a transaction left in each store. */
+/**
+ * `serverEnv` and the stores' own clients, to read what a transaction left in each store. A file that runs the service
+ * on the real clock (`excludeTestServices`) also gets its default logger: `logLevel: "warning"` keeps a request log
+ * line per request out of the test output.
+ */
 export const serverEnvWithStores = (overrides: Record<string, unknown> = {}) =>
   Layer.merge(serverEnv(overrides), StoresLive)
 
